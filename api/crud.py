@@ -1,0 +1,127 @@
+"""Database operations behind the routes. Keyword-only arguments, no HTTP concerns."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.security import hash_password, verify_password
+from core import storage
+from core.models import Job, Model, ModelVersion, User, Visibility
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+def get_user_by_email(session: Session, *, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.lower()))
+
+
+def create_user(session: Session, *, email: str, password: str) -> User:
+    user = User(email=email.lower(), hashed_password=hash_password(password))
+    _add_unique(session, user)
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User | None:
+    user = get_user_by_email(session, email=email)
+    if user is None or not verify_password(password, user.hashed_password):
+        return None
+    return user
+
+
+def create_model(session: Session, *, owner: User, fields: dict[str, Any]) -> Model:
+    model = Model(owner_id=owner.id, **fields)
+    _add_unique(session, model)
+    return model
+
+
+def page(session: Session, query: Select, *, offset: int, limit: int) -> tuple[list, int]:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = list(session.scalars(query.offset(offset).limit(limit)))
+    return items, total or 0
+
+
+def visible_models(*, user: User) -> Select:
+    mine_or_public = or_(Model.owner_id == user.id, Model.visibility == Visibility.PUBLIC)
+    return select(Model).where(mine_or_public).order_by(Model.created_at.desc(), Model.id)
+
+
+def versions_of(*, model: Model) -> Select:
+    return (
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id)
+        .order_by(ModelVersion.number.desc())
+    )
+
+
+def jobs_of(*, owner: User) -> Select:
+    return select(Job).where(Job.owner_id == owner.id).order_by(Job.created_at.desc(), Job.id)
+
+
+def create_version(session: Session, *, model: Model) -> ModelVersion:
+    """The model's next version, numbered one past the highest; retried if another request wins."""
+    for _ in range(5):
+        highest = session.scalar(
+            select(func.max(ModelVersion.number)).where(ModelVersion.model_id == model.id)
+        )
+        version_id = uuid.uuid4()
+        version = ModelVersion(
+            id=version_id,
+            model_id=model.id,
+            number=(highest or 0) + 1,
+            package_key=storage.package_key(version_id),
+            build_log_key=storage.build_log_key(version_id),
+        )
+        try:
+            _add_unique(session, version)
+            return version
+        except AlreadyExists:
+            continue
+    raise AlreadyExists("too many versions created at once for this model; try again")
+
+
+def create_job(session: Session, *, owner: User, version: ModelVersion) -> Job:
+    job_id = uuid.uuid4()
+    job = Job(
+        id=job_id,
+        owner_id=owner.id,
+        version_id=version.id,
+        input_keys=[storage.job_input_key(job_id)],
+        log_key=storage.job_log_key(job_id),
+    )
+    session.add(job)
+    session.commit()
+    return job
+
+
+def _add_unique(session: Session, row: Any) -> None:
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError as error:
+        session.rollback()
+        raise AlreadyExists(str(error.orig)) from error
+
+
+def mark_queued(session: Session, *, row: ModelVersion | Job, status: Any, send) -> None:
+    """Move a version or job to QUEUED and enqueue its task, or leave it as it was on failure.
+
+    The state is committed before the message is sent, so a worker never sees a task for a row
+    that is not queued yet.
+    """
+    previous = row.status
+    row.status = status
+    row.queued_at = datetime.now(UTC)
+    session.commit()
+    try:
+        send(str(row.id))
+    except Exception:
+        row.status = previous
+        row.queued_at = None
+        session.commit()
+        raise

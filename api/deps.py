@@ -1,0 +1,119 @@
+"""FastAPI dependencies: the database session, the current user, and access to resources.
+
+Access rules live here, once: a user reads their own models and public ones, and changes only
+their own. Anything a user may not read is reported as missing (404), so its existence is not
+revealed; a public model the user may read but not change is 403.
+"""
+
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from api.security import user_id_from_token
+from core.db import SessionLocal
+from core.models import Job, Model, ModelVersion, User, Visibility
+from core.storage import Storage
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
+_storage = Storage()
+
+
+def get_session() -> Iterator[Session]:
+    with SessionLocal() as session:
+        yield session
+
+
+def get_storage() -> Storage:
+    return _storage
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+TokenDep = Annotated[str, Depends(oauth2_scheme)]
+
+
+def get_current_user(session: SessionDep, token: TokenDep) -> User:
+    user_id = user_id_from_token(token)
+    user = session.get(User, user_id) if user_id else None
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Invalid or expired token: log in again at /api/users/login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def _check_access(*, what: str, owner_id: uuid.UUID, public: bool, user: User, write: bool):
+    if owner_id == user.id:
+        return
+    if public and not write:
+        return
+    if public:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"Only the owner can change this {what}")
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"No {what} with that id")
+
+
+def _load(session: Session, cls: type, id_: uuid.UUID, what: str):
+    found = session.get(cls, id_)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No {what} with that id")
+    return found
+
+
+def model_for(session: Session, user: User, model_id: uuid.UUID, *, write: bool) -> Model:
+    model = _load(session, Model, model_id, "model")
+    public = model.visibility == Visibility.PUBLIC
+    _check_access(what="model", owner_id=model.owner_id, public=public, user=user, write=write)
+    return model
+
+
+def version_for(session: Session, user: User, version_id: uuid.UUID, *, write: bool):
+    version: ModelVersion = _load(session, ModelVersion, version_id, "version")
+    model = version.model
+    public = model.visibility == Visibility.PUBLIC
+    _check_access(what="version", owner_id=model.owner_id, public=public, user=user, write=write)
+    return version
+
+
+def _model_access(write: bool):
+    def dependency(model_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Model:
+        return model_for(session, user, model_id, write=write)
+
+    return dependency
+
+
+def _version_access(write: bool):
+    def dependency(version_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> ModelVersion:
+        return version_for(session, user, version_id, write=write)
+
+    return dependency
+
+
+def get_owned_job(job_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Job:
+    job = _load(session, Job, job_id, "job")
+    _check_access(what="job", owner_id=job.owner_id, public=False, user=user, write=True)
+    return job
+
+
+ReadableModel = Annotated[Model, Depends(_model_access(write=False))]
+OwnedModel = Annotated[Model, Depends(_model_access(write=True))]
+ReadableVersion = Annotated[ModelVersion, Depends(_version_access(write=False))]
+OwnedVersion = Annotated[ModelVersion, Depends(_version_access(write=True))]
+OwnedJob = Annotated[Job, Depends(get_owned_job)]
+
+
+def pagination(
+    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> dict[str, int]:
+    return {"offset": offset, "limit": limit}
+
+
+PageDep = Annotated[dict[str, int], Depends(pagination)]

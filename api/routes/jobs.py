@@ -1,0 +1,72 @@
+from fastapi import APIRouter, HTTPException, status
+
+from api import crud
+from api.deps import CurrentUser, OwnedJob, PageDep, SessionDep, StorageDep, version_for
+from api.schemas import JobCreate, JobCreated, JobOutputs, JobPublic, OutputFile, Page
+from api.uploads import require_upload
+from core.models import JobStatus, VersionStatus
+from core.settings import settings
+from core.storage import job_output_prefix
+from workers.celery_app import send_run
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated)
+def create_job(body: JobCreate, session: SessionDep, user: CurrentUser, storage: StorageDep):
+    version = version_for(session, user, body.version_id, write=False)
+    if version.status != VersionStatus.READY:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This version is {version.status}; jobs can run only on a READY version",
+        )
+    job = crud.create_job(session, owner=user, version=version)
+    return JobCreated(
+        job=JobPublic.model_validate(job),
+        upload_url=storage.presigned_put(job.input_keys[0]),
+        upload_expires_in=int(storage.url_lifetime.total_seconds()),
+    )
+
+
+@router.get("", response_model=Page[JobPublic])
+def list_jobs(session: SessionDep, user: CurrentUser, paging: PageDep):
+    items, total = crud.page(session, crud.jobs_of(owner=user), **paging)
+    return Page(items=items, total=total, **paging)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job: OwnedJob):
+    return job
+
+
+@router.post("/{job_id}/run", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
+def run_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
+    if job.status != JobStatus.UPLOADING:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This job is {job.status}: a job runs only once. Create a new job to run again.",
+        )
+    require_upload(
+        storage,
+        key=job.input_keys[0],
+        limit=settings.max_input_bytes,
+        what="input file",
+        url_hint="job's upload_url",
+    )
+    crud.mark_queued(session, row=job, status=JobStatus.QUEUED, send=send_run)
+    return job
+
+
+@router.get("/{job_id}/outputs", response_model=JobOutputs)
+def list_outputs(job: OwnedJob, storage: StorageDep):
+    prefix = job_output_prefix(job.id)
+    outputs = [
+        OutputFile(
+            name=key.removeprefix(prefix),
+            size=storage.size(key) or 0,
+            url=storage.presigned_get(key),
+        )
+        for key in job.output_keys
+    ]
+    expires_in = int(storage.url_lifetime.total_seconds())
+    return JobOutputs(job_id=job.id, status=job.status, outputs=outputs, expires_in=expires_in)

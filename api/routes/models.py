@@ -1,0 +1,49 @@
+from fastapi import APIRouter, HTTPException, status
+
+from api import crud
+from api.deps import CurrentUser, OwnedModel, PageDep, ReadableModel, SessionDep, StorageDep
+from api.schemas import ModelCreate, ModelPublic, Page, VersionCreated, VersionPublic
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelPublic)
+def create_model(body: ModelCreate, session: SessionDep, user: CurrentUser):
+    try:
+        return crud.create_model(session, owner=user, fields=body.model_dump())
+    except crud.AlreadyExists:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"You already have a model named {body.name!r}"
+        ) from None
+
+
+@router.get("", response_model=Page[ModelPublic])
+def list_models(session: SessionDep, user: CurrentUser, paging: PageDep):
+    items, total = crud.page(session, crud.visible_models(user=user), **paging)
+    return Page(items=items, total=total, **paging)
+
+
+@router.get("/{model_id}", response_model=ModelPublic)
+def get_model(model: ReadableModel):
+    return model
+
+
+@router.get("/{model_id}/versions", response_model=Page[VersionPublic])
+def list_versions(model: ReadableModel, session: SessionDep, paging: PageDep):
+    items, total = crud.page(session, crud.versions_of(model=model), **paging)
+    return Page(items=items, total=total, **paging)
+
+
+@router.post(
+    "/{model_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionCreated
+)
+def create_version(model: OwnedModel, session: SessionDep, storage: StorageDep):
+    try:
+        version = crud.create_version(session, model=model)
+    except crud.AlreadyExists as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    return VersionCreated(
+        version=VersionPublic.model_validate(version),
+        upload_url=storage.presigned_put(version.package_key),
+        upload_expires_in=int(storage.url_lifetime.total_seconds()),
+    )

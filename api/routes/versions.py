@@ -1,0 +1,44 @@
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import PlainTextResponse
+
+from api import crud
+from api.deps import OwnedVersion, ReadableVersion, SessionDep, StorageDep
+from api.schemas import VersionPublic
+from api.uploads import require_upload
+from core.models import VersionStatus
+from core.settings import settings
+from workers.celery_app import send_build
+
+router = APIRouter(prefix="/api/versions", tags=["versions"])
+
+
+@router.get("/{version_id}", response_model=VersionPublic)
+def get_version(version: ReadableVersion):
+    return version
+
+
+@router.post(
+    "/{version_id}/build", status_code=status.HTTP_202_ACCEPTED, response_model=VersionPublic
+)
+def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep):
+    if version.status != VersionStatus.UPLOADING:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This version is {version.status}: a build can start only once, after the upload. "
+            "Create a new version to build again.",
+        )
+    require_upload(
+        storage,
+        key=version.package_key,
+        limit=settings.max_package_bytes,
+        what="model ZIP",
+        url_hint="version's upload_url",
+    )
+    crud.mark_queued(session, row=version, status=VersionStatus.QUEUED, send=send_build)
+    return version
+
+
+@router.get("/{version_id}/logs", response_class=PlainTextResponse)
+def get_build_logs(version: ReadableVersion, storage: StorageDep):
+    """The build log so far; empty until the build starts."""
+    return (storage.get_bytes(version.build_log_key) or b"").decode("utf-8", "replace")

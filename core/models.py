@@ -1,0 +1,132 @@
+"""SQLAlchemy ORM models. API request/response shapes live apart, in api/schemas.py."""
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+# Model names end up in image labels, log lines and URLs: keep them to a plain slug.
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Visibility(enum.StrEnum):
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
+class VersionStatus(enum.StrEnum):
+    UPLOADING = "UPLOADING"
+    QUEUED = "QUEUED"
+    BUILDING = "BUILDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class JobStatus(enum.StrEnum):
+    UPLOADING = "UPLOADING"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Store the values (not the member names) so the database reads like the API.
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Timestamped, Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    hashed_password: Mapped[str] = mapped_column(String(255))
+
+
+class Model(Timestamped, Base):
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_models_owner_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "visibility"), default=Visibility.PRIVATE
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    versions: Mapped[list["ModelVersion"]] = relationship(back_populates="model")
+
+
+class ModelVersion(Timestamped, Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "number", name="uq_versions_model_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    status: Mapped[VersionStatus] = mapped_column(
+        _enum(VersionStatus, "version_status"), default=VersionStatus.UPLOADING
+    )
+    package_key: Mapped[str] = mapped_column(String(255))
+    package_sha256: Mapped[str | None] = mapped_column(String(64))
+    image_ref: Mapped[str | None] = mapped_column(String(512))
+    image_digest: Mapped[str | None] = mapped_column(String(128))
+    reused: Mapped[bool] = mapped_column(default=False)
+    # The resolved requirements: [{"name", "version", "filename", "sha256"}, ...]
+    lock: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(default=0)
+    build_log_key: Mapped[str] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    model: Mapped[Model] = relationship(back_populates="versions")
+
+
+class Job(Timestamped, Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE")
+    )
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus, "job_status"), default=JobStatus.UPLOADING
+    )
+    input_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    output_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None]
+    log_key: Mapped[str] = mapped_column(String(255))
+    run_seconds: Mapped[float | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    version: Mapped[ModelVersion] = relationship()

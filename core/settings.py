@@ -1,0 +1,103 @@
+"""The one settings object. Every field can be set as MODELFARM_<FIELD> in the environment or .env.
+
+`python -m core.settings` prints the settings as shell assignments, so the stack scripts read the
+same values as the services instead of repeating the defaults.
+"""
+
+import shlex
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed, public development secret (never a random one: tokens must survive a restart).
+# Production refuses to start with it.
+DEV_JWT_SECRET = "modelfarm-dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELFARM_", env_file=".env", extra="ignore")
+
+    environment: Literal["local", "production"] = "local"
+    data_dir: str = ".farm"
+
+    database_url: str = "sqlite:///.farm/modelfarm.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    s3_endpoint: str = "127.0.0.1:8333"
+    # The host:port clients reach; presigned URLs are signed for it. Empty means s3_endpoint.
+    s3_public_endpoint: str = ""
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    s3_access_key: str = "modelfarm"
+    s3_secret_key: str = "modelfarm-dev-s3-secret"
+    s3_bucket: str = "modelfarm"
+    presigned_url_lifetime_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
+
+    registry: str = "127.0.0.1:5000"
+    base_image: str = "modelfarm/base:bookworm"
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_lifetime_minutes: int = Field(24 * 60, ge=1)
+
+    max_package_bytes: int = Field(512 * 1024**2, ge=1)
+    max_input_bytes: int = Field(64 * 1024**2, ge=1)
+    # Limits on a package's contents, checked before anything is extracted.
+    package_max_entries: int = Field(10_000, ge=1)
+    package_max_file_bytes: int = Field(1024**3, ge=1)
+    package_max_unpacked_bytes: int = Field(2 * 1024**3, ge=1)
+    package_max_compression_ratio: int = Field(200, ge=1)
+
+    # Builds resolve requirements to wheels on the worker, from this index only.
+    pip_index_url: str = "https://pypi.org/simple"
+    cache_dir: str = ".farm/cache"
+
+    sandbox_cpus: float = Field(1.0, gt=0)
+    sandbox_memory_mb: int = Field(1024, ge=32)
+    sandbox_pids: int = Field(128, ge=8)
+    sandbox_timeout_s: int = Field(120, ge=1)
+    sandbox_output_mb: int = Field(64, ge=1)
+    sandbox_tmp_mb: int = Field(256, ge=16)
+    sandbox_log_kb: int = Field(256, ge=4)
+
+    build_time_limit_s: int = Field(1800, ge=30)
+    inference_concurrency: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> "Settings":
+        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError(
+                "MODELFARM_JWT_SECRET is the public development default; "
+                "set a secret of your own before running with MODELFARM_ENVIRONMENT=production"
+            )
+        if self.environment == "production" and len(self.jwt_secret) < 32:
+            raise ValueError("MODELFARM_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def s3_client_endpoint(self) -> str:
+        return self.s3_public_endpoint or self.s3_endpoint
+
+    @property
+    def job_time_limit_s(self) -> int:
+        # The sandbox's own timeout fires first; the task limit only catches a stuck worker.
+        return self.sandbox_timeout_s + 300
+
+
+settings = Settings()
+
+
+def as_shell() -> str:
+    """Settings as `MODELFARM_X='value'` lines for the stack scripts to eval."""
+    lines = []
+    for name, value in settings.model_dump().items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        lines.append(f"MODELFARM_{name.upper()}={shlex.quote(text)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(as_shell())

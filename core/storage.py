@@ -1,0 +1,96 @@
+"""Object storage on any S3-compatible server, through the minio SDK.
+
+Object keys are built here from ids only, never from user-supplied strings.
+"""
+
+import io
+import uuid
+from datetime import timedelta
+
+from minio import Minio
+from minio.error import S3Error
+
+from core.settings import settings
+
+
+def package_key(version_id: uuid.UUID) -> str:
+    return f"packages/{version_id}.zip"
+
+
+def build_log_key(version_id: uuid.UUID) -> str:
+    return f"build-logs/{version_id}.log"
+
+
+def job_input_key(job_id: uuid.UUID) -> str:
+    return f"jobs/{job_id}/input"
+
+
+def job_log_key(job_id: uuid.UUID) -> str:
+    return f"jobs/{job_id}/run.log"
+
+
+def job_output_prefix(job_id: uuid.UUID) -> str:
+    return f"jobs/{job_id}/outputs/"
+
+
+class Storage:
+    def __init__(self, bucket: str = settings.s3_bucket) -> None:
+        self.bucket = bucket
+        self.client = self._client(settings.s3_endpoint)
+        # Presigned URLs are signed for the host the client reaches, which under docker compose
+        # differs from the one the services use. Signing is local: no request goes to that host
+        # because the region is given.
+        self.public_client = self._client(settings.s3_client_endpoint)
+        self.url_lifetime = timedelta(seconds=settings.presigned_url_lifetime_s)
+
+    @staticmethod
+    def _client(endpoint: str) -> Minio:
+        return Minio(
+            endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+
+    def ensure_bucket(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            self.client.make_bucket(self.bucket)
+
+    def presigned_put(self, key: str) -> str:
+        return self.public_client.presigned_put_object(self.bucket, key, self.url_lifetime)
+
+    def presigned_get(self, key: str) -> str:
+        return self.public_client.presigned_get_object(self.bucket, key, self.url_lifetime)
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when it does not exist."""
+        try:
+            return self.client.stat_object(self.bucket, key).size
+        except S3Error as error:
+            if error.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream"):
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as error:
+            if error.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def delete(self, key: str) -> None:
+        self.client.remove_object(self.bucket, key)
+
+    def delete_prefix(self, prefix: str) -> None:
+        for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            self.client.remove_object(self.bucket, item.object_name)

@@ -1,0 +1,141 @@
+"""The runner: the entrypoint of every model image. Standard library only.
+
+    python -m runner --self-test      import predict.py and call setup(), nothing else
+    python -m runner --input-name N   read the input from stdin, run the model once, and write
+                                      the outputs to stdout as a base64 tar between markers
+
+The model's own prints go to stderr, so stdout carries only the outputs. A failure prints one
+line "MODELFARM-ERROR {json}" on stderr and exits with a code that says which stage failed.
+"""
+
+import argparse
+import base64
+import importlib.util
+import io
+import json
+import os
+import sys
+import tarfile
+import traceback
+from pathlib import Path
+
+MODEL_DIR = Path(os.environ.get("MODELFARM_MODEL_DIR", "/model"))
+OUTPUT_DIR = Path(os.environ.get("MODELFARM_OUTPUT_DIR", "/output"))
+INPUT_DIR = Path(os.environ.get("MODELFARM_INPUT_DIR", "/tmp/modelfarm-input"))
+OUTPUT_BEGIN = "MODELFARM-OUTPUT-BEGIN"
+OUTPUT_END = "MODELFARM-OUTPUT-END"
+ERROR_PREFIX = "MODELFARM-ERROR "
+
+# Exit codes the worker maps to messages; 137 (killed, usually out of memory) comes from Docker.
+EXIT_LOAD_FAILED = 3
+EXIT_PREDICT_FAILED = 4
+EXIT_BAD_RESULT = 5
+EXIT_OUTPUT_FAILED = 6
+
+
+class Failure(Exception):
+    def __init__(self, stage: str, exit_code: int, error: BaseException) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.exit_code = exit_code
+        self.error = error
+
+
+def load_model():
+    """The model's predict callable, after setup() ran once."""
+    try:
+        sys.path.insert(0, str(MODEL_DIR))
+        spec = importlib.util.spec_from_file_location("predict", MODEL_DIR / "predict.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        predictor_class = getattr(module, "Predictor", None)
+        if predictor_class is not None:
+            predictor = predictor_class()
+            if hasattr(predictor, "setup"):
+                predictor.setup()
+            return predictor.predict
+        if callable(getattr(module, "predict", None)):
+            return module.predict
+        raise AttributeError("predict.py defines neither a class Predictor nor a function predict")
+    except BaseException as error:  # the model's code may raise anything, SystemExit included
+        raise Failure("setup", EXIT_LOAD_FAILED, error) from error
+
+
+def run_once(predict, input_path: Path, output_dir: Path) -> None:
+    try:
+        result = predict(input_path, output_dir)
+    except BaseException as error:
+        raise Failure("predict", EXIT_PREDICT_FAILED, error) from error
+    if result is None:
+        return
+    try:
+        text = json.dumps(result)
+        if not isinstance(result, dict):
+            raise TypeError(f"predict returned {type(result).__name__}; return a dict or None")
+    except (TypeError, ValueError) as error:
+        raise Failure("result", EXIT_BAD_RESULT, error) from error
+    try:
+        (output_dir / "result.json").write_text(text)
+    except OSError as error:
+        raise Failure("output", EXIT_OUTPUT_FAILED, error) from error
+
+
+def receive_input(name: str) -> Path:
+    INPUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = INPUT_DIR / name
+    with path.open("wb") as target:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            target.write(chunk)
+    path.chmod(0o444)
+    INPUT_DIR.chmod(0o555)
+    return path
+
+
+def send_outputs(stream) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(OUTPUT_DIR, arcname=".")
+    stream.write(f"{OUTPUT_BEGIN}\n".encode())
+    stream.write(base64.encodebytes(buffer.getvalue()))
+    stream.write(f"{OUTPUT_END}\n".encode())
+    stream.flush()
+
+
+def report(failure: Failure) -> int:
+    record = {
+        "stage": failure.stage,
+        "type": type(failure.error).__name__,
+        "message": str(failure.error)[:2000],
+        "traceback": "".join(traceback.format_exception(failure.error))[-4000:],
+    }
+    sys.stderr.write(ERROR_PREFIX + json.dumps(record) + "\n")
+    sys.stderr.flush()
+    return failure.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="runner")
+    parser.add_argument("--self-test", action="store_true")
+    parser.add_argument("--input-name", default="input")
+    args = parser.parse_args(argv)
+    # Keep stdout for the outputs: the model's prints go to stderr.
+    outputs_stream = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    try:
+        predict = load_model()
+        if args.self_test:
+            print("self-test passed: predict.py imported and setup() ran", file=sys.stderr)
+            return 0
+        input_path = receive_input(Path(args.input_name).name)
+        run_once(predict, input_path, OUTPUT_DIR)
+        try:
+            send_outputs(outputs_stream)
+        except OSError as error:
+            raise Failure("output", EXIT_OUTPUT_FAILED, error) from error
+    except Failure as failure:
+        return report(failure)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+# Shared helpers for the stack scripts. Source it from the repository root.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+export PATH="$VENV/bin:/usr/sbin:/sbin:$PATH"
+
+# The local stack keeps its state in PostgreSQL unless told otherwise; a bare `uvicorn` run
+# without this falls back to the settings' SQLite default.
+: "${MODELFARM_DATABASE_URL:=postgresql+psycopg://modelfarm:modelfarm@127.0.0.1:5432/modelfarm}"
+export MODELFARM_DATABASE_URL
+
+log() { printf '[modelfarm] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Reads the settings (environment, .env, defaults) from the one settings object.
+load_settings() {
+  [ -x "$VENV/bin/python" ] || die "no .venv: run scripts/setup.sh first"
+  local assignments
+  assignments=$(cd "$ROOT" && "$VENV/bin/python" -m core.settings) || die "invalid settings"
+  eval "$assignments"
+  DATA=$(cd "$ROOT" && mkdir -p "$MODELFARM_DATA_DIR" && cd "$MODELFARM_DATA_DIR" && pwd)
+  RUN="$DATA/run"
+  LOGS="$DATA/logs"
+  mkdir -p "$RUN" "$LOGS"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every half second.
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+  log "$what is ready"
+}
+
+pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+# start_service NAME COMMAND...: runs COMMAND in the background, logging to $LOGS/NAME.log and
+# recording its pid in $RUN/NAME.pid so that down.sh stops exactly what was started.
+start_service() {
+  local name=$1
+  shift
+  if pid_alive "$name"; then
+    log "$name is already running (pid $(cat "$RUN/$name.pid"))"
+    return 0
+  fi
+  nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+  log "started $name (pid $!), log: $LOGS/$name.log"
+}
+
+docker_ready() { docker info >/dev/null 2>&1; }
+
+ensure_dockerd() {
+  if docker_ready; then
+    log "Docker engine is already running"
+    return 0
+  fi
+  # No bridge and no iptables: containers get no address on a private range (see README).
+  start_service dockerd dockerd --bridge=none --iptables=false --ip-masq=false
+  wait_until 60 "Docker engine" docker_ready || die "dockerd did not start; see $LOGS/dockerd.log"
+}

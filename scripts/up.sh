@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Starts the local stack, each part only if it is not running yet, and waits for /health.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+load_settings
+
+host_of() { echo "${1%:*}"; }
+port_of() { echo "${1##*:}"; }
+
+start_registry() {
+  local config="$DATA/registry/config.yml"
+  mkdir -p "$DATA/registry/data"
+  cat >"$config" <<YAML
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $DATA/registry/data
+  delete:
+    enabled: true
+http:
+  addr: $MODELFARM_REGISTRY
+YAML
+  registry_ready() { curl -fsS "http://$MODELFARM_REGISTRY/v2/"; }
+  if ! pid_alive registry && registry_ready >/dev/null 2>&1; then
+    log "a registry already answers on $MODELFARM_REGISTRY"
+    return 0
+  fi
+  start_service registry docker-registry serve "$config"
+  wait_until 30 "registry on $MODELFARM_REGISTRY" registry_ready || die "registry did not start"
+}
+
+start_object_store() {
+  local dir="$DATA/seaweedfs" endpoint=$MODELFARM_S3_ENDPOINT
+  mkdir -p "$dir/data"
+  jq -n --arg key "$MODELFARM_S3_ACCESS_KEY" --arg secret "$MODELFARM_S3_SECRET_KEY" \
+    '{identities: [{name: "modelfarm", credentials: [{accessKey: $key, secretKey: $secret}],
+      actions: ["Admin", "Read", "List", "Tagging", "Write"]}]}' >"$dir/s3.json"
+  s3_ready() { curl -sS -o /dev/null "http://$endpoint/"; }
+  if ! pid_alive seaweedfs && s3_ready >/dev/null 2>&1; then
+    log "an S3 server already answers on $endpoint"
+    return 0
+  fi
+  start_service seaweedfs weed server -dir="$dir/data" -ip="$(host_of "$endpoint")" \
+    -ip.bind="$(host_of "$endpoint")" -s3 -s3.port="$(port_of "$endpoint")" \
+    -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=64 -volume.max=16
+  wait_until 60 "S3 (SeaweedFS) on $endpoint" s3_ready || die "SeaweedFS did not start"
+}
+
+start_redis() {
+  local url=${MODELFARM_REDIS_URL#redis://}
+  local address=${url%%/*}
+  redis_ready() { redis-cli -h "$(host_of "$address")" -p "$(port_of "$address")" ping | grep -q PONG; }
+  if ! pid_alive redis && redis_ready; then
+    log "Redis already answers on $address"
+    return 0
+  fi
+  mkdir -p "$DATA/redis"
+  # appendonly: queued tasks survive a Redis restart.
+  start_service redis redis-server --bind "$(host_of "$address")" --port "$(port_of "$address")" \
+    --dir "$DATA/redis" --appendonly yes --save ""
+  wait_until 30 "Redis on $address" redis_ready || die "Redis did not start"
+}
+
+start_postgres() {
+  case $MODELFARM_DATABASE_URL in postgresql*) ;; *) return 0 ;; esac
+  local version cluster
+  read -r version cluster _ < <(pg_lsclusters --no-header | head -n 1)
+  [ -n "$version" ] || die "no PostgreSQL cluster found (install the postgresql package)"
+  if ! pg_lsclusters --no-header | head -n 1 | grep -q online; then
+    pg_ctlcluster "$version" "$cluster" start
+    echo "$version $cluster" >"$RUN/postgresql.started"
+    log "started PostgreSQL $version/$cluster"
+  fi
+  wait_until 30 "PostgreSQL" su postgres -c "psql -tAc 'SELECT 1'"
+  # The local role may create databases, so the test suite can make its own.
+  su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<'SQL'
+SELECT 'CREATE ROLE modelfarm LOGIN CREATEDB PASSWORD ''modelfarm'''
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'modelfarm')\gexec
+SELECT 'CREATE DATABASE modelfarm OWNER modelfarm'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'modelfarm')\gexec
+SQL
+}
+
+start_farm() {
+  alembic upgrade head >>"$LOGS/migrations.log" 2>&1 || die "migrations failed: see $LOGS/migrations.log"
+  log "database schema is at head"
+  start_service api uvicorn api.main:app --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT"
+  start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
+    --concurrency 1 --loglevel INFO
+  start_service inference-worker celery -A workers.celery_app worker -Q inference \
+    -n inference@%h --concurrency "$MODELFARM_INFERENCE_CONCURRENCY" --loglevel INFO
+  local url="http://$MODELFARM_API_HOST:$MODELFARM_API_PORT"
+  if ! wait_until 90 "API at $url" curl -fsS "$url/health"; then
+    curl -sS "$url/health" >&2 || true
+    die "the API is not healthy; see $LOGS/api.log"
+  fi
+}
+
+ensure_dockerd
+start_registry
+start_object_store
+start_redis
+start_postgres
+start_farm
+
+cat <<INFO
+modelfarm is up.
+  API            http://$MODELFARM_API_HOST:$MODELFARM_API_PORT  (docs: /docs, health: /health)
+  registry       $MODELFARM_REGISTRY
+  object storage http://$MODELFARM_S3_ENDPOINT  (bucket $MODELFARM_S3_BUCKET)
+  database       ${MODELFARM_DATABASE_URL%%://*}
+  data and logs  $DATA
+Stop it with: scripts/down.sh
+INFO

@@ -1,0 +1,88 @@
+"""Image verbs on the Docker engine, named like the CLI: build, tag, push, pull."""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, ImageNotFound
+
+Log = Callable[[str], None]
+
+
+class ImageError(Exception):
+    """A build, push or pull failed; the message is meant for the user."""
+
+
+def docker_client(timeout: int = 120) -> docker.DockerClient:
+    return docker.from_env(timeout=timeout)
+
+
+def build(
+    client: docker.DockerClient,
+    *,
+    context: Path,
+    tag: str,
+    cache_from: list[str],
+    labels: dict[str, str],
+    time_limit_s: int,
+    log: Log,
+) -> str:
+    """Builds context/Dockerfile with no network; returns the image id."""
+    started = time.monotonic()
+    stream = client.api.build(
+        path=str(context),
+        tag=tag,
+        network_mode="none",  # the build runs no untrusted code with a network
+        rm=True,
+        forcerm=True,
+        pull=False,
+        cache_from=cache_from or None,
+        labels=labels,
+        decode=True,
+        timeout=time_limit_s,
+    )
+    image_id = None
+    for chunk in stream:
+        if "stream" in chunk:
+            log(chunk["stream"])
+        if "error" in chunk:
+            raise ImageError(f"The image build failed: {chunk['error'].strip()}")
+        image_id = chunk.get("aux", {}).get("ID", image_id)
+        if time.monotonic() - started > time_limit_s:
+            raise ImageError(f"The image build timed out after {time_limit_s} s")
+    if image_id is None:
+        raise ImageError("The image build ended without an image")
+    return image_id
+
+
+def tag(client: docker.DockerClient, image_id: str, repository: str, name: str) -> None:
+    client.api.tag(image_id, repository, name)
+
+
+def push(client: docker.DockerClient, repository: str, name: str, log: Log) -> None:
+    for chunk in client.api.push(repository, tag=name, stream=True, decode=True):
+        if "error" in chunk:
+            raise ImageError(f"Pushing {repository}:{name} failed: {chunk['error']}")
+        if "status" in chunk and "progressDetail" not in chunk:
+            log(f"push: {chunk['status']}\n")
+
+
+def pull(client: docker.DockerClient, reference: str) -> None:
+    """Makes reference (repository@digest or repository:tag) present locally."""
+    try:
+        client.images.get(reference)
+        return
+    except ImageNotFound:
+        pass
+    try:
+        client.images.pull(reference)
+    except APIError as error:
+        raise ImageError(f"Pulling {reference} failed: {error.explanation or error}") from None
+
+
+def image_id(client: docker.DockerClient, reference: str) -> str:
+    try:
+        return client.images.get(reference).id
+    except ImageNotFound:
+        raise ImageError(f"The image {reference} is not present on this Docker engine") from None

@@ -1,0 +1,145 @@
+"""Running untrusted model code in a locked-down container.
+
+The container has no network, runs as an unprivileged user with no capabilities, cannot gain
+privileges, has a read-only root filesystem, bounded CPU, memory and process count, and only two
+small writable tmpfs mounts. It gets no environment from the worker. Its input arrives on stdin
+and its outputs leave on stdout, so no path on the worker's host is shared with it; this works
+the same with the worker in a container that uses the host's Docker socket.
+"""
+
+import socket
+import time
+from dataclasses import dataclass
+
+import docker
+import requests
+from docker.errors import APIError, NotFound
+from docker.types import LogConfig
+
+from workers.dockerfile import MODEL_UID
+
+SANDBOX_LABEL = "org.modelfarm.sandbox"
+OWNER_LABEL = "org.modelfarm.owner"
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpus: float
+    memory_mb: int
+    pids: int
+    timeout_s: int
+    output_mb: int
+    tmp_mb: int
+    log_kb: int
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    timed_out: bool
+    oom_killed: bool
+    stdout: bytes
+    stderr_tail: str
+    seconds: float
+
+
+def container_options(limits: Limits, owner: str) -> dict:
+    uid = f"{MODEL_UID}:{MODEL_UID}"
+    # stdout carries base64 outputs (4/3 of their size) plus markers; more means a broken run.
+    log_bytes = limits.output_mb * 1024**2 * 3 // 2 + limits.log_kb * 1024 * 4
+    return {
+        "user": uid,
+        "network_mode": "none",
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": f"{limits.memory_mb}m",
+        "memswap_limit": f"{limits.memory_mb}m",
+        "pids_limit": limits.pids,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "tmpfs": {
+            "/tmp": f"size={limits.tmp_mb}m,mode=1777",
+            "/output": f"size={limits.output_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0700",
+        },
+        "environment": {},
+        "labels": {SANDBOX_LABEL: "1", OWNER_LABEL: owner},
+        "log_config": LogConfig(type="json-file", config={"max-size": str(log_bytes)}),
+    }
+
+
+def run(
+    client: docker.DockerClient,
+    image: str,
+    command: list[str],
+    *,
+    limits: Limits,
+    owner: str,
+    stdin: bytes | None = None,
+) -> RunResult:
+    """Runs image once in the sandbox, feeding stdin; the container is always removed."""
+    container = client.containers.create(
+        image, command, stdin_open=stdin is not None,
+        **container_options(limits, owner),
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        container.start()
+        if stdin is not None:
+            _feed_stdin(client, container.id, stdin)
+        timed_out = _wait(container, limits.timeout_s)
+        seconds = time.monotonic() - started
+        container.reload()
+        state = container.attrs["State"]
+        stderr = container.logs(stdout=False, stderr=True, tail=2000)
+        return RunResult(
+            exit_code=None if timed_out else state["ExitCode"],
+            timed_out=timed_out,
+            oom_killed=bool(state.get("OOMKilled")),
+            stdout=container.logs(stdout=True, stderr=False),
+            stderr_tail=stderr[-limits.log_kb * 1024 :].decode("utf-8", "replace"),
+            seconds=seconds,
+        )
+    finally:
+        remove(container)
+
+
+def _feed_stdin(client: docker.DockerClient, container_id: str, data: bytes) -> None:
+    sock = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
+    raw = sock._sock  # docker-py exposes the writable socket only this way
+    try:
+        raw.sendall(data)
+        raw.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the model exited before reading all of it; its exit status tells the story
+    finally:
+        sock.close()
+
+
+def _wait(container, timeout_s: int) -> bool:
+    """True when the container had to be killed for running past timeout_s."""
+    try:
+        container.wait(timeout=timeout_s)
+        return False
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        container.kill()
+        container.wait(timeout=30)
+        return True
+
+
+def remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+    except APIError as error:
+        if error.status_code != 409:  # 409: removal already in progress
+            raise
+
+
+def remove_leftovers(client: docker.DockerClient, owner: str) -> int:
+    """Removes sandbox containers a dead worker of this owner left behind."""
+    filters = {"label": [f"{SANDBOX_LABEL}=1", f"{OWNER_LABEL}={owner}"]}
+    leftovers = client.containers.list(all=True, filters=filters)
+    for container in leftovers:
+        remove(container)
+    return len(leftovers)
