@@ -101,6 +101,7 @@ class JobPublic(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     exit_code: int | None
+    run_seconds: float | None = Field(description="Wall time of the model's sandboxed run")
     created_at: datetime
     queued_at: datetime | None
     started_at: datetime | None

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
 # Model names end up in image labels, log lines and URLs: keep them to a plain slug.
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
@@ -94,6 +93,8 @@ class ModelVersion(Timestamped, Base):
     reused: Mapped[bool] = mapped_column(default=False)
     # The resolved requirements: [{"name", "version", "filename", "sha256"}, ...]
     lock: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    # The package's modelfarm.yaml, validated: per-model sandbox limits within the caps.
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(default=0)
     build_log_key: Mapped[str] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
@@ -118,7 +119,8 @@ class Job(Timestamped, Base):
         _enum(JobStatus, "job_status"), default=JobStatus.UPLOADING
     )
     input_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
-    output_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"name": file name the model chose, "key": object key made from ids, "size": bytes}]
+    outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     exit_code: Mapped[int | None]

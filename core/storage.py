@@ -29,8 +29,12 @@ def job_log_key(job_id: uuid.UUID) -> str:
     return f"jobs/{job_id}/run.log"
 
 
-def job_output_prefix(job_id: uuid.UUID) -> str:
-    return f"jobs/{job_id}/outputs/"
+def job_output_key(job_id: uuid.UUID, index: int) -> str:
+    return f"jobs/{job_id}/outputs/{index}"
+
+
+def job_prefix(job_id: uuid.UUID) -> str:
+    return f"jobs/{job_id}/"
 
 
 class Storage:
@@ -60,8 +64,15 @@ class Storage:
     def presigned_put(self, key: str) -> str:
         return self.public_client.presigned_put_object(self.bucket, key, self.url_lifetime)
 
-    def presigned_get(self, key: str) -> str:
-        return self.public_client.presigned_get_object(self.bucket, key, self.url_lifetime)
+    def presigned_get(self, key: str, filename: str | None = None) -> str:
+        """A GET URL; with filename, the download is saved under that name."""
+        headers = None
+        if filename:
+            quoted = filename.rsplit("/", 1)[-1].replace('"', "")
+            headers = {"response-content-disposition": f'attachment; filename="{quoted}"'}
+        return self.public_client.presigned_get_object(
+            self.bucket, key, self.url_lifetime, response_headers=headers
+        )
 
     def size(self, key: str) -> int | None:
         """The object's size in bytes, or None when it does not exist."""

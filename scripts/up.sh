@@ -52,7 +52,7 @@ start_object_store() {
 start_redis() {
   local url=${MODELFARM_REDIS_URL#redis://}
   local address=${url%%/*}
-  redis_ready() { redis-cli -h "$(host_of "$address")" -p "$(port_of "$address")" ping | grep -q PONG; }
+  redis_ready() { redis-cli -h "$(host_of "$address")" -p "$(port_of "$address")" ping 2>/dev/null | grep -q PONG; }
   if ! pid_alive redis && redis_ready; then
     log "Redis already answers on $address"
     return 0

@@ -7,6 +7,7 @@ and its outputs leave on stdout, so no path on the worker's host is shared with 
 the same with the worker in a container that uses the host's Docker socket.
 """
 
+import json
 import socket
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import requests
 from docker.errors import APIError, NotFound
 from docker.types import LogConfig
 
+from core.settings import settings
+from runner.__main__ import ERROR_PREFIX, EXIT_BAD_RESULT, EXIT_OUTPUT_FAILED
 from workers.dockerfile import MODEL_UID
 
 SANDBOX_LABEL = "org.modelfarm.sandbox"
@@ -31,6 +34,20 @@ class Limits:
     output_mb: int
     tmp_mb: int
     log_kb: int
+
+    @classmethod
+    def for_model(cls, config: dict | None) -> "Limits":
+        """The server's limits, narrowed by the model's modelfarm.yaml (already within caps)."""
+        config = config or {}
+        return cls(
+            cpus=config.get("cpus") or settings.sandbox_cpus,
+            memory_mb=config.get("memory_mb") or settings.sandbox_memory_mb,
+            pids=settings.sandbox_pids,
+            timeout_s=config.get("timeout_s") or settings.sandbox_timeout_s,
+            output_mb=settings.sandbox_output_mb,
+            tmp_mb=settings.sandbox_tmp_mb,
+            log_kb=settings.sandbox_log_kb,
+        )
 
 
 @dataclass
@@ -103,6 +120,38 @@ def run(
         remove(container)
 
 
+def failure_message(result: RunResult, limits: Limits) -> str | None:
+    """What went wrong in a sandboxed run, in words a model's author can act on; None if OK."""
+    if result.timed_out:
+        return f"timed out after {limits.timeout_s} s"
+    if result.oom_killed or result.exit_code == 137:
+        return f"out of memory (limit {limits.memory_mb} MB)"
+    if result.exit_code == 0:
+        return None
+    record = _error_record(result.stderr_tail)
+    if result.exit_code == EXIT_OUTPUT_FAILED:
+        return f"writing outputs failed (limit {limits.output_mb} MB): {record or 'see the log'}"
+    if result.exit_code == EXIT_BAD_RESULT:
+        return f"predict returned an unusable result: {record}"
+    if record:
+        return record
+    tail = "\n".join(result.stderr_tail.strip().splitlines()[-15:])
+    return f"exited with code {result.exit_code}: {tail or 'no output'}"
+
+
+def _error_record(stderr: str) -> str | None:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(ERROR_PREFIX):
+            try:
+                record = json.loads(line[len(ERROR_PREFIX) :])
+                trace = record["traceback"].strip().splitlines()[-6:]
+                summary = f"{record['stage']} failed: {record['type']}: {record['message']}"
+                return summary + "\n" + "\n".join(trace)
+            except (ValueError, KeyError, AttributeError):
+                return None
+    return None
+
+
 def _feed_stdin(client: docker.DockerClient, container_id: str, data: bytes) -> None:
     sock = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
     raw = sock._sock  # docker-py exposes the writable socket only this way
@@ -134,6 +183,11 @@ def remove(container) -> None:
     except APIError as error:
         if error.status_code != 409:  # 409: removal already in progress
             raise
+
+
+def owner_for(queue: str) -> str:
+    """The label value marking the sandboxes of this host's worker for queue."""
+    return f"{queue}@{socket.gethostname()}"
 
 
 def remove_leftovers(client: docker.DockerClient, owner: str) -> int:

@@ -22,7 +22,12 @@ from workers.package import PackageError, sha256_file
 
 OLDEST_MANYLINUX_MINOR = 17
 # Drop this machine's pip configuration (extra indexes, constraints): builds use the farm's index.
-_PIP_VARIABLES_TO_DROP = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL", "PIP_CONSTRAINT")
+_PIP_VARIABLES_TO_DROP = (
+    "PIP_FIND_LINKS",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_INDEX_URL",
+    "PIP_CONSTRAINT",
+)
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
 
 
@@ -81,7 +86,9 @@ def resolve(requirements: list[str], target: TargetPython, wheelhouse: Path, log
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=wheelhouse) as download_dir:
         _download(requirements, target, Path(download_dir), log)
-        lock = [_store(Path(download_dir) / name, files) for name in sorted(os.listdir(download_dir))]
+        lock = [
+            _store(Path(download_dir) / name, files) for name in sorted(os.listdir(download_dir))
+        ]
     _write_atomically(lock_path, json.dumps(lock, indent=1))
     return lock
 

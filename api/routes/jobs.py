@@ -6,10 +6,10 @@ from api.schemas import JobCreate, JobCreated, JobOutputs, JobPublic, OutputFile
 from api.uploads import require_upload
 from core.models import JobStatus, VersionStatus
 from core.settings import settings
-from core.storage import job_output_prefix
 from workers.celery_app import send_run
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+LOG_NAME = "run.log"
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated)
@@ -59,14 +59,18 @@ def run_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
 
 @router.get("/{job_id}/outputs", response_model=JobOutputs)
 def list_outputs(job: OwnedJob, storage: StorageDep):
-    prefix = job_output_prefix(job.id)
+    """The job's output files, result.json among them, and its log, as presigned GET URLs."""
+    entries = list(job.outputs)
+    log_size = storage.size(job.log_key)
+    if log_size is not None:
+        entries.append({"name": LOG_NAME, "key": job.log_key, "size": log_size})
     outputs = [
         OutputFile(
-            name=key.removeprefix(prefix),
-            size=storage.size(key) or 0,
-            url=storage.presigned_get(key),
+            name=entry["name"],
+            size=entry["size"],
+            url=storage.presigned_get(entry["key"], filename=entry["name"]),
         )
-        for key in job.output_keys
+        for entry in entries
     ]
     expires_in = int(storage.url_lifetime.total_seconds())
     return JobOutputs(job_id=job.id, status=job.status, outputs=outputs, expires_in=expires_in)

@@ -1,0 +1,236 @@
+"""The build pipeline: model ZIP -> validated -> generated Dockerfile -> image in the registry.
+
+An unchanged package is never built twice: every image is also tagged with a content key, and a
+build whose key the registry already has is served from there.
+"""
+
+import json
+import logging
+import tempfile
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.db import session_scope
+from core.models import ModelVersion, VersionStatus, utcnow
+from core.registry import Registry
+from core.settings import settings
+from core.storage import Storage
+from workers import dockerfile, images, sandbox, wheels
+from workers.buildlog import StreamingLog
+from workers.celery_app import BUILD_QUEUE
+from workers.package import Package, PackageError, open_package
+
+logger = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+SANDBOX_OWNER = sandbox.owner_for(BUILD_QUEUE)
+
+
+@dataclass
+class BuildRequest:
+    version_id: uuid.UUID
+    model_id: uuid.UUID
+    model_name: str
+    number: int
+    package_key: str
+    build_log_key: str
+    previous_image: str | None
+
+
+@dataclass
+class Built:
+    image_ref: str
+    digest: str
+    reused: bool
+    package_sha256: str
+    lock: list[dict] | None
+    config: dict
+
+
+class SmokeTestFailed(Exception):
+    pass
+
+
+def build_version(version_id: uuid.UUID) -> None:
+    """Builds a QUEUED version (or one whose earlier attempt died) to READY or FAILED."""
+    request = _start(version_id)
+    if request is None:
+        return
+    storage = Storage()
+    log = StreamingLog(storage, request.build_log_key)
+    try:
+        built = _build(request, storage, log)
+    except (PackageError, images.ImageError, SmokeTestFailed) as error:
+        log(f"\nFAILED: {error}\n")
+        _finish(version_id, status=VersionStatus.FAILED, error=str(error))
+    except Exception as error:
+        logger.exception("build of version %s failed", version_id)
+        log(traceback.format_exc())
+        message = f"The build failed inside the farm ({type(error).__name__}: {error})"
+        _finish(version_id, status=VersionStatus.FAILED, error=message)
+    else:
+        log(f"\nREADY: {built.image_ref}{' (reused from the registry)' if built.reused else ''}\n")
+        _finish(
+            version_id,
+            status=VersionStatus.READY,
+            image_ref=built.image_ref,
+            image_digest=built.digest,
+            reused=built.reused,
+            package_sha256=built.package_sha256,
+            lock=built.lock,
+            config=built.config,
+        )
+    finally:
+        log.flush()
+
+
+def _start(version_id: uuid.UUID) -> BuildRequest | None:
+    """Marks the version BUILDING; None when there is nothing (more) to do for it."""
+    with session_scope() as session:
+        version = session.get(ModelVersion, version_id, with_for_update=True)
+        if version is None or version.status not in (VersionStatus.QUEUED, VersionStatus.BUILDING):
+            return None
+        if version.attempts >= MAX_ATTEMPTS:
+            version.status = VersionStatus.FAILED
+            version.error = (
+                f"The build worker stopped {version.attempts} times during this build "
+                "(out of memory or restarted); create a new version to try again"
+            )
+            version.finished_at = utcnow()
+            return None
+        version.status = VersionStatus.BUILDING
+        version.attempts += 1
+        version.started_at = utcnow()
+        return BuildRequest(
+            version_id=version.id,
+            model_id=version.model_id,
+            model_name=version.model.name,
+            number=version.number,
+            package_key=version.package_key,
+            build_log_key=version.build_log_key,
+            previous_image=session.scalar(
+                select(ModelVersion.image_ref)
+                .where(ModelVersion.model_id == version.model_id)
+                .where(ModelVersion.status == VersionStatus.READY)
+                .order_by(ModelVersion.number.desc())
+                .limit(1)
+            ),
+        )
+
+
+def _finish(version_id: uuid.UUID, *, status: VersionStatus, **fields) -> None:
+    with session_scope() as session:
+        version = session.get(ModelVersion, version_id)
+        version.status = status
+        version.finished_at = utcnow()
+        for name, value in fields.items():
+            setattr(version, name, value)
+
+
+def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
+    with tempfile.TemporaryDirectory(prefix="modelfarm-build-") as workdir:
+        work = Path(workdir)
+        zip_path = work / "package.zip"
+        storage.client.fget_object(storage.bucket, request.package_key, str(zip_path))
+        (work / "source").mkdir()
+        package = open_package(zip_path, work / "source")
+        log(f"package: sha256 {package.sha256}, requirements: {package.requirements or 'none'}\n")
+        client = images.docker_client(timeout=settings.build_time_limit_s)
+        try:
+            return _build_image(request, package, client, work, log)
+        finally:
+            client.close()
+
+
+def _build_image(request: BuildRequest, package: Package, client, work: Path, log) -> Built:
+    images.pull(client, settings.base_image)
+    text = dockerfile.render_for(
+        base_image=settings.base_image,
+        model_id=str(request.model_id),
+        model_name=request.model_name,
+        package_sha256=package.sha256,
+    )
+    key = dockerfile.content_key(
+        package_sha256=package.sha256,
+        dockerfile=text,
+        base_image_id=images.image_id(client, settings.base_image),
+    )
+    repository = f"models/{request.model_id}"
+    reference = f"{settings.registry}/{repository}"
+    config = package.config.model_dump(exclude_none=True)
+    registry = Registry()
+    digest = registry.manifest_digest(repository, f"c-{key}")
+    if digest:
+        log(f"reuse: the registry has this exact image ({repository}:c-{key[:12]}...)\n")
+        return Built(f"{reference}@{digest}", digest, True, package.sha256, None, config)
+
+    wheelhouse = Path(settings.cache_dir) / "wheelhouse"
+    lock = wheels.resolve(package.requirements, _target_python(client), wheelhouse, log)
+    context = work / "context"
+    dockerfile.write_context(
+        source=package.root,
+        context=context,
+        dockerfile=text,
+        lock=lock,
+        wheels=wheelhouse / "files",
+    )
+    image = images.build(
+        client,
+        context=context,
+        tag=f"{reference}:v{request.number}",
+        cache_from=_cache_sources(client, request.previous_image, log),
+        labels={"org.modelfarm.version-number": str(request.number)},
+        time_limit_s=settings.build_time_limit_s,
+        log=log,
+    )
+    _smoke_test(client, image, config, log)
+    images.tag(client, image, reference, f"c-{key}")
+    images.push(client, reference, f"v{request.number}", log)
+    images.push(client, reference, f"c-{key}", log)
+    digest = registry.manifest_digest(repository, f"c-{key}")
+    if digest is None:
+        raise images.ImageError(f"The registry does not list {repository}:c-{key} after the push")
+    return Built(f"{reference}@{digest}", digest, False, package.sha256, lock, config)
+
+
+def _cache_sources(client, previous_image: str | None, log) -> list[str]:
+    """The model's previous image, pulled if needed, so unchanged layers are not rebuilt."""
+    if not previous_image:
+        return []
+    try:
+        images.pull(client, previous_image)
+    except images.ImageError as error:
+        log(f"cache: previous image unavailable, building without it ({error})\n")
+        return []
+    return [previous_image]
+
+
+def _smoke_test(client, image: str, config: dict, log) -> None:
+    limits = sandbox.Limits.for_model(config)
+    result = sandbox.run(client, image, ["--self-test"], limits=limits, owner=SANDBOX_OWNER)
+    log(f"smoke test ({result.seconds:.1f} s):\n{result.stderr_tail}")
+    failure = sandbox.failure_message(result, limits)
+    if failure:
+        raise SmokeTestFailed(f"The smoke test (import predict.py, run setup) {failure}")
+
+
+def _target_python(client) -> wheels.TargetPython:
+    """The base image's Python and platform, probed once per base image."""
+    image = images.image_id(client, settings.base_image)
+    cache = Path(settings.cache_dir) / "targets" / (image.replace(":", "-") + ".json")
+    if cache.exists():
+        return wheels.TargetPython(**json.loads(cache.read_text()))
+    limits = sandbox.Limits.for_model(None)
+    result = sandbox.run(
+        client, settings.base_image, ["python3", "-c", wheels.PROBE], limits=limits,
+        owner=SANDBOX_OWNER,
+    )  # fmt: skip
+    if result.exit_code != 0:
+        raise images.ImageError(f"Probing the base image failed: {result.stderr_tail[-500:]}")
+    target = wheels.parse_probe(result.stdout.decode())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(target.__dict__))
+    return target

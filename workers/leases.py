@@ -1,0 +1,50 @@
+"""Exclusive, expiring claims on a version or job, so a task runs once at a time.
+
+A claim is a Redis lock renewed by a heartbeat while its holder is alive. If the holder dies,
+the lock expires within LEASE_TTL_S and a redelivered task takes the work over.
+"""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import redis
+from redis.exceptions import LockError
+
+from core.settings import settings
+
+LEASE_TTL_S = 30
+_redis = redis.Redis.from_url(settings.redis_url)
+
+
+class Busy(Exception):
+    """Another live worker holds the claim."""
+
+
+@contextmanager
+def claim(name: str) -> Iterator[None]:
+    lock = _redis.lock(f"modelfarm:lease:{name}", timeout=LEASE_TTL_S, thread_local=False)
+    if not lock.acquire(blocking=False):
+        raise Busy(name)
+    stop = threading.Event()
+    heartbeat = threading.Thread(target=_renew, args=(lock, stop), daemon=True)
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heartbeat.join()
+        with suppress(LockError):  # expired meanwhile: nothing to release
+            lock.release()
+
+
+def is_claimed(name: str) -> bool:
+    return bool(_redis.exists(f"modelfarm:lease:{name}"))
+
+
+def _renew(lock, stop: threading.Event) -> None:
+    while not stop.wait(LEASE_TTL_S / 3):
+        try:
+            lock.reacquire()
+        except LockError:
+            return
