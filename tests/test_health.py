@@ -1,0 +1,29 @@
+"""GET /health against the live stack, and with a component really unreachable."""
+
+from fastapi.testclient import TestClient
+
+from api.main import app
+from api.routes import health
+from core.registry import Registry
+
+COMPONENTS = {"database", "redis", "object_storage", "registry", "docker"}
+
+
+def test_health_is_green_with_every_component_up(anonymous):
+    response = anonymous.get("/health")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok" and body["down"] == []
+    assert set(body["checks"]) == COMPONENTS
+
+
+def test_health_names_the_component_that_is_down(monkeypatch):
+    # Port 9 (discard) on loopback has no listener here: a real refused connection.
+    monkeypatch.setattr(health, "_registry", lambda: Registry("127.0.0.1:9", timeout=2).ping())
+    with TestClient(app) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["registry"]
+    assert "ConnectError" in body["checks"]["registry"]["error"]
+    assert body["checks"]["database"]["ok"] and body["checks"]["docker"]["ok"]
