@@ -89,10 +89,10 @@ def test_api_works_on_sqlite(tmp_path):
     command.upgrade(_alembic(url), "head")
     port = _free_port()
     env = {**os.environ, "MODELFARM_DATABASE_URL": url}
+    uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [*uvicorn, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):

@@ -88,7 +88,8 @@ def check_entries(entries: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
     files = []
     total = 0
     for entry in entries:
-        check_name(entry.filename)
+        # orig_filename keeps what zipfile cuts off at a NUL byte.
+        check_name(entry.orig_filename)
         _check_entry_type(entry)
         key = entry.filename.rstrip("/")
         if key in seen:
