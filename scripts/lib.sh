@@ -48,7 +48,8 @@ start_service() {
     log "$name is already running (pid $(cat "$RUN/$name.pid"))"
     return 0
   fi
-  nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # A session of its own: stopping the shell that ran up.sh does not stop the service.
+  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
   log "started $name (pid $!), log: $LOGS/$name.log"
 }

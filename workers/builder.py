@@ -27,6 +27,7 @@ from workers.package import Package, PackageError, open_package
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 SANDBOX_OWNER = sandbox.owner_for(BUILD_QUEUE)
+DEPS_REPOSITORY = "modelfarm/deps"
 
 
 @dataclass
@@ -177,16 +178,17 @@ def _build_image(request: BuildRequest, package: Package, client, work: Path, lo
         lock=lock,
         wheels=wheelhouse / "files",
     )
+    deps_image = _dependency_image(client, context, lock, log)
     image = images.build(
         client,
         context=context,
         tag=f"{reference}:v{request.number}",
-        cache_from=_cache_sources(client, request.previous_image, log),
+        cache_from=[deps_image, *_cache_sources(client, request.previous_image, log)],
         labels={"org.modelfarm.version-number": str(request.number)},
         time_limit_s=settings.build_time_limit_s,
         log=log,
     )
-    _smoke_test(client, image, config, log)
+    _smoke_test(client, image, config, str(request.version_id), log)
     images.tag(client, image, reference, f"c-{key}")
     images.push(client, reference, f"v{request.number}", log)
     images.push(client, reference, f"c-{key}", log)
@@ -194,6 +196,25 @@ def _build_image(request: BuildRequest, package: Package, client, work: Path, lo
     if digest is None:
         raise images.ImageError(f"The registry does not list {repository}:c-{key} after the push")
     return Built(f"{reference}@{digest}", digest, False, package.sha256, lock, config)
+
+
+def _dependency_image(client, context: Path, lock: list[dict], log) -> str:
+    """The builder stage as an image of its own in the registry, shared by every model with the
+    same locked wheels. With cache_from the classic builder uses no other cache, so naming this
+    image is what lets a rebuild skip reinstalling unchanged dependencies."""
+    key = dockerfile.deps_key(lock=lock, base_image_id=images.image_id(client, settings.base_image))
+    repository, name = f"{settings.registry}/{DEPS_REPOSITORY}", f"deps-{key}"
+    reference = f"{repository}:{name}"
+    if Registry().manifest_digest(DEPS_REPOSITORY, name):
+        images.pull(client, reference)
+        log(f"dependencies: reusing {DEPS_REPOSITORY}:{name[:17]}...\n")
+        return reference
+    images.build(
+        client, context=context, tag=reference, target="deps", cache_from=[],
+        time_limit_s=settings.build_time_limit_s, log=log,
+    )  # fmt: skip
+    images.push(client, repository, name, log)
+    return reference
 
 
 def _cache_sources(client, previous_image: str | None, log) -> list[str]:
@@ -208,9 +229,11 @@ def _cache_sources(client, previous_image: str | None, log) -> list[str]:
     return [previous_image]
 
 
-def _smoke_test(client, image: str, config: dict, log) -> None:
+def _smoke_test(client, image: str, config: dict, work: str, log) -> None:
     limits = sandbox.Limits.for_model(config)
-    result = sandbox.run(client, image, ["--self-test"], limits=limits, owner=SANDBOX_OWNER)
+    result = sandbox.run(
+        client, image, ["--self-test"], limits=limits, owner=SANDBOX_OWNER, work=work
+    )
     log(f"smoke test ({result.seconds:.1f} s):\n{result.stderr_tail}")
     failure = sandbox.failure_message(result, limits)
     if failure:
@@ -226,7 +249,7 @@ def _target_python(client) -> wheels.TargetPython:
     limits = sandbox.Limits.for_model(None)
     result = sandbox.run(
         client, settings.base_image, ["python3", "-c", wheels.PROBE], limits=limits,
-        owner=SANDBOX_OWNER,
+        owner=SANDBOX_OWNER, work=f"probe-{image}",
     )  # fmt: skip
     if result.exit_code != 0:
         raise images.ImageError(f"Probing the base image failed: {result.stderr_tail[-500:]}")

@@ -1,6 +1,7 @@
 """The generated Dockerfile, the build context around it, and the image's content key."""
 
 import hashlib
+import json
 import re
 import shutil
 import string
@@ -58,6 +59,12 @@ def content_key(*, package_sha256: str, dockerfile: str, base_image_id: str) -> 
     """Names an image by everything it is built from; equal keys mean an equal image."""
     parts = [package_sha256, hashlib.sha256(dockerfile.encode()).hexdigest(), base_image_id]
     return hashlib.sha256("\n".join([*parts, runner_digest()]).encode()).hexdigest()
+
+
+def deps_key(*, lock: list[dict], base_image_id: str) -> str:
+    """Names the dependency stage by the template, the locked wheels and the base image."""
+    parts = [TEMPLATE.read_text(), json.dumps(lock, sort_keys=True), base_image_id]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def write_context(

@@ -24,11 +24,12 @@ def build(
     context: Path,
     tag: str,
     cache_from: list[str],
-    labels: dict[str, str],
     time_limit_s: int,
     log: Log,
+    labels: dict[str, str] | None = None,
+    target: str | None = None,
 ) -> str:
-    """Builds context/Dockerfile with no network; returns the image id."""
+    """Builds context/Dockerfile (up to stage `target`) with no network; returns the image id."""
     started = time.monotonic()
     stream = client.api.build(
         path=str(context),
@@ -39,6 +40,7 @@ def build(
         pull=False,
         cache_from=cache_from or None,
         labels=labels,
+        target=target,
         decode=True,
         timeout=time_limit_s,
     )

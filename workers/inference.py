@@ -93,7 +93,7 @@ def _run(request: RunRequest, storage: Storage) -> None:
         images.pull(client, request.image_ref)
         result = sandbox.run(
             client, request.image_ref, ["--input-name", "input"], limits=limits,
-            owner=SANDBOX_OWNER, stdin=input_bytes,
+            owner=SANDBOX_OWNER, work=str(request.job_id), stdin=input_bytes,
         )  # fmt: skip
     finally:
         client.close()

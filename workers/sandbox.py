@@ -23,6 +23,8 @@ from workers.dockerfile import MODEL_UID
 
 SANDBOX_LABEL = "org.modelfarm.sandbox"
 OWNER_LABEL = "org.modelfarm.owner"
+# The version or job a container works for: a retry removes what a dead attempt left running.
+WORK_LABEL = "org.modelfarm.work"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class RunResult:
     seconds: float
 
 
-def container_options(limits: Limits, owner: str) -> dict:
+def container_options(limits: Limits, owner: str, work: str) -> dict:
     uid = f"{MODEL_UID}:{MODEL_UID}"
     # stdout carries base64 outputs (4/3 of their size) plus markers; more means a broken run.
     log_bytes = limits.output_mb * 1024**2 * 3 // 2 + limits.log_kb * 1024 * 4
@@ -79,7 +81,7 @@ def container_options(limits: Limits, owner: str) -> dict:
             "/output": f"size={limits.output_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0700",
         },
         "environment": {},
-        "labels": {SANDBOX_LABEL: "1", OWNER_LABEL: owner},
+        "labels": {SANDBOX_LABEL: "1", OWNER_LABEL: owner, WORK_LABEL: work},
         "log_config": LogConfig(type="json-file", config={"max-size": str(log_bytes)}),
     }
 
@@ -91,12 +93,18 @@ def run(
     *,
     limits: Limits,
     owner: str,
+    work: str,
     stdin: bytes | None = None,
 ) -> RunResult:
-    """Runs image once in the sandbox, feeding stdin; the container is always removed."""
+    """Runs image once in the sandbox, feeding stdin; the container is always removed.
+
+    The caller holds the claim on `work`, so any container still labelled with it was left
+    by a dead earlier attempt and is removed first.
+    """
+    _remove_labelled(client, f"{WORK_LABEL}={work}")
     container = client.containers.create(
         image, command, stdin_open=stdin is not None,
-        **container_options(limits, owner),
+        **container_options(limits, owner, work),
     )  # fmt: skip
     started = time.monotonic()
     try:
@@ -192,7 +200,11 @@ def owner_for(queue: str) -> str:
 
 def remove_leftovers(client: docker.DockerClient, owner: str) -> int:
     """Removes sandbox containers a dead worker of this owner left behind."""
-    filters = {"label": [f"{SANDBOX_LABEL}=1", f"{OWNER_LABEL}={owner}"]}
+    return _remove_labelled(client, f"{OWNER_LABEL}={owner}")
+
+
+def _remove_labelled(client: docker.DockerClient, label: str) -> int:
+    filters = {"label": [f"{SANDBOX_LABEL}=1", label]}
     leftovers = client.containers.list(all=True, filters=filters)
     for container in leftovers:
         remove(container)
