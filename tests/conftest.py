@@ -106,8 +106,7 @@ def anonymous() -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture
-def new_user(storage, docker_client) -> Iterator:
+def _user_factory(storage: Storage, docker_client: docker.DockerClient) -> Iterator:
     """Makes logged-in users; removes them and all they created at teardown."""
     made: list[Farm] = []
 
@@ -128,6 +127,17 @@ def new_user(storage, docker_client) -> Iterator:
     for farm in made:
         farm.http.close()
         remove_user(uuid.UUID(farm.user_id), storage, docker_client)
+
+
+@pytest.fixture
+def new_user(storage, docker_client) -> Iterator:
+    yield from _user_factory(storage, docker_client)
+
+
+@pytest.fixture(scope="module")
+def new_user_module(storage, docker_client) -> Iterator:
+    """new_user for fixtures shared by a module, such as one built image."""
+    yield from _user_factory(storage, docker_client)
 
 
 def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClient) -> None:
