@@ -8,6 +8,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import httpx
@@ -21,6 +22,7 @@ from core.settings import settings
 from core.storage import Storage, job_prefix
 
 API_URL = f"http://{settings.api_host}:{settings.api_port}"
+ROOT_DIR = str(Path(__file__).resolve().parent.parent)
 TERMINAL_VERSION = {"READY", "FAILED"}
 TERMINAL_JOB = {"SUCCEEDED", "FAILED"}
 

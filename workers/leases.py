@@ -38,10 +38,6 @@ def claim(name: str) -> Iterator[None]:
             lock.release()
 
 
-def is_claimed(name: str) -> bool:
-    return bool(_redis.exists(f"modelfarm:lease:{name}"))
-
-
 def _renew(lock, stop: threading.Event) -> None:
     while not stop.wait(LEASE_TTL_S / 3):
         try:

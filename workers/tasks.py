@@ -72,10 +72,11 @@ def recover_after_restart(sender=None, **_kwargs) -> None:
         _requeue(Job, JobStatus.RUNNING, "job", run_job)
 
 
-def _requeue(table, in_progress, lease_prefix: str, task) -> None:
+def _requeue(table, in_progress, what: str, task) -> None:
+    """Sends a task for every row left in progress. One that a live worker elsewhere is still
+    running finds the claim held, retries, and ends once that worker has finished."""
     with session_scope() as session:
         ids = session.scalars(select(table.id).where(table.status == in_progress)).all()
     for row_id in ids:
-        if not leases.is_claimed(f"{lease_prefix}:{row_id}"):
-            logger.warning("re-queueing %s %s left in progress", lease_prefix, row_id)
-            task.delay(str(row_id))
+        logger.warning("re-queueing %s %s left in progress", what, row_id)
+        task.delay(str(row_id))

@@ -19,7 +19,10 @@ def network(output_dir: Path) -> dict:
     def connect():
         socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
 
-    return {"connect": _attempt(connect), "resolve": _attempt(lambda: socket.getaddrinfo("pypi.org", 443))}
+    return {
+        "connect": _attempt(connect),
+        "resolve": _attempt(lambda: socket.getaddrinfo("pypi.org", 443)),
+    }
 
 
 def write_system(output_dir: Path) -> dict:
