@@ -23,7 +23,7 @@ install_python_environment() {
   digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
     log "installing the project into .venv"
-    "$VENV/bin/pip" install -q -e '.[dev,stack]' >"$VENV/pip-install.log" 2>&1 ||
+    "$VENV/bin/pip" install -q -e '.[dev,stack,examples]' >"$VENV/pip-install.log" 2>&1 ||
       { tail -20 "$VENV/pip-install.log"; die "pip install failed"; }
     echo "$digest" >"$stamp"
   fi
