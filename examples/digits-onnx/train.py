@@ -33,9 +33,7 @@ def train(out: Path) -> float:
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     classifier.fit(train_x, train_y)
     accuracy = float(classifier.score(test_x, test_y))
-    onnx_model = to_onnx(
-        classifier, train_x[:1], options={"zipmap": False}, target_opset=17
-    )
+    onnx_model = to_onnx(classifier, train_x[:1], options={"zipmap": False}, target_opset=17)
     (out / "model.onnx").write_bytes(onnx_model.SerializeToString())
     write_samples(out / "samples", test_x, test_y)
     return accuracy
