@@ -15,11 +15,8 @@ MANIFEST_TYPES = ", ".join(
 
 
 class Registry:
-    def __init__(self, address: str = settings.registry, timeout: float = 5.0) -> None:
-        self.address = address
-        # Loopback registries are plain HTTP, as the Docker engine treats them.
-        scheme = "http" if address.startswith(("127.", "localhost")) else "https"
-        self.base_url = f"{scheme}://{address}"
+    def __init__(self, base_url: str = settings.registry_base_url, timeout: float = 5.0) -> None:
+        self.base_url = base_url
         self.timeout = timeout
 
     def ping(self) -> None:

@@ -37,7 +37,11 @@ class Settings(BaseSettings):
     s3_bucket: str = "modelfarm"
     presigned_url_lifetime_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
 
+    # The registry as the Docker engine names it in image references (host:port).
     registry: str = "127.0.0.1:5000"
+    # Where the farm itself reaches the registry's HTTP API. Empty: http://<registry> on
+    # loopback, https://<registry> elsewhere. Under docker compose: http://registry:5000.
+    registry_api_url: str = ""
     base_image: str = "modelfarm/base:bookworm"
 
     jwt_secret: str = DEV_JWT_SECRET
@@ -67,7 +71,7 @@ class Settings(BaseSettings):
     inference_concurrency: int = Field(2, ge=1)
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_in_production(self) -> "Settings":
+    def _check_consistency(self) -> "Settings":
         if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError(
                 "MODELFARM_JWT_SECRET is the public development default; "
@@ -75,7 +79,17 @@ class Settings(BaseSettings):
             )
         if self.environment == "production" and len(self.jwt_secret) < 32:
             raise ValueError("MODELFARM_JWT_SECRET must be at least 32 characters in production")
+        if self.max_input_bytes >= self.sandbox_tmp_mb * 1024**2:
+            # The input is written into the sandbox's /tmp, so it has to fit there.
+            raise ValueError("MODELFARM_MAX_INPUT_BYTES must be below MODELFARM_SANDBOX_TMP_MB")
         return self
+
+    @property
+    def registry_base_url(self) -> str:
+        if self.registry_api_url:
+            return self.registry_api_url.rstrip("/")
+        loopback = self.registry.startswith(("127.", "localhost", "[::1]"))
+        return f"{'http' if loopback else 'https'}://{self.registry}"
 
     @property
     def s3_client_endpoint(self) -> str:

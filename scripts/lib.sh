@@ -7,8 +7,9 @@ export PATH="$VENV/bin:/usr/sbin:/sbin:$PATH"
 
 # The local stack keeps its state in PostgreSQL unless told otherwise; a bare `uvicorn` run
 # without this falls back to the settings' SQLite default.
-: "${MODELFARM_DATABASE_URL:=postgresql+psycopg://modelfarm:modelfarm@127.0.0.1:5432/modelfarm}"
-export MODELFARM_DATABASE_URL
+if [ -z "${MODELFARM_DATABASE_URL:-}" ] && ! grep -qs '^MODELFARM_DATABASE_URL=' "$ROOT/.env"; then
+  export MODELFARM_DATABASE_URL=postgresql+psycopg://modelfarm:modelfarm@127.0.0.1:5432/modelfarm
+fi
 
 log() { printf '[modelfarm] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

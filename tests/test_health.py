@@ -19,7 +19,9 @@ def test_health_is_green_with_every_component_up(anonymous):
 
 def test_health_names_the_component_that_is_down(monkeypatch):
     # Port 9 (discard) on loopback has no listener here: a real refused connection.
-    monkeypatch.setattr(health, "_registry", lambda: Registry("127.0.0.1:9", timeout=2).ping())
+    monkeypatch.setattr(
+        health, "_registry", lambda: Registry("http://127.0.0.1:9", timeout=2).ping()
+    )
     with TestClient(app) as client:
         response = client.get("/health")
     assert response.status_code == 503

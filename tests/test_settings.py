@@ -51,3 +51,16 @@ def test_presigned_urls_are_signed_for_the_public_endpoint(monkeypatch):
     assert "X-Amz-Signature=" in url.query
     internal = urlparse(store.client._base_url._url.geturl())
     assert internal.netloc != url.netloc
+
+
+def test_env_example_documents_every_setting():
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / ".env.example").read_text()
+    for name in Settings.model_fields:
+        assert f"MODELFARM_{name.upper()}=" in text, name
+
+
+def test_input_limit_must_fit_the_sandbox_tmp():
+    with pytest.raises(ValidationError, match="SANDBOX_TMP_MB"):
+        Settings(max_input_bytes=300 * 1024**2, sandbox_tmp_mb=256)
