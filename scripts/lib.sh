@@ -38,7 +38,13 @@ wait_until() {
   log "$what is ready"
 }
 
-pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# A killed process may linger as a zombie until it is reaped: that counts as stopped.
+pid_alive() {
+  local state
+  [ -f "$RUN/$1.pid" ] || return 1
+  state=$(ps -o stat= -p "$(cat "$RUN/$1.pid")" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
+}
 
 # start_service NAME COMMAND...: runs COMMAND in the background, logging to $LOGS/NAME.log and
 # recording its pid in $RUN/NAME.pid so that down.sh stops exactly what was started.

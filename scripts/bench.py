@@ -1,0 +1,36 @@
+"""All benchmarks in one run: writes bench/results.json and bench/results.md.
+
+make bench      (brings the stack up first)
+"""
+
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_build  # noqa: E402
+import bench_run  # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "bench"
+
+
+def main() -> None:
+    results = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.node()}",
+        "build": bench_build.measure(),
+        "run": bench_run.measure(),
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    lines = [f"# modelfarm benchmarks ({results['when']})", "", "| figure | value |", "|---|---|"]
+    for section in ("build", "run"):
+        lines += [f"| {section}: {name} | {value} |" for name, value in results[section].items()]
+    (OUT / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Build benchmark on the digits example: cold build, identical resubmission (reuse),
+code-only change, weights-only change, and image size against the base image.
+
+    .venv/bin/python scripts/bench_build.py     (needs the stack: scripts/up.sh)
+
+"Cold" means nothing of this package is in the registry or the engine, its dependency image
+is removed too; the worker's wheelhouse stays (a download from the index is not what we time).
+"""
+
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from core.client import Farm  # noqa: E402
+from core.registry import Registry  # noqa: E402
+from core.settings import settings  # noqa: E402
+from workers.builder import DEPS_REPOSITORY  # noqa: E402
+
+DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
+PACKAGE_FILES = ("predict.py", "requirements.txt", "modelfarm.yaml", "model.onnx")
+
+
+def timed_build(farm: Farm, model_id: str, files: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    version = farm.build(files, model_id)
+    seconds = time.perf_counter() - started
+    if version["status"] != "READY":
+        raise SystemExit(f"build failed: {version['error']}")
+    return seconds, version
+
+
+def forget_dependency_images(client: docker.DockerClient) -> None:
+    registry = Registry()
+    repository = f"{settings.registry}/{DEPS_REPOSITORY}"
+    for image in client.images.list(name=repository):
+        for tag in image.tags:
+            digest = registry.manifest_digest(DEPS_REPOSITORY, tag.rsplit(":", 1)[1])
+            if digest:
+                httpx.delete(f"{registry.base_url}/v2/{DEPS_REPOSITORY}/manifests/{digest}")
+        client.images.remove(image.id, force=True)
+    client.images.prune(filters={"dangling": True})
+
+
+def measure() -> dict:
+    client = docker.from_env(timeout=600)
+    farm = Farm.register(f"bench-{uuid.uuid4().hex[:8]}@example.com", "bench-password")
+    model_id = farm.create_model()["id"]
+    files = {name: (DIGITS / name).read_bytes() for name in PACKAGE_FILES}
+    files["predict.py"] += f"\n# benchmark run {uuid.uuid4()}\n".encode()  # a new package
+    forget_dependency_images(client)
+    cold, version = timed_build(farm, model_id, files)
+    reuse, reused = timed_build(farm, model_id, files)
+    code_files = {**files, "predict.py": files["predict.py"] + b"# code change\n"}
+    code_only, _ = timed_build(farm, model_id, code_files)
+    weight_files = {**code_files, "calibration.bin": os.urandom(256 * 1024)}
+    weights_only, _ = timed_build(farm, model_id, weight_files)
+    image = client.images.get(version["image_ref"])
+    base = client.images.get(settings.base_image)
+    return {
+        "cold_build_s": round(cold, 2),
+        "reuse_s": round(reuse, 3),
+        "reused": reused["reused"],
+        "code_only_rebuild_s": round(code_only, 2),
+        "weights_only_rebuild_s": round(weights_only, 2),
+        "code_only_over_cold": round(code_only / cold, 3),
+        "reuse_over_cold": round(reuse / cold, 4),
+        "image_mb": round(image.attrs["Size"] / 1e6, 1),
+        "base_image_mb": round(base.attrs["Size"] / 1e6, 1),
+        "added_over_base_mb": round((image.attrs["Size"] - base.attrs["Size"]) / 1e6, 1),
+        "weights_mb": round(len(files["model.onnx"]) / 1e6, 3),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(), indent=1))
