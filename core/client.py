@@ -15,10 +15,11 @@ TERMINAL_JOB = {"SUCCEEDED", "FAILED"}
 
 
 def make_zip(files: dict[str, str | bytes]) -> bytes:
+    """A ZIP of files; the same files always give the same bytes (fixed timestamps)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
-            archive.writestr(name, content)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), content)
     return buffer.getvalue()
 
 

@@ -63,6 +63,11 @@ def measure() -> dict:
     weights_only, _ = timed_build(farm, model_id, weight_files)
     image = client.images.get(version["image_ref"])
     base = client.images.get(settings.base_image)
+    dependencies = sum(
+        layer["Size"]
+        for layer in image.history()
+        if "COPY --from=deps" in layer["CreatedBy"] or "/opt/venv" in layer["CreatedBy"]
+    )
     return {
         "cold_build_s": round(cold, 2),
         "reuse_s": round(reuse, 3),
@@ -74,6 +79,7 @@ def measure() -> dict:
         "image_mb": round(image.attrs["Size"] / 1e6, 1),
         "base_image_mb": round(base.attrs["Size"] / 1e6, 1),
         "added_over_base_mb": round((image.attrs["Size"] - base.attrs["Size"]) / 1e6, 1),
+        "dependencies_mb": round(dependencies / 1e6, 1),
         "weights_mb": round(len(files["model.onnx"]) / 1e6, 3),
     }
 
