@@ -15,17 +15,16 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.db import session_scope
-from core.models import ModelVersion, VersionStatus, utcnow
+from core.models import ModelVersion, VersionStatus
 from core.registry import Registry
 from core.settings import settings
 from core.storage import Storage
-from workers import dockerfile, images, sandbox, wheels
+from workers import dockerfile, images, progress, sandbox, wheels
 from workers.buildlog import StreamingLog
 from workers.celery_app import BUILD_QUEUE
 from workers.package import Package, PackageError, open_package
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
 SANDBOX_OWNER = sandbox.owner_for(BUILD_QUEUE)
 DEPS_REPOSITORY = "modelfarm/deps"
 
@@ -91,20 +90,16 @@ def build_version(version_id: uuid.UUID) -> None:
 def _start(version_id: uuid.UUID) -> BuildRequest | None:
     """Marks the version BUILDING; None when there is nothing (more) to do for it."""
     with session_scope() as session:
-        version = session.get(ModelVersion, version_id, with_for_update=True)
-        if version is None or version.status not in (VersionStatus.QUEUED, VersionStatus.BUILDING):
+        version = progress.begin(
+            session,
+            session.get(ModelVersion, version_id, with_for_update=True),
+            queued=VersionStatus.QUEUED,
+            running=VersionStatus.BUILDING,
+            failed=VersionStatus.FAILED,
+            worker="build worker",
+        )
+        if version is None:
             return None
-        if version.attempts >= MAX_ATTEMPTS:
-            version.status = VersionStatus.FAILED
-            version.error = (
-                f"The build worker stopped {version.attempts} times during this build "
-                "(out of memory or restarted); create a new version to try again"
-            )
-            version.finished_at = utcnow()
-            return None
-        version.status = VersionStatus.BUILDING
-        version.attempts += 1
-        version.started_at = utcnow()
         return BuildRequest(
             version_id=version.id,
             model_id=version.model_id,
@@ -123,12 +118,7 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
 
 
 def _finish(version_id: uuid.UUID, *, status: VersionStatus, **fields) -> None:
-    with session_scope() as session:
-        version = session.get(ModelVersion, version_id)
-        version.status = status
-        version.finished_at = utcnow()
-        for name, value in fields.items():
-            setattr(version, name, value)
+    progress.finish(ModelVersion, version_id, status=status, **fields)
 
 
 def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:

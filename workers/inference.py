@@ -11,14 +11,13 @@ import uuid
 from dataclasses import dataclass
 
 from core.db import session_scope
-from core.models import Job, JobStatus, utcnow
+from core.models import Job, JobStatus
 from core.storage import Storage, job_output_key
 from runner.__main__ import OUTPUT_BEGIN, OUTPUT_END
-from workers import images, sandbox
+from workers import images, progress, sandbox
 from workers.celery_app import INFERENCE_QUEUE
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
 MAX_OUTPUT_FILES = 100
 SANDBOX_OWNER = sandbox.owner_for(INFERENCE_QUEUE)
 RESULT_FILE = "result.json"
@@ -59,28 +58,22 @@ def run_job(job_id: uuid.UUID) -> None:
 
 def _start(job_id: uuid.UUID) -> RunRequest | None:
     with session_scope() as session:
-        job = session.get(Job, job_id, with_for_update=True)
-        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        job = progress.begin(
+            session,
+            session.get(Job, job_id, with_for_update=True),
+            queued=JobStatus.QUEUED,
+            running=JobStatus.RUNNING,
+            failed=JobStatus.FAILED,
+            worker="inference worker",
+        )
+        if job is None:
             return None
-        if job.attempts >= MAX_ATTEMPTS:
-            job.status = JobStatus.FAILED
-            job.error = f"The inference worker stopped {job.attempts} times during this job"
-            job.finished_at = utcnow()
-            return None
-        job.status = JobStatus.RUNNING
-        job.attempts += 1
-        job.started_at = utcnow()
         version = job.version
         return RunRequest(job.id, version.image_ref, version.config, job.input_keys[0], job.log_key)
 
 
 def _finish(job_id: uuid.UUID, *, status: JobStatus, **fields) -> None:
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        job.status = status
-        job.finished_at = utcnow()
-        for name, value in fields.items():
-            setattr(job, name, value)
+    progress.finish(Job, job_id, status=status, **fields)
 
 
 def _run(request: RunRequest, storage: Storage) -> None:

@@ -1,0 +1,46 @@
+"""The shared part of the version and job state machines, as the workers drive them.
+
+    QUEUED -> BUILDING/RUNNING -> READY/SUCCEEDED | FAILED
+
+A row found still BUILDING/RUNNING was left by a worker that died: it is started again, up to
+MAX_ATTEMPTS times, then failed with the reason.
+"""
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from core.db import session_scope
+from core.models import Job, ModelVersion, utcnow
+
+MAX_ATTEMPTS = 3
+
+
+def begin(
+    session: Session, row: ModelVersion | Job | None, *, queued, running, failed, worker: str
+):
+    """Moves row to `running` and returns it; None when there is nothing (more) to do."""
+    if row is None or row.status not in (queued, running):
+        return None
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = failed
+        row.error = (
+            f"The {worker} stopped {row.attempts} times during this work (out of memory or "
+            "restarted); submit it again to retry"
+        )
+        row.finished_at = utcnow()
+        return None
+    row.status = running
+    row.attempts += 1
+    row.started_at = utcnow()
+    return row
+
+
+def finish(table: type[ModelVersion] | type[Job], row_id: uuid.UUID, *, status, **fields) -> None:
+    """Moves the row to its final status, with the outcome's fields."""
+    with session_scope() as session:
+        row = session.get(table, row_id)
+        row.status = status
+        row.finished_at = utcnow()
+        for name, value in fields.items():
+            setattr(row, name, value)
