@@ -76,3 +76,29 @@ def test_job_survives_the_whole_inference_worker_being_killed(new_user, docker_c
         assert session.get(Job, uuid.UUID(job_id)).attempts == 2
     label = f"org.modelfarm.work={job_id}"
     assert docker_client.containers.list(all=True, filters={"label": label}) == []
+
+
+def test_a_build_delivered_twice_builds_once(new_user):
+    from workers.celery_app import send_build
+
+    farm = new_user()
+    version = farm.new_version(farm.create_model()["id"], make_zip({"predict.py": SLOW_PREDICT}))
+    farm.http.post(f"/api/versions/{version['id']}/build")
+    send_build(version["id"])  # the broker delivering the same task again
+    done = farm.wait(f"/api/versions/{version['id']}", {"READY", "FAILED"}, timeout=300)
+    assert done["status"] == "READY", done["error"]
+    log = farm.http.get(f"/api/versions/{version['id']}/logs").text
+    assert log.count("Successfully built") == 1
+    with SessionLocal() as session:
+        assert session.get(ModelVersion, uuid.UUID(version["id"])).attempts == 1
+
+
+def test_build_log_is_readable_while_the_build_runs(new_user, docker_client):
+    farm = new_user()
+    version = farm.new_version(farm.create_model()["id"], make_zip({"predict.py": SLOW_SETUP}))
+    farm.http.post(f"/api/versions/{version['id']}/build")
+    _wait_for_sandbox(docker_client, version["id"])  # the smoke test runs for 12 s
+    time.sleep(3)  # the log is flushed every 2 s
+    assert farm.http.get(f"/api/versions/{version['id']}").json()["status"] == "BUILDING"
+    assert "Successfully built" in farm.http.get(f"/api/versions/{version['id']}/logs").text
+    farm.wait(f"/api/versions/{version['id']}", {"READY", "FAILED"}, timeout=300)

@@ -136,7 +136,9 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
             client.close()
 
 
-def _build_image(request: BuildRequest, package: Package, client, work: Path, log) -> Built:
+def _build_image(
+    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog
+) -> Built:
     images.pull(client, settings.base_image)
     text = dockerfile.render_for(
         base_image=settings.base_image,
@@ -178,6 +180,7 @@ def _build_image(request: BuildRequest, package: Package, client, work: Path, lo
         time_limit_s=settings.build_time_limit_s,
         log=log,
     )
+    log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
     _smoke_test(client, image, config, str(request.version_id), log)
     images.tag(client, image, reference, f"c-{key}")
     images.push(client, reference, f"v{request.number}", log)
