@@ -159,14 +159,28 @@ def _build_image(
     if digest:
         log(f"reuse: the registry has this exact image ({repository}:c-{key[:12]}...)\n")
         return Built(f"{reference}@{digest}", digest, True, package.sha256, None, config)
+    lock = _build_and_push(
+        request, package, client, work, log, dockerfile_text=text, key=key, config=config
+    )
+    digest = registry.manifest_digest(repository, f"c-{key}")
+    if digest is None:
+        raise images.ImageError(f"The registry does not list {repository}:c-{key} after the push")
+    return Built(f"{reference}@{digest}", digest, False, package.sha256, lock, config)
 
+
+def _build_and_push(
+    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, *,
+    dockerfile_text: str, key: str, config: dict,
+) -> list[dict]:  # fmt: skip
+    """Resolves the wheels, builds, smoke-tests and pushes the image; returns the lock."""
+    reference = f"{settings.registry}/models/{request.model_id}"
     wheelhouse = Path(settings.cache_dir) / "wheelhouse"
     lock = wheels.resolve(package.requirements, _target_python(client), wheelhouse, log)
     context = work / "context"
     dockerfile.write_context(
         source=package.root,
         context=context,
-        dockerfile=text,
+        dockerfile=dockerfile_text,
         lock=lock,
         wheels=wheelhouse / "files",
     )
@@ -185,10 +199,7 @@ def _build_image(
     images.tag(client, image, reference, f"c-{key}")
     images.push(client, reference, f"v{request.number}", log)
     images.push(client, reference, f"c-{key}", log)
-    digest = registry.manifest_digest(repository, f"c-{key}")
-    if digest is None:
-        raise images.ImageError(f"The registry does not list {repository}:c-{key} after the push")
-    return Built(f"{reference}@{digest}", digest, False, package.sha256, lock, config)
+    return lock
 
 
 def _dependency_image(client, context: Path, lock: list[dict], log) -> str:
