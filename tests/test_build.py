@@ -1,5 +1,7 @@
 """The build pipeline against the real Docker engine, registry and PyPI wheels."""
 
+import time
+
 import httpx
 import pytest
 
@@ -167,3 +169,23 @@ def test_failing_smoke_test_fails_the_version_with_the_reason(new_user, predict,
     version = new_user().build(files)
     assert version["status"] == "FAILED"
     assert "smoke test" in version["error"] and words in version["error"], version["error"]
+
+
+def test_a_runaway_build_is_stopped_at_the_time_limit(docker_client, tmp_path):
+    """images.build against the real engine: a step that never ends is cancelled."""
+    from workers import images
+
+    (tmp_path / "Dockerfile").write_text(f"FROM {settings.base_image}\nRUN sleep 300\n")
+    client = images.docker_client(timeout=30)
+    try:
+        with pytest.raises(images.ImageError, match="timed out after 3 s"):
+            images.build(
+                client, context=tmp_path, tag="modelfarm-test/runaway:1", cache_from=[],
+                time_limit_s=3, log=lambda _text: None,
+            )  # fmt: skip
+    finally:
+        client.close()
+    deadline = time.monotonic() + 30
+    while docker_client.containers.list(filters={"ancestor": settings.base_image}):
+        assert time.monotonic() < deadline, "the build's container was left running"
+        time.sleep(0.5)

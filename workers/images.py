@@ -5,7 +5,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+import requests
 from docker.errors import APIError, ImageNotFound
+from urllib3.exceptions import ReadTimeoutError
 
 Log = Callable[[str], None]
 
@@ -45,14 +47,21 @@ def build(
         timeout=time_limit_s,
     )
     image_id = None
-    for chunk in stream:
-        if "stream" in chunk:
-            log(chunk["stream"])
-        if "error" in chunk:
-            raise ImageError(f"The image build failed: {chunk['error'].strip()}")
-        image_id = chunk.get("aux", {}).get("ID", image_id)
-        if time.monotonic() - started > time_limit_s:
-            raise ImageError(f"The image build timed out after {time_limit_s} s")
+    timed_out = ImageError(f"The image build timed out after {time_limit_s} s")
+    try:
+        for chunk in stream:
+            if "stream" in chunk:
+                log(chunk["stream"])
+            if "error" in chunk:
+                raise ImageError(f"The image build failed: {chunk['error'].strip()}")
+            image_id = chunk.get("aux", {}).get("ID", image_id)
+            if time.monotonic() - started > time_limit_s:
+                raise timed_out
+    except (ReadTimeoutError, requests.exceptions.ReadTimeout):
+        # A step silent for the whole limit; dropping the connection cancels the build.
+        raise timed_out from None
+    finally:
+        stream.close()
     if image_id is None:
         raise ImageError("The image build ended without an image")
     return image_id
