@@ -38,9 +38,6 @@ class StreamingLog:
         gap = f"\n[... {self.dropped} characters left out ...]\n" if self.dropped else ""
         return self.head + gap + self.tail
 
-    def last_lines(self, count: int = 30) -> str:
-        return "\n".join(self.text.rstrip().splitlines()[-count:])
-
     def flush(self) -> None:
         self.storage.put_bytes(self.key, self.text.encode(), "text/plain; charset=utf-8")
         self.last_flush = time.monotonic()
