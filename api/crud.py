@@ -17,6 +17,10 @@ class AlreadyExists(Exception):
     pass
 
 
+class QueueUnavailable(Exception):
+    """The broker did not take the task; nothing was queued."""
+
+
 def get_user_by_email(session: Session, *, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.lower()))
 
@@ -120,8 +124,8 @@ def mark_queued(session: Session, *, row: ModelVersion | Job, status: Any, send)
     session.commit()
     try:
         send(str(row.id))
-    except Exception:
+    except Exception as error:  # whatever the broker client raises, the row goes back
         row.status = previous
         row.queued_at = None
         session.commit()
-        raise
+        raise QueueUnavailable(str(error)) from error
