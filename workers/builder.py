@@ -140,6 +140,7 @@ def _build_image(
     request: BuildRequest, package: Package, client, work: Path, log: StreamingLog
 ) -> Built:
     images.pull(client, settings.base_image)
+    base_image_id = images.image_id(client, settings.base_image)
     text = dockerfile.render_for(
         base_image=settings.base_image,
         model_id=str(request.model_id),
@@ -149,7 +150,7 @@ def _build_image(
     key = dockerfile.content_key(
         package_sha256=package.sha256,
         dockerfile=text,
-        base_image_id=images.image_id(client, settings.base_image),
+        base_image_id=base_image_id,
     )
     repository = f"models/{request.model_id}"
     reference = f"{settings.registry}/{repository}"
@@ -160,8 +161,9 @@ def _build_image(
         log(f"reuse: the registry has this exact image ({repository}:c-{key[:12]}...)\n")
         return Built(f"{reference}@{digest}", digest, True, package.sha256, None, config)
     lock = _build_and_push(
-        request, package, client, work, log, dockerfile_text=text, key=key, config=config
-    )
+        request, package, client, work, log,
+        dockerfile_text=text, key=key, config=config, base_image_id=base_image_id,
+    )  # fmt: skip
     digest = registry.manifest_digest(repository, f"c-{key}")
     if digest is None:
         raise images.ImageError(f"The registry does not list {repository}:c-{key} after the push")
@@ -170,12 +172,14 @@ def _build_image(
 
 def _build_and_push(
     request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, *,
-    dockerfile_text: str, key: str, config: dict,
+    dockerfile_text: str, key: str, config: dict, base_image_id: str,
 ) -> list[dict]:  # fmt: skip
     """Resolves the wheels, builds, smoke-tests and pushes the image; returns the lock."""
     reference = f"{settings.registry}/models/{request.model_id}"
     wheelhouse = Path(settings.cache_dir) / "wheelhouse"
-    lock = wheels.resolve(package.requirements, _target_python(client), wheelhouse, log)
+    lock = wheels.resolve(
+        package.requirements, _target_python(client, base_image_id), wheelhouse, log
+    )
     context = work / "context"
     dockerfile.write_context(
         source=package.root,
@@ -184,7 +188,7 @@ def _build_and_push(
         lock=lock,
         wheels=wheelhouse / "files",
     )
-    deps_image = _dependency_image(client, context, lock, log)
+    deps_image = _dependency_image(client, context, lock, base_image_id, log)
     image = images.build(
         client,
         context=context,
@@ -202,11 +206,13 @@ def _build_and_push(
     return lock
 
 
-def _dependency_image(client, context: Path, lock: list[dict], log) -> str:
+def _dependency_image(
+    client, context: Path, lock: list[dict], base_image_id: str, log: StreamingLog
+) -> str:
     """The builder stage as an image of its own in the registry, shared by every model with the
     same locked wheels. With cache_from the classic builder uses no other cache, so naming this
     image is what lets a rebuild skip reinstalling unchanged dependencies."""
-    key = dockerfile.deps_key(lock=lock, base_image_id=images.image_id(client, settings.base_image))
+    key = dockerfile.deps_key(lock=lock, base_image_id=base_image_id)
     repository, name = f"{settings.registry}/{DEPS_REPOSITORY}", f"deps-{key}"
     reference = f"{repository}:{name}"
     if Registry().manifest_digest(DEPS_REPOSITORY, name):
@@ -244,16 +250,15 @@ def _smoke_test(client, image: str, config: dict, work: str, log) -> None:
         raise SmokeTestFailed(f"The smoke test (import predict.py, run setup) {failure}")
 
 
-def _target_python(client) -> wheels.TargetPython:
+def _target_python(client, base_image_id: str) -> wheels.TargetPython:
     """The base image's Python and platform, probed once per base image."""
-    image = images.image_id(client, settings.base_image)
-    cache = Path(settings.cache_dir) / "targets" / (image.replace(":", "-") + ".json")
+    cache = Path(settings.cache_dir) / "targets" / (base_image_id.replace(":", "-") + ".json")
     if cache.exists():
         return wheels.TargetPython(**json.loads(cache.read_text()))
     limits = sandbox.Limits.for_model(None)
     result = sandbox.run(
         client, settings.base_image, ["python3", "-c", wheels.PROBE], limits=limits,
-        owner=SANDBOX_OWNER, work=f"probe-{image}",
+        owner=SANDBOX_OWNER, work=f"probe-{base_image_id}",
     )  # fmt: skip
     if result.exit_code != 0:
         raise images.ImageError(f"Probing the base image failed: {result.stderr_tail[-500:]}")
