@@ -92,7 +92,8 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
     with session_scope() as session:
         version = progress.begin(
             session,
-            session.get(ModelVersion, version_id, with_for_update=True),
+            ModelVersion,
+            version_id,
             queued=VersionStatus.QUEUED,
             running=VersionStatus.BUILDING,
             failed=VersionStatus.FAILED,

@@ -60,7 +60,8 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
     with session_scope() as session:
         job = progress.begin(
             session,
-            session.get(Job, job_id, with_for_update=True),
+            Job,
+            job_id,
             queued=JobStatus.QUEUED,
             running=JobStatus.RUNNING,
             failed=JobStatus.FAILED,

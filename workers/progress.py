@@ -14,12 +14,14 @@ from core.db import session_scope
 from core.models import Job, ModelVersion, utcnow
 
 MAX_ATTEMPTS = 3
+Table = type[ModelVersion] | type[Job]
 
 
 def begin(
-    session: Session, row: ModelVersion | Job | None, *, queued, running, failed, worker: str
-):
-    """Moves row to `running` and returns it; None when there is nothing (more) to do."""
+    session: Session, table: Table, row_id: uuid.UUID, *, queued, running, failed, worker: str
+) -> ModelVersion | Job | None:
+    """Locks the row and moves it to `running`; None when there is nothing (more) to do."""
+    row = session.get(table, row_id, with_for_update=True)
     if row is None or row.status not in (queued, running):
         return None
     if row.attempts >= MAX_ATTEMPTS:
@@ -36,7 +38,7 @@ def begin(
     return row
 
 
-def finish(table: type[ModelVersion] | type[Job], row_id: uuid.UUID, *, status, **fields) -> None:
+def finish(table: Table, row_id: uuid.UUID, *, status, **fields) -> None:
     """Moves the row to its final status, with the outcome's fields."""
     with session_scope() as session:
         row = session.get(table, row_id)
