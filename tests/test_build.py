@@ -47,7 +47,7 @@ def test_echo_package_builds_a_non_root_labelled_image_in_the_registry(new_user,
     assert version["reused"] is False
     assert version["image_ref"].startswith(f"{settings.registry}/models/{version['model_id']}@")
     repository = f"models/{version['model_id']}"
-    tags = httpx.get(f"http://{settings.registry}/v2/{repository}/tags/list").json()["tags"]
+    tags = httpx.get(f"{settings.registry_base_url}/v2/{repository}/tags/list").json()["tags"]
     assert "v1" in tags and any(tag.startswith("c-") for tag in tags)
     config = _inspect(docker_client, version)["Config"]
     assert config["User"] == "10001:10001"

@@ -37,13 +37,18 @@ def pack(example: Path, target: Path) -> Path:
     return target
 
 
-def workflow(account: dict, package: Path, input_file: Path, out_dir: Path, **extra):
+def run_workflow(account: dict, package: Path, input_file: Path, **extra: str):
+    """scripts/workflow.sh as a user runs it; extra variables override the account's."""
     env = {**os.environ, **account, "MODELFARM_API": API_URL, "PACKAGE": str(package),
-           "INPUT": str(input_file), "OUT_DIR": str(out_dir), **extra}  # fmt: skip
-    done = subprocess.run(
+           "INPUT": str(input_file), **extra}  # fmt: skip
+    return subprocess.run(
         ["bash", ROOT / "scripts" / "workflow.sh"], env=env, capture_output=True, text=True,
         timeout=1200,
     )  # fmt: skip
+
+
+def workflow(account: dict, package: Path, input_file: Path, out_dir: Path):
+    done = run_workflow(account, package, input_file, OUT_DIR=str(out_dir))
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout), done.stderr
 
@@ -103,17 +108,11 @@ def test_second_user_sees_nothing_of_the_first_users_workflow(account, tmp_path,
 def test_workflow_fails_fast_with_the_apis_message(account, tmp_path):
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
     (tmp_path / "in.txt").write_text("x")
-    env = {**os.environ, **account, "MODELFARM_API": API_URL,
-           "PACKAGE": str(tmp_path / "broken.zip"), "INPUT": str(tmp_path / "in.txt")}  # fmt: skip
-    done = subprocess.run(
-        ["bash", ROOT / "scripts" / "workflow.sh"], env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
+    done = run_workflow(account, tmp_path / "broken.zip", tmp_path / "in.txt")
     assert done.returncode != 0
     assert "build FAILED: The upload is not a valid ZIP archive" in done.stderr
-    wrong = subprocess.run(
-        ["bash", ROOT / "scripts" / "workflow.sh"],
-        env={**env, "MODELFARM_PASSWORD": "wrong-password"}, capture_output=True, text=True,
-    )  # fmt: skip
+    wrong = run_workflow(
+        account, tmp_path / "broken.zip", tmp_path / "in.txt", MODELFARM_PASSWORD="wrong-password"
+    )
     assert wrong.returncode != 0 and "HTTP 401: Incorrect email or password" in wrong.stderr
     assert httpx.get(f"{API_URL}/health").status_code == 200
