@@ -1,7 +1,7 @@
 """Database operations behind the routes. Keyword-only arguments, no HTTP concerns."""
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.security import hash_password, verify_password
 from core import storage
+from core.lifecycle import Lifecycle, move, utcnow
 from core.models import Job, Model, ModelVersion, User, Visibility
 
 
@@ -95,7 +96,7 @@ def create_job(session: Session, *, owner: User, version: ModelVersion) -> Job:
         id=job_id,
         owner_id=owner.id,
         version_id=version.id,
-        input_keys=[storage.job_input_key(job_id)],
+        inputs={storage.JOB_INPUT_NAME: storage.job_input_key(job_id)},
         log_key=storage.job_log_key(job_id),
     )
     session.add(job)
@@ -112,20 +113,22 @@ def _add_unique(session: Session, row: Any) -> None:
         raise AlreadyExists(str(error.orig)) from error
 
 
-def mark_queued(session: Session, *, row: ModelVersion | Job, status: Any, send) -> None:
+def mark_queued(
+    session: Session, *, row: ModelVersion | Job, lifecycle: Lifecycle, send: Callable[[str], None]
+) -> None:
     """Move a version or job to QUEUED and enqueue its task, or leave it as it was on failure.
 
     The state is committed before the message is sent, so a worker never sees a task for a row
     that is not queued yet.
     """
     previous = row.status
-    row.status = status
-    row.queued_at = datetime.now(UTC)
+    move(lifecycle, row, lifecycle.queued)
+    row.queued_at = utcnow()
     session.commit()
     try:
         send(str(row.id))
     except Exception as error:  # whatever the broker client raises, the row goes back
-        row.status = previous
+        row.status = previous  # an undo of the move above, not a transition of its own
         row.queued_at = None
         session.commit()
         raise QueueUnavailable(str(error)) from error

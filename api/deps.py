@@ -19,7 +19,7 @@ from core.models import Job, Model, ModelVersion, User, Visibility
 from core.storage import Storage
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
-_storage = Storage()
+_storage = Storage(patient=False)
 
 
 def get_session() -> Iterator[Session]:

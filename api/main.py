@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import crud
+from api import outages
 from api.deps import get_storage
 from api.routes import health, jobs, models, users, versions
 
@@ -24,6 +24,7 @@ app = FastAPI(
 )
 for module in (users, models, versions, jobs, health):
     app.include_router(module.router)
+outages.install(app)
 
 
 def _describe(error: dict) -> str:
@@ -39,12 +40,4 @@ async def validation_error(_request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(
         {"detail": "Invalid request: " + "; ".join(problems), "errors": errors},
         status_code=422,
-    )
-
-
-@app.exception_handler(crud.QueueUnavailable)
-async def queue_unavailable(_request: Request, _exc: crud.QueueUnavailable) -> JSONResponse:
-    return JSONResponse(
-        {"detail": "The work queue is unavailable right now; nothing was queued. Try again."},
-        status_code=503,
     )

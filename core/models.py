@@ -2,18 +2,16 @@
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.lifecycle import JobStatus, VersionStatus, utcnow
+
 # Model names end up in image labels, log lines and URLs: keep them to a plain slug.
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -23,22 +21,6 @@ class Base(DeclarativeBase):
 class Visibility(enum.StrEnum):
     PRIVATE = "private"
     PUBLIC = "public"
-
-
-class VersionStatus(enum.StrEnum):
-    UPLOADING = "UPLOADING"
-    QUEUED = "QUEUED"
-    BUILDING = "BUILDING"
-    READY = "READY"
-    FAILED = "FAILED"
-
-
-class JobStatus(enum.StrEnum):
-    UPLOADING = "UPLOADING"
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -118,7 +100,8 @@ class Job(Timestamped, Base):
     status: Mapped[JobStatus] = mapped_column(
         _enum(JobStatus, "job_status"), default=JobStatus.UPLOADING
     )
-    input_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The job's input files: {input name: object key}. One ("input") today.
+    inputs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # [{"name": file name the model chose, "key": object key made from ids, "size": bytes}]
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

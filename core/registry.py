@@ -1,4 +1,13 @@
-"""A small client for the container registry's HTTP API (Distribution v2)."""
+"""Image names, and a small client for the container registry's HTTP API (Distribution v2).
+
+Every image name the farm uses is made here, from ids and content keys only:
+
+    models/<model id>:v<number>     a version's image, as built
+    models/<model id>:c-<key>       the same image by content key: an equal key is an equal image
+    modelfarm/deps:deps-<key>       the dependency stage shared by every model with that lock
+"""
+
+import uuid
 
 import httpx
 
@@ -12,6 +21,35 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.index.v1+json",
     ]
 )
+
+
+DEPS_REPOSITORY = "modelfarm/deps"
+
+
+def model_repository(model_id: uuid.UUID | str) -> str:
+    return f"models/{model_id}"
+
+
+def version_tag(number: int) -> str:
+    return f"v{number}"
+
+
+def content_tag(key: str) -> str:
+    return f"c-{key}"
+
+
+def deps_tag(key: str) -> str:
+    return f"deps-{key}"
+
+
+def engine_name(repository: str) -> str:
+    """The repository as the Docker engine names it: <registry host:port>/<repository>."""
+    return f"{settings.registry}/{repository}"
+
+
+def pinned(repository: str, digest: str) -> str:
+    """The reference jobs run: the image by digest, immune to a tag moving."""
+    return f"{engine_name(repository)}@{digest}"
 
 
 class Registry:

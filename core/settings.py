@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     build_time_limit_s: int = Field(1800, ge=30)
     inference_concurrency: int = Field(2, ge=1)
 
+    # The farm's own faults (a dependency down) are retried this many times, the waits doubling
+    # to fill the window, before a version or job is failed with "try again later".
+    farm_retry_attempts: int = Field(5, ge=1, le=20)
+    farm_retry_window_s: float = Field(120, ge=0)
+    # The reconciler runs this often; it re-sends work queued longer than reconcile_queued_s
+    # whose message is gone, and work in progress whose claim expired.
+    reconcile_interval_s: int = Field(15, ge=1)
+    reconcile_queued_s: int = Field(60, ge=1)
+
     @model_validator(mode="after")
     def _check_consistency(self) -> "Settings":
         if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:

@@ -6,11 +6,16 @@ Object keys are built here from ids only, never from user-supplied strings.
 import io
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 
 from core.settings import settings
+
+# The codes an S3 server answers for an object that is not there.
+_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
 def package_key(version_id: uuid.UUID) -> str:
@@ -21,8 +26,12 @@ def build_log_key(version_id: uuid.UUID) -> str:
     return f"build-logs/{version_id}.log"
 
 
-def job_input_key(job_id: uuid.UUID) -> str:
-    return f"jobs/{job_id}/input"
+# The name of a job's one input file, as the model sees it (typed inputs will add more).
+JOB_INPUT_NAME = "input"
+
+
+def job_input_key(job_id: uuid.UUID, name: str = JOB_INPUT_NAME) -> str:
+    return f"jobs/{job_id}/inputs/{name}"
 
 
 def job_log_key(job_id: uuid.UUID) -> str:
@@ -37,10 +46,18 @@ def job_prefix(job_id: uuid.UUID) -> str:
     return f"jobs/{job_id}/"
 
 
+def _impatient_http() -> urllib3.PoolManager:
+    retries = urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
+    return urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=30), retries=retries)
+
+
 class Storage:
-    def __init__(self, bucket: str = settings.s3_bucket) -> None:
+    """The farm's bucket. `patient` (the workers) keeps the SDK's retries, which outwait a short
+    outage; an impatient one (the API) gives up within seconds, so a request gets its 503 fast."""
+
+    def __init__(self, bucket: str = settings.s3_bucket, *, patient: bool = True) -> None:
         self.bucket = bucket
-        self.client = self._client(settings.s3_endpoint)
+        self.client = self._client(settings.s3_endpoint, None if patient else _impatient_http())
         # Presigned URLs are signed for the host the client reaches, which under docker compose
         # differs from the one the services use. Signing is local: no request goes to that host
         # because the region is given.
@@ -48,13 +65,14 @@ class Storage:
         self.url_lifetime = timedelta(seconds=settings.presigned_url_lifetime_s)
 
     @staticmethod
-    def _client(endpoint: str) -> Minio:
+    def _client(endpoint: str, http: urllib3.PoolManager | None = None) -> Minio:
         return Minio(
             endpoint,
             access_key=settings.s3_access_key,
             secret_key=settings.s3_secret_key,
             secure=settings.s3_secure,
             region=settings.s3_region,
+            http_client=http,
         )
 
     def ensure_bucket(self) -> None:
@@ -79,18 +97,28 @@ class Storage:
         try:
             return self.client.stat_object(self.bucket, key).size
         except S3Error as error:
-            if error.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if error.code in _MISSING:
                 return None
             raise
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream"):
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type)
 
+    def download(self, key: str, path: Path) -> bool:
+        """Writes the object to path; False when it does not exist."""
+        try:
+            self.client.fget_object(self.bucket, key, str(path))
+        except S3Error as error:
+            if error.code in _MISSING:
+                return False
+            raise
+        return True
+
     def get_bytes(self, key: str) -> bytes | None:
         try:
             response = self.client.get_object(self.bucket, key)
         except S3Error as error:
-            if error.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if error.code in _MISSING:
                 return None
             raise
         try:

@@ -4,8 +4,8 @@
     python -m runner --input-name N   read the input from stdin, run the model once, and write
                                       the outputs to stdout as a base64 tar between markers
 
-The model's own prints go to stderr, so stdout carries only the outputs. A failure prints one
-line "MODELFARM-ERROR {json}" on stderr and exits with a code that says which stage failed.
+The model's own prints go to stderr, so stdout carries only the outputs. runner/protocol.py
+holds the markers, the error line and the exit codes.
 """
 
 import argparse
@@ -19,18 +19,22 @@ import tarfile
 import traceback
 from pathlib import Path
 
-MODEL_DIR = Path(os.environ.get("MODELFARM_MODEL_DIR", "/model"))
-OUTPUT_DIR = Path(os.environ.get("MODELFARM_OUTPUT_DIR", "/output"))
-INPUT_DIR = Path(os.environ.get("MODELFARM_INPUT_DIR", "/tmp/modelfarm-input"))
-OUTPUT_BEGIN = "MODELFARM-OUTPUT-BEGIN"
-OUTPUT_END = "MODELFARM-OUTPUT-END"
-ERROR_PREFIX = "MODELFARM-ERROR "
+from runner import protocol
+from runner.protocol import (
+    ERROR_PREFIX,
+    EXIT_BAD_RESULT,
+    EXIT_LOAD_FAILED,
+    EXIT_OK,
+    EXIT_OUTPUT_FAILED,
+    EXIT_PREDICT_FAILED,
+    OUTPUT_BEGIN,
+    OUTPUT_END,
+)
 
-# Exit codes the worker maps to messages; 137 (killed, usually out of memory) comes from Docker.
-EXIT_LOAD_FAILED = 3
-EXIT_PREDICT_FAILED = 4
-EXIT_BAD_RESULT = 5
-EXIT_OUTPUT_FAILED = 6
+# Overridable so the runner can be exercised outside an image (unit tests).
+MODEL_DIR = Path(os.environ.get("MODELFARM_MODEL_DIR", protocol.MODEL_DIR))
+OUTPUT_DIR = Path(os.environ.get("MODELFARM_OUTPUT_DIR", protocol.OUTPUT_DIR))
+INPUT_DIR = Path(os.environ.get("MODELFARM_INPUT_DIR", protocol.INPUT_DIR))
 
 
 class Failure(Exception):
@@ -115,8 +119,8 @@ def report(failure: Failure) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runner")
-    parser.add_argument("--self-test", action="store_true")
-    parser.add_argument("--input-name", default="input")
+    parser.add_argument(protocol.SELF_TEST_FLAG, action="store_true")
+    parser.add_argument(protocol.INPUT_NAME_FLAG, default="input")
     args = parser.parse_args(argv)
     # Keep stdout for the outputs: the model's prints go to stderr.
     outputs_stream = os.fdopen(os.dup(1), "wb")
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         predict = load_model()
         if args.self_test:
             print("self-test passed: predict.py imported and setup() ran", file=sys.stderr)
-            return 0
+            return EXIT_OK
         input_path = receive_input(Path(args.input_name).name)
         run_once(predict, input_path, OUTPUT_DIR)
         try:
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             raise Failure("output", EXIT_OUTPUT_FAILED, error) from error
     except Failure as failure:
         return report(failure)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

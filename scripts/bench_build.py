@@ -18,10 +18,10 @@ import docker
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.client import Farm  # noqa: E402
-from core.registry import Registry  # noqa: E402
+from core.lifecycle import VersionStatus
+from core.registry import DEPS_REPOSITORY, Registry, engine_name  # noqa: E402
 from core.settings import settings  # noqa: E402
-from workers.builder import DEPS_REPOSITORY  # noqa: E402
+from tests.utils import Farm  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
 PACKAGE_FILES = ("predict.py", "requirements.txt", "modelfarm.yaml", "model.onnx")
@@ -31,14 +31,14 @@ def timed_build(farm: Farm, model_id: str, files: dict) -> tuple[float, dict]:
     started = time.perf_counter()
     version = farm.build(files, model_id)
     seconds = time.perf_counter() - started
-    if version["status"] != "READY":
+    if version["status"] != VersionStatus.READY:
         raise SystemExit(f"build failed: {version['error']}")
     return seconds, version
 
 
 def forget_dependency_images(client: docker.DockerClient) -> None:
     registry = Registry()
-    repository = f"{settings.registry}/{DEPS_REPOSITORY}"
+    repository = engine_name(DEPS_REPOSITORY)
     for image in client.images.list(name=repository):
         for tag in image.tags:
             digest = registry.manifest_digest(DEPS_REPOSITORY, tag.rsplit(":", 1)[1])

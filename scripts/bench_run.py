@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.client import Farm  # noqa: E402
+from core.lifecycle import JobStatus, VersionStatus
+from tests.utils import Farm  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
 SAMPLE = DIGITS / "samples" / "digit-3.png"
@@ -63,8 +64,8 @@ def farm_job(farm: Farm, version_id: str) -> float:
     job_id = created["job"]["id"]
     started = time.perf_counter()
     farm.http.post(f"/api/jobs/{job_id}/run").raise_for_status()
-    job = farm.wait(f"/api/jobs/{job_id}", {"SUCCEEDED", "FAILED"}, timeout=300)
-    if job["status"] != "SUCCEEDED":
+    job = farm.wait_job(job_id, timeout=300)
+    if job["status"] != JobStatus.SUCCEEDED:
         raise SystemExit(f"job failed: {job['error']}")
     farm.http.get(f"/api/jobs/{job_id}/outputs").raise_for_status()
     return time.perf_counter() - started
@@ -80,7 +81,7 @@ def jobs_per_minute(farm: Farm, version_id: str, concurrent: int, jobs: int = 8)
 def measure() -> dict:
     farm = Farm.register(f"bench-{uuid.uuid4().hex[:8]}@example.com", "bench-password")
     version = farm.build({name: (DIGITS / name).read_bytes() for name in PACKAGE_FILES})
-    if version["status"] != "READY":
+    if version["status"] != VersionStatus.READY:
         raise SystemExit(f"build failed: {version['error']}")
     image = version["image_ref"]
     own = in_process()

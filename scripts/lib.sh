@@ -26,15 +26,21 @@ load_settings() {
   mkdir -p "$RUN" "$LOGS"
 }
 
-# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every half second.
-wait_until() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + seconds))
+# poll SECONDS COMMAND...: runs COMMAND every half second until it succeeds (or time runs out).
+poll() {
+  local deadline=$((SECONDS + $1))
+  shift
   until "$@" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || return 1
     sleep 0.5
   done
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: poll, then say that DESCRIPTION is ready.
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  poll "$seconds" "$@" || return 1
   log "$what is ready"
 }
 
@@ -46,11 +52,36 @@ pid_alive() {
   [[ $state != Z* ]]
 }
 
+# stop_service NAME: SIGTERM, waits for the exit (up to 40 s, SeaweedFS takes ~25 s), then
+# SIGKILL. A NAME.stopping marker tells a concurrent up.sh that the process is on its way out.
+stop_service() {
+  local name=$1 pidfile="$RUN/$1.pid" pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if pid_alive "$name"; then
+    touch "$RUN/$name.stopping"
+    kill -TERM "$pid" 2>/dev/null || true
+    poll 40 pid_gone "$name" || kill -KILL "$pid" 2>/dev/null || true
+    poll 10 pid_gone "$name" || true
+    log "stopped $name"
+  fi
+  # A concurrent up.sh may have started a new one meanwhile: leave its pid file alone.
+  [ "$(cat "$pidfile" 2>/dev/null)" != "$pid" ] || rm -f "$pidfile" "$RUN/$name.stopping"
+}
+
+pid_gone() { ! pid_alive "$1"; }
+
 # start_service NAME COMMAND...: runs COMMAND in the background, logging to $LOGS/NAME.log and
 # recording its pid in $RUN/NAME.pid so that down.sh stops exactly what was started.
 start_service() {
   local name=$1
   shift
+  if pid_alive "$name" && [ -f "$RUN/$name.stopping" ]; then
+    # Being stopped by a down.sh: wait until it is gone, then start it anew.
+    log "$name is stopping; waiting for it to exit"
+    poll 60 pid_gone "$name" || die "$name did not stop"
+  fi
+  rm -f "$RUN/$name.stopping"
   if pid_alive "$name"; then
     log "$name is already running (pid $(cat "$RUN/$name.pid"))"
     return 0

@@ -7,7 +7,7 @@ import struct
 import warnings
 import zipfile
 
-from tests.conftest import make_zip
+from tests.utils import make_zip
 
 PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
 

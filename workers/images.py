@@ -1,4 +1,8 @@
-"""Image verbs on the Docker engine, named like the CLI: build, tag, push, pull."""
+"""Image verbs on the Docker engine, named like the CLI: build, tag, push, pull.
+
+A failing build step is the package's fault (BuildFailed); a push or pull that does not land is
+the farm's (FarmFault), and is retried.
+"""
 
 import time
 from collections.abc import Callable
@@ -9,11 +13,15 @@ import requests
 from docker.errors import APIError, ImageNotFound
 from urllib3.exceptions import ReadTimeoutError
 
+from core.errors import FarmFault, UserFacingError
+
 Log = Callable[[str], None]
+REGISTRY = "the registry"
+ENGINE = "the Docker engine"
 
 
-class ImageError(Exception):
-    """A build, push or pull failed; the message is meant for the user."""
+class BuildFailed(UserFacingError):
+    """A step of the image build failed or ran out of time."""
 
 
 def docker_client(timeout: int = 120) -> docker.DockerClient:
@@ -47,13 +55,13 @@ def build(
         timeout=time_limit_s,
     )
     image_id = None
-    timed_out = ImageError(f"The image build timed out after {time_limit_s} s")
+    timed_out = BuildFailed(f"The image build timed out after {time_limit_s} s.")
     try:
         for chunk in stream:
             if "stream" in chunk:
                 log(chunk["stream"])
             if "error" in chunk:
-                raise ImageError(f"The image build failed: {chunk['error'].strip()}")
+                raise BuildFailed(f"The image build failed: {chunk['error'].strip()}")
             image_id = chunk.get("aux", {}).get("ID", image_id)
             if time.monotonic() - started > time_limit_s:
                 raise timed_out
@@ -63,7 +71,7 @@ def build(
     finally:
         stream.close()
     if image_id is None:
-        raise ImageError("The image build ended without an image")
+        raise FarmFault(ENGINE, "the image build ended without an image")
     return image_id
 
 
@@ -74,7 +82,7 @@ def tag(client: docker.DockerClient, image_id: str, repository: str, name: str) 
 def push(client: docker.DockerClient, repository: str, name: str, log: Log) -> None:
     for chunk in client.api.push(repository, tag=name, stream=True, decode=True):
         if "error" in chunk:
-            raise ImageError(f"Pushing {repository}:{name} failed: {chunk['error']}")
+            raise FarmFault(REGISTRY, f"pushing {repository}:{name} failed: {chunk['error']}")
         if "status" in chunk and "progressDetail" not in chunk:
             log(f"push: {chunk['status']}\n")
 
@@ -89,11 +97,12 @@ def pull(client: docker.DockerClient, reference: str) -> None:
     try:
         client.images.pull(reference)
     except APIError as error:
-        raise ImageError(f"Pulling {reference} failed: {error.explanation or error}") from None
+        detail = f"pulling {reference} failed: {error.explanation or error}"
+        raise FarmFault(REGISTRY, detail) from error
 
 
 def image_id(client: docker.DockerClient, reference: str) -> str:
     try:
         return client.images.get(reference).id
     except ImageNotFound:
-        raise ImageError(f"The image {reference} is not present on this Docker engine") from None
+        raise FarmFault(ENGINE, f"the image {reference} is not present on this engine") from None

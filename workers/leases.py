@@ -21,9 +21,23 @@ class Busy(Exception):
     """Another live worker holds the claim."""
 
 
+def claim_name(what: str, row_id: object) -> str:
+    """The claim on one version or job: "version:<id>", "job:<id>"."""
+    return f"{what}:{row_id}"
+
+
+def _key(name: str) -> str:
+    return f"modelfarm:lease:{name}"
+
+
+def is_held(name: str) -> bool:
+    """Whether a live worker holds this claim (a dead one's expires within LEASE_TTL_S)."""
+    return bool(_redis.exists(_key(name)))
+
+
 @contextmanager
 def claim(name: str) -> Iterator[None]:
-    lock = _redis.lock(f"modelfarm:lease:{name}", timeout=LEASE_TTL_S, thread_local=False)
+    lock = _redis.lock(_key(name), timeout=LEASE_TTL_S, thread_local=False)
     if not lock.acquire(blocking=False):
         raise Busy(name)
     stop = threading.Event()

@@ -4,9 +4,10 @@ from api import crud
 from api.deps import CurrentUser, OwnedJob, PageDep, SessionDep, StorageDep, version_for
 from api.schemas import JobCreate, JobCreated, JobOutputs, JobPublic, OutputFile, Page
 from api.uploads import require_upload
-from core.models import JobStatus, VersionStatus
+from core.lifecycle import JOB, VERSION
+from core.queue import send_run
 from core.settings import settings
-from workers.celery_app import send_run
+from core.storage import JOB_INPUT_NAME
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 LOG_NAME = "run.log"
@@ -15,15 +16,15 @@ LOG_NAME = "run.log"
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated)
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser, storage: StorageDep):
     version = version_for(session, user, body.version_id, write=False)
-    if version.status != VersionStatus.READY:
+    if version.status != VERSION.succeeded:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"This version is {version.status}; jobs can run only on a READY version",
+            f"This version is {version.status}; jobs can run only on a {VERSION.succeeded} version",
         )
     job = crud.create_job(session, owner=user, version=version)
     return JobCreated(
         job=JobPublic.model_validate(job),
-        upload_url=storage.presigned_put(job.input_keys[0]),
+        upload_url=storage.presigned_put(job.inputs[JOB_INPUT_NAME]),
         upload_expires_in=int(storage.url_lifetime.total_seconds()),
     )
 
@@ -41,19 +42,19 @@ def get_job(job: OwnedJob):
 
 @router.post("/{job_id}/run", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
 def run_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
-    if job.status != JobStatus.UPLOADING:
+    if not JOB.can_move(job.status, JOB.queued):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"This job is {job.status}: a job runs only once. Create a new job to run again.",
         )
     require_upload(
         storage,
-        key=job.input_keys[0],
+        key=job.inputs[JOB_INPUT_NAME],
         limit=settings.max_input_bytes,
         what="input file",
         url_hint="job's upload_url",
     )
-    crud.mark_queued(session, row=job, status=JobStatus.QUEUED, send=send_run)
+    crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
     return job
 
 

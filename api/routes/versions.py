@@ -5,9 +5,9 @@ from api import crud
 from api.deps import OwnedVersion, ReadableVersion, SessionDep, StorageDep
 from api.schemas import VersionPublic
 from api.uploads import require_upload
-from core.models import VersionStatus
+from core.lifecycle import VERSION
+from core.queue import send_build
 from core.settings import settings
-from workers.celery_app import send_build
 
 router = APIRouter(prefix="/api/versions", tags=["versions"])
 
@@ -21,7 +21,7 @@ def get_version(version: ReadableVersion):
     "/{version_id}/build", status_code=status.HTTP_202_ACCEPTED, response_model=VersionPublic
 )
 def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep):
-    if version.status != VersionStatus.UPLOADING:
+    if not VERSION.can_move(version.status, VERSION.queued):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"This version is {version.status}: a build can start only once, after the upload. "
@@ -34,7 +34,7 @@ def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep)
         what="model ZIP",
         url_hint="version's upload_url",
     )
-    crud.mark_queued(session, row=version, status=VersionStatus.QUEUED, send=send_build)
+    crud.mark_queued(session, row=version, lifecycle=VERSION, send=send_build)
     return version
 
 

@@ -1,0 +1,46 @@
+"""A dependency that is down is a 503 that names it, with Retry-After; never a 500 or a dropped
+connection. Database connections are pre-pinged, so the pool recovers by itself afterwards."""
+
+from collections.abc import Callable
+
+import redis
+import urllib3
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from minio.error import ServerError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from api.crud import QueueUnavailable
+
+RETRY_AFTER_S = 5
+
+# What the client libraries raise when their server cannot be reached, by the server's name.
+_OUTAGES: dict[str, tuple[type[Exception], ...]] = {
+    "The database": (OperationalError, InterfaceError),
+    "Redis": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+    "Object storage": (urllib3.exceptions.HTTPError, ServerError),
+    "The work queue": (QueueUnavailable,),
+}
+
+
+def unavailable(component: str, extra: str = "") -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"{component} is unavailable{extra}; try again shortly."},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _handler(component: str) -> Callable:
+    extra = " (nothing was queued)" if component == "The work queue" else ""
+
+    async def handle(_request: Request, _exc: Exception) -> JSONResponse:
+        return unavailable(component, extra)
+
+    return handle
+
+
+def install(app: FastAPI) -> None:
+    for component, errors in _OUTAGES.items():
+        for error in errors:
+            app.add_exception_handler(error, _handler(component))

@@ -1,0 +1,146 @@
+"""The lifecycle of versions and jobs: statuses, which are terminal, the allowed moves, and the
+steps the workers take on them.
+
+    version  UPLOADING -> QUEUED -> BUILDING -> READY | FAILED
+    job      UPLOADING -> QUEUED -> RUNNING  -> SUCCEEDED | FAILED
+
+A row found still BUILDING/RUNNING when its work starts was left by a worker that died: it is
+started again, up to MAX_ATTEMPTS times, then failed with the reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from core.db import session_scope
+
+if TYPE_CHECKING:
+    from core.models import Job, ModelVersion
+
+MAX_ATTEMPTS = 3
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class VersionStatus(enum.StrEnum):
+    UPLOADING = "UPLOADING"
+    QUEUED = "QUEUED"
+    BUILDING = "BUILDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class JobStatus(enum.StrEnum):
+    UPLOADING = "UPLOADING"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """One state machine: waiting for its upload, queued, in progress, then one of two ends."""
+
+    what: str  # "version", "job": also the prefix of its claim and the words of its messages
+    worker: str
+    uploading: enum.StrEnum
+    queued: enum.StrEnum
+    running: enum.StrEnum
+    succeeded: enum.StrEnum
+    failed: enum.StrEnum
+
+    @property
+    def terminal(self) -> frozenset[str]:
+        return frozenset({self.succeeded, self.failed})
+
+    @property
+    def transitions(self) -> dict[str, frozenset[str]]:
+        return {
+            self.uploading: frozenset({self.queued}),
+            # A queued row may fail without running: too many attempts, or the farm gave up.
+            self.queued: frozenset({self.running, self.failed}),
+            # running -> running: a retry after the worker died takes the row over.
+            self.running: frozenset({self.running, self.succeeded, self.failed}),
+            self.succeeded: frozenset(),
+            self.failed: frozenset(),
+        }
+
+    def can_move(self, source: str, target: str) -> bool:
+        return target in self.transitions[source]
+
+
+VERSION = Lifecycle(
+    "version", "build worker", VersionStatus.UPLOADING, VersionStatus.QUEUED,
+    VersionStatus.BUILDING, VersionStatus.READY, VersionStatus.FAILED,
+)  # fmt: skip
+JOB = Lifecycle(
+    "job", "inference worker", JobStatus.UPLOADING, JobStatus.QUEUED,
+    JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED,
+)  # fmt: skip
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+def move(lifecycle: Lifecycle, row: ModelVersion | Job, target) -> None:
+    if not lifecycle.can_move(row.status, target):
+        raise IllegalTransition(f"{lifecycle.what} {row.id}: {row.status} -> {target}")
+    row.status = target
+
+
+def lifecycle_of(row: ModelVersion | Job) -> Lifecycle:
+    return VERSION if isinstance(row.status, VersionStatus) else JOB
+
+
+def too_many_attempts(lifecycle: Lifecycle, attempts: int) -> str:
+    return (
+        f"The {lifecycle.worker} stopped {attempts} times during this {lifecycle.what} (out of "
+        "memory or restarted); submit it again to retry."
+    )
+
+
+def begin(session: Session, table: type, row_id: uuid.UUID) -> ModelVersion | Job | None:
+    """Locks the row and moves it to running; None when there is nothing (more) to do."""
+    row = session.get(table, row_id, with_for_update=True)
+    if row is None:
+        return None
+    lifecycle = lifecycle_of(row)
+    if row.status not in (lifecycle.queued, lifecycle.running):
+        return None
+    if row.attempts >= MAX_ATTEMPTS:
+        fail(lifecycle, row, too_many_attempts(lifecycle, row.attempts))
+        return None
+    move(lifecycle, row, lifecycle.running)
+    row.attempts += 1
+    row.started_at = utcnow()
+    return row
+
+
+def fail(lifecycle: Lifecycle, row: ModelVersion | Job, error: str) -> None:
+    move(lifecycle, row, lifecycle.failed)
+    row.error = error
+    row.finished_at = utcnow()
+
+
+def finish(table: type, row_id: uuid.UUID, *, status, **fields) -> None:
+    """Moves the row to its final status, with the outcome's fields (once: a second finish of
+    the same row, such as a duplicate delivery's, changes nothing)."""
+    with session_scope() as session:
+        row = session.get(table, row_id, with_for_update=True)
+        if row is None or row.status in lifecycle_of(row).terminal:
+            return  # deleted meanwhile, or already finished
+        lifecycle = lifecycle_of(row)
+        move(lifecycle, row, status)
+        row.finished_at = utcnow()
+        for name, value in fields.items():
+            setattr(row, name, value)

@@ -1,0 +1,58 @@
+"""Fixtures for tests against the live local stack (scripts/test.sh starts it).
+
+Every user, model, image and container a test creates is tracked and removed at teardown.
+"""
+
+import uuid
+from collections.abc import Iterator
+
+import docker
+import httpx
+import pytest
+
+from core.storage import Storage
+from tests.utils import API_URL, Farm, remove_user
+
+
+@pytest.fixture(scope="session")
+def storage() -> Storage:
+    return Storage()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env(timeout=300)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def anonymous() -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=API_URL, timeout=60) as http:
+        yield http
+
+
+def _user_factory(storage: Storage, docker_client: docker.DockerClient) -> Iterator:
+    """Makes logged-in users; removes them and all they created at teardown."""
+    made: list[Farm] = []
+
+    def make() -> Farm:
+        farm = Farm.register()
+        made.append(farm)
+        return farm
+
+    yield make
+    for farm in made:
+        farm.http.close()
+        remove_user(uuid.UUID(farm.user_id), storage, docker_client)
+
+
+@pytest.fixture
+def new_user(storage, docker_client) -> Iterator:
+    yield from _user_factory(storage, docker_client)
+
+
+@pytest.fixture(scope="module")
+def new_user_module(storage, docker_client) -> Iterator:
+    """new_user for fixtures shared by a module, such as one built image."""
+    yield from _user_factory(storage, docker_client)

@@ -1,0 +1,68 @@
+"""Stopping and starting the real processes of the local stack, for the outage drills."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from core.settings import settings
+from tests.utils import ROOT
+
+RUN_DIR = ROOT / settings.data_dir / "run"
+POSTGRES_STARTED = RUN_DIR / "postgresql.started"
+
+
+def pid_of(service: str) -> int:
+    return int((RUN_DIR / f"{service}.pid").read_text())
+
+
+def children_of(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in found.split()]
+
+
+def kill(service: str, *, whole_tree: bool = True) -> None:
+    """SIGKILL a service (a crash), and its children with it."""
+    pid = pid_of(service)
+    for victim in [*children_of(pid), pid] if whole_tree else [pid]:
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+        assert time.monotonic() < deadline, f"{service} (pid {pid}) did not die"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def up() -> None:
+    """scripts/up.sh: starts whatever is not running and waits for /health."""
+    done = subprocess.run(["bash", str(ROOT / "scripts/up.sh")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def postgres(action: str) -> None:
+    """Stops or starts the PostgreSQL cluster the stack uses."""
+    version, cluster = _cluster()
+    subprocess.run(["pg_ctlcluster", version, cluster, action], check=True, capture_output=True)
+
+
+def _cluster() -> tuple[str, str]:
+    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
+    version, cluster = listed.stdout.split()[:2]
+    return version, cluster
+
+
+def wait_for(condition, what: str, timeout: float = 180, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(every)
+    return found

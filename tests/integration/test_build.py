@@ -1,0 +1,192 @@
+"""The build pipeline against the real Docker engine, registry and PyPI wheels."""
+
+import time
+
+import httpx
+import pytest
+
+from core.lifecycle import VersionStatus
+from core.settings import settings
+from tests.utils import make_zip
+
+PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
+SIX_PREDICT = """
+import six
+
+
+class Predictor:
+    def setup(self):
+        self.version = six.__version__
+
+    def predict(self, input_path, output_dir):
+        return {"six": self.version}
+"""
+
+
+def _with_setup(body: str) -> str:
+    return (
+        f"class Predictor:\n    def setup(self):\n        {body}\n"
+        "    def predict(self, input_path, output_dir):\n        return {}\n"
+    )
+
+
+def _inspect(docker_client, version: dict) -> dict:
+    return docker_client.images.get(version["image_ref"]).attrs
+
+
+def _run_in_image(docker_client, image: str, script: str) -> str:
+    output = docker_client.containers.run(
+        image, ["-c", script], entrypoint="python3", network_mode="none", remove=True
+    )
+    return output.decode()
+
+
+def test_echo_package_builds_a_non_root_labelled_image_in_the_registry(new_user, docker_client):
+    farm = new_user()
+    version = farm.build({"predict.py": PREDICT, "weights.bin": b"\1" * 1000})
+    assert version["status"] == VersionStatus.READY, version["error"]
+    assert version["reused"] is False
+    assert version["image_ref"].startswith(f"{settings.registry}/models/{version['model_id']}@")
+    repository = f"models/{version['model_id']}"
+    tags = httpx.get(f"{settings.registry_base_url}/v2/{repository}/tags/list").json()["tags"]
+    assert "v1" in tags and any(tag.startswith("c-") for tag in tags)
+    config = _inspect(docker_client, version)["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Labels"]["org.modelfarm.package-sha256"] == version["package_sha256"]
+    assert config["Labels"]["org.modelfarm.model-id"] == version["model_id"]
+    assert config["Labels"]["org.modelfarm.version-number"] == "1"
+    logs = farm.http.get(f"/api/versions/{version['id']}/logs").text
+    assert "Successfully built" in logs and "self-test passed" in logs
+
+
+def test_image_holds_no_secret_no_wheel_no_pip_and_no_compiler(new_user, docker_client):
+    version = new_user().build({"predict.py": PREDICT, "requirements.txt": "six==1.16.0\n"})
+    assert version["status"] == VersionStatus.READY, version["error"]
+    image = docker_client.images.get(version["image_ref"])
+    history = "\n".join(str(layer) for layer in image.history())
+    inspected = str(image.attrs)
+    for secret in (settings.jwt_secret, settings.s3_secret_key):
+        assert secret not in history and secret not in inspected
+    survey = (
+        "import glob, os, shutil; "
+        "wheels = sorted(f for top in ('/opt', '/usr', '/model', '/var', '/root', '/tmp') "
+        "for _, _, files in os.walk(top) for f in files if f.endswith('.whl')); "
+        "print(wheels, os.path.exists('/opt/venv/bin/pip'), shutil.which('gcc'),"
+        " shutil.which('cc'), glob.glob('/var/lib/apt/lists/*_Packages'),"
+        " os.path.exists('/root/.cache/pip'), os.path.exists('/tmp/deps'))"
+    )
+    found = _run_in_image(docker_client, image.id, survey)
+    # The wheels Debian's python3-venv ships in the base image are the only ones allowed.
+    base_wheels = _run_in_image(docker_client, settings.base_image, survey).split("]")[0]
+    assert found.strip() == f"{base_wheels}] False None None [] False False"
+
+
+def test_identical_package_is_served_from_the_registry_even_without_local_images(
+    new_user, docker_client
+):
+    farm = new_user()
+    model = farm.create_model()
+    package = make_zip({"predict.py": PREDICT})
+    first = farm.build(package, model["id"])
+    assert first["status"] == VersionStatus.READY
+    # The registry is the source of truth, not the engine's cache.
+    for image in docker_client.images.list(name=f"{settings.registry}/models/{model['id']}"):
+        docker_client.images.remove(image.id, force=True)
+    second = farm.build(package, model["id"])
+    assert second["status"] == VersionStatus.READY
+    assert second["reused"] is True
+    assert second["image_digest"] == first["image_digest"]
+    assert (
+        "reuse: the registry has this exact image"
+        in farm.http.get(f"/api/versions/{second['id']}/logs").text
+    )
+
+
+def test_code_only_change_reuses_the_dependency_and_weight_layers(new_user):
+    farm = new_user()
+    model = farm.create_model()
+    files = {"predict.py": PREDICT, "requirements.txt": "six==1.16.0\n", "w.bin": b"\2" * 5000}
+    first = farm.build(files, model["id"])
+    assert first["status"] == VersionStatus.READY, first["error"]
+    changed = farm.build({**files, "predict.py": PREDICT + "# new code\n"}, model["id"])
+    assert changed["status"] == VersionStatus.READY and changed["reused"] is False
+    assert changed["image_digest"] != first["image_digest"]
+    log = farm.http.get(f"/api/versions/{changed['id']}/logs").text
+    steps = log.split("Step ")
+    cached = [step.splitlines()[0] for step in steps if "Using cache" in step]
+    assert any("COPY --from=deps" in step for step in cached), log
+    assert any("COPY data/" in step for step in cached), log
+    assert not any("COPY code/" in step for step in cached), log
+
+
+def test_requirements_are_installed_from_locked_wheels_and_reused(new_user, docker_client):
+    farm = new_user()
+    files = {"predict.py": SIX_PREDICT, "requirements.txt": "six==1.16.0\n"}
+    version = farm.build(files)
+    assert version["status"] == VersionStatus.READY, version["error"]
+    from core.db import SessionLocal
+    from core.models import ModelVersion
+
+    with SessionLocal() as session:
+        lock = session.get(ModelVersion, __import__("uuid").UUID(version["id"])).lock
+    assert [(item["name"], item["version"]) for item in lock] == [("six", "1.16.0")]
+    assert len(lock[0]["sha256"]) == 64 and lock[0]["filename"].endswith(".whl")
+    again = farm.build({**files, "predict.py": SIX_PREDICT + "\n# another model\n"})
+    assert again["status"] == VersionStatus.READY
+    assert "no download" in farm.http.get(f"/api/versions/{again['id']}/logs").text
+
+
+def test_a_requirement_without_a_wheel_fails_naming_it(new_user):
+    version = new_user().build({"predict.py": PREDICT, "requirements.txt": "pycrypto==2.6.1\n"})
+    assert version["status"] == VersionStatus.FAILED
+    assert "pycrypto" in version["error"] and "wheels only" in version["error"]
+
+
+@pytest.mark.parametrize(
+    "predict, config, words",
+    [
+        (
+            _with_setup("raise RuntimeError('weights missing')"),
+            None,
+            "setup failed: RuntimeError: weights missing",
+        ),
+        ("import no_such_module\n", None, "ModuleNotFoundError: No module named 'no_such_module'"),
+        ("x = 1\n", None, "neither a class Predictor nor a function predict"),
+        (
+            _with_setup("self.w = bytearray(200 * 1024 * 1024)"),
+            "memory_mb: 64\n",
+            "out of memory (limit 64 MB)",
+        ),
+        (
+            _with_setup("__import__('time').sleep(600)"),
+            "timeout_s: 2\n",
+            "timed out after 2 s",
+        ),
+    ],
+    ids=["setup-raises", "import-error", "no-predict", "setup-oom", "setup-hangs"],
+)
+def test_failing_smoke_test_fails_the_version_with_the_reason(new_user, predict, config, words):
+    files = {"predict.py": predict, **({"modelfarm.yaml": config} if config else {})}
+    version = new_user().build(files)
+    assert version["status"] == VersionStatus.FAILED
+    assert "smoke test" in version["error"] and words in version["error"], version["error"]
+
+
+def test_a_runaway_build_is_stopped_at_the_time_limit(docker_client, tmp_path):
+    """images.build against the real engine: a step that never ends is cancelled."""
+    from workers import images
+
+    (tmp_path / "Dockerfile").write_text(f"FROM {settings.base_image}\nRUN sleep 300\n")
+    client = images.docker_client(timeout=30)
+    try:
+        with pytest.raises(images.ImageError, match="timed out after 3 s"):
+            images.build(
+                client, context=tmp_path, tag="modelfarm-test/runaway:1", cache_from=[],
+                time_limit_s=3, log=lambda _text: None,
+            )  # fmt: skip
+    finally:
+        client.close()
+    deadline = time.monotonic() + 30
+    while docker_client.containers.list(filters={"ancestor": settings.base_image}):
+        assert time.monotonic() < deadline, "the build's container was left running"
+        time.sleep(0.5)

@@ -1,0 +1,36 @@
+"""docker-compose.yml describes the same stack; Debian's docker-compose validates it."""
+
+import os
+import subprocess
+
+import yaml
+
+from tests.utils import ROOT
+
+SERVICES = {"postgres", "redis", "minio", "registry", "api", "build-worker", "inference-worker"}
+
+
+def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker-compose", "config"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_compose_file_is_valid_and_has_every_service():
+    done = _config({**os.environ, "MODELFARM_JWT_SECRET": "x" * 40})
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert set(services) == SERVICES
+    for name in ("api", "build-worker", "inference-worker"):
+        assert "/var/run/docker.sock" in str(services[name]["volumes"]), name
+        assert services[name]["environment"]["MODELFARM_ENVIRONMENT"] == "production"
+    published = [str(port) for service in services.values() for port in service.get("ports", [])]
+    for port in ("8000", "9000", "5000"):
+        # Published on loopback only: nothing of the farm is exposed to other hosts.
+        assert f"127.0.0.1:{port}:{port}/tcp" in published, published
+
+
+def test_compose_refuses_to_start_without_a_jwt_secret():
+    done = _config({k: v for k, v in os.environ.items() if k != "MODELFARM_JWT_SECRET"})
+    assert done.returncode != 0
+    assert "MODELFARM_JWT_SECRET" in done.stderr

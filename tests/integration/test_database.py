@@ -1,0 +1,114 @@
+"""Alembic is the schema's only source: it must build the same schema on PostgreSQL and SQLite,
+and the API must work on SQLite, the zero-setup default."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, make_url, text
+
+from core.db import make_engine
+from core.models import Base
+from core.settings import settings
+from tests.utils import ROOT
+
+
+def _alembic(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _assert_schema_matches_models(url: str) -> None:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_migrations_on_sqlite_match_the_models_and_downgrade(tmp_path):
+    url = f"sqlite:///{tmp_path / 'farm.db'}"
+    command.upgrade(_alembic(url), "head")
+    _assert_schema_matches_models(url)
+    command.downgrade(_alembic(url), "base")
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+        assert {row[0] for row in tables} == {"alembic_version"}
+    engine.dispose()
+
+
+@pytest.fixture
+def scratch_postgres():
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("the suite's database is not PostgreSQL")
+    name = f"modelfarm_scratch_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(settings.database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migrations_on_postgresql_match_the_models_and_downgrade(scratch_postgres):
+    command.upgrade(_alembic(scratch_postgres), "head")
+    _assert_schema_matches_models(scratch_postgres)
+    command.downgrade(_alembic(scratch_postgres), "base")
+    engine = create_engine(scratch_postgres)
+    with engine.connect() as connection:
+        ours = "('job_status', 'version_status', 'visibility')"
+        types = connection.execute(text(f"SELECT typname FROM pg_type WHERE typname IN {ours}"))
+        assert list(types) == []
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_api_works_on_sqlite(tmp_path):
+    """A second API process on a SQLite file: register, log in, create and list models."""
+    url = f"sqlite:///{tmp_path / 'farm.db'}"
+    command.upgrade(_alembic(url), "head")
+    port = _free_port()
+    env = {**os.environ, "MODELFARM_DATABASE_URL": url}
+    uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*uvicorn, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            credentials = {"email": "lite@example.com", "password": "lite-password"}
+            assert http.post("/api/users/register", json=credentials).status_code == 201
+            assert http.post("/api/users/register", json=credentials).status_code == 409
+            form = {"username": credentials["email"], "password": credentials["password"]}
+            token = http.post("/api/users/login", data=form).json()["access_token"]
+            http.headers["Authorization"] = f"Bearer {token}"
+            assert http.post("/api/models", json={"name": "lite"}).status_code == 201
+            assert http.post("/api/models", json={"name": "lite"}).status_code == 409
+            assert [m["name"] for m in http.get("/api/models").json()["items"]] == ["lite"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

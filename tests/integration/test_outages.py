@@ -1,0 +1,147 @@
+"""Outage drills: the real registry, object store and database are stopped while work is under
+way. The work ends READY or SUCCEEDED once they are back, nothing is left stuck, and nothing is
+blamed on the package. Each drill brings the whole stack back even when it fails."""
+
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+
+from core.db import SessionLocal
+from core.lifecycle import JobStatus, VersionStatus
+from core.models import Job, ModelVersion
+from tests.integration import stack
+from tests.utils import API_URL, ROOT, make_zip
+
+SLOW_SETUP = (
+    "import time\n\nclass Predictor:\n    def setup(self):\n        time.sleep(10)\n\n"
+    "    def predict(self, input_path, output_dir):\n        return {'ok': True}\n"
+)
+SLOW_PREDICT = (
+    "import time\n\ndef predict(input_path, output_dir):\n    time.sleep(6)\n"
+    "    (output_dir / 'echo.bin').write_bytes(input_path.read_bytes())\n"
+    "    return {'slept': True}\n"
+)
+
+
+@pytest.fixture
+def restore_stack():
+    yield
+    stack.postgres("start")
+    stack.up()
+
+
+def _sandbox_running(docker_client, work_id: str) -> None:
+    label = {"label": f"org.modelfarm.work={work_id}"}
+    stack.wait_for(lambda: docker_client.containers.list(filters=label), "the sandbox starting")
+
+
+def _attempts(table, row_id: str) -> int:
+    with SessionLocal() as session:
+        return session.get(table, uuid.UUID(row_id)).attempts
+
+
+def _build_through(farm, docker_client, outage) -> dict:
+    """Starts a build, runs `outage` while its smoke test runs, returns the finished version."""
+    version = farm.start_build({"predict.py": SLOW_SETUP})
+    _sandbox_running(docker_client, version["id"])
+    outage()
+    done = farm.wait_version(version["id"], timeout=400)
+    assert done["status"] == VersionStatus.READY, done["error"]
+    assert _attempts(ModelVersion, version["id"]) == 1  # retried in place, not restarted
+    return done
+
+
+def _job_through(farm, docker_client, outage) -> dict:
+    version = farm.build({"predict.py": SLOW_PREDICT})
+    assert version["status"] == VersionStatus.READY, version["error"]
+    job_id = farm.start_job(version["id"], b"payload")
+    _sandbox_running(docker_client, job_id)
+    outage()
+    done = farm.wait_job(job_id, timeout=400)
+    assert done["status"] == JobStatus.SUCCEEDED, done["error"]
+    assert done["result"] == {"slept": True}
+    assert farm.outputs(job_id)["echo.bin"] == b"payload"  # the model's finished work is kept
+    assert _attempts(Job, job_id) == 1
+    return done
+
+
+def _down_for(seconds: float, stop, start):
+    def outage() -> None:
+        stop()
+        time.sleep(seconds)
+        start()
+
+    return outage
+
+
+def test_registry_down_during_the_push(new_user, docker_client, restore_stack):
+    farm = new_user()
+    outage = _down_for(15, lambda: stack.kill("registry"), stack.up)
+    done = _build_through(farm, docker_client, outage)
+    log = farm.http.get(f"/api/versions/{done['id']}/logs").text
+    assert log.count("package: sha256") == 2, log  # the push failed once and was retried
+
+
+def test_object_storage_down_during_a_build(new_user, docker_client, restore_stack):
+    farm = new_user()
+    _build_through(farm, docker_client, _down_for(20, lambda: stack.kill("seaweedfs"), stack.up))
+
+
+def test_database_down_during_a_build(new_user, docker_client, restore_stack):
+    farm = new_user()
+    outage = _down_for(20, lambda: stack.postgres("stop"), lambda: stack.postgres("start"))
+    _build_through(farm, docker_client, outage)
+
+
+def test_database_down_during_a_job(new_user, docker_client, restore_stack):
+    farm = new_user()
+    outage = _down_for(20, lambda: stack.postgres("stop"), lambda: stack.postgres("start"))
+    _job_through(farm, docker_client, outage)
+
+
+def test_object_storage_down_during_a_job(new_user, docker_client, restore_stack):
+    farm = new_user()
+    _job_through(farm, docker_client, _down_for(15, lambda: stack.kill("seaweedfs"), stack.up))
+
+
+def test_api_answers_503_while_the_database_is_down_and_recovers(new_user, restore_stack):
+    farm = new_user()
+    stack.postgres("stop")
+    for response in (
+        farm.http.get("/api/models"),
+        farm.http.post("/api/models", json={"name": "while-down"}),
+        farm.http.post("/api/users/login", data={"username": farm.email, "password": "x" * 9}),
+    ):
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"].isdigit()
+        assert response.json()["detail"] == "The database is unavailable; try again shortly."
+    stack.postgres("start")
+    assert stack.wait_for(lambda: farm.http.get("/api/models").status_code == 200, "recovery", 30)
+    assert farm.http.post("/api/models", json={"name": "after"}).status_code == 201
+
+
+def test_api_answers_503_while_object_storage_is_down(new_user, restore_stack):
+    farm = new_user()
+    created = farm.http.post(f"/api/models/{farm.create_model()['id']}/versions").json()
+    assert httpx.put(created["upload_url"], content=make_zip({"predict.py": ""})).is_success
+    stack.kill("seaweedfs")
+    response = farm.http.post(f"/api/versions/{created['version']['id']}/build")
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"] == "Object storage is unavailable; try again shortly."
+    assert farm.http.get(f"/api/versions/{created['version']['id']}").json()["status"] == (
+        VersionStatus.UPLOADING
+    )
+
+
+def test_up_waits_for_a_service_that_is_still_stopping(restore_stack):
+    """SeaweedFS takes ~25 s to stop on SIGTERM: an up.sh meanwhile must not take it for a
+    running service, but wait for it to go and start it again."""
+    down = subprocess.Popen(["bash", str(ROOT / "scripts/down.sh"), "seaweedfs"])
+    stack.wait_for(lambda: (stack.RUN_DIR / "seaweedfs.stopping").exists(), "down.sh", 10)
+    stack.up()
+    assert down.wait(timeout=120) == 0
+    assert httpx.get(f"{API_URL}/health").json()["checks"]["object_storage"]["ok"]
+    assert stack.pid_of("seaweedfs") > 0

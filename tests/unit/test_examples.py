@@ -1,0 +1,44 @@
+"""The example packages themselves: training is reproducible, packing is deterministic."""
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.utils import ROOT
+
+DIGITS = ROOT / "examples" / "digits-onnx"
+
+
+def test_training_reaches_high_accuracy_and_the_onnx_model_agrees(tmp_path):
+    done = subprocess.run(
+        [sys.executable, DIGITS / "train.py", "--out", tmp_path],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    accuracy = float(done.stdout.split("test accuracy:")[1])
+    assert accuracy >= 0.95
+    labels = json.loads((tmp_path / "samples" / "labels.json").read_text())
+    assert labels == json.loads((DIGITS / "samples" / "labels.json").read_text())
+    sys.path.insert(0, str(DIGITS))
+    try:
+        import predict
+    finally:
+        sys.path.remove(str(DIGITS))
+    predict.MODEL = tmp_path / "model.onnx"
+    predictor = predict.Predictor()
+    predictor.setup()
+    for name, label in labels.items():
+        result = predictor.predict(tmp_path / "samples" / name, Path(tempfile.mkdtemp()))
+        assert result["label"] == label
+
+
+def test_packing_twice_gives_the_same_bytes_without_author_only_files(tmp_path):
+    script = ROOT / "scripts" / "pack.py"
+    for name in ("a.zip", "b.zip"):
+        subprocess.run([sys.executable, script, DIGITS, tmp_path / name], check=True)
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    import zipfile
+
+    names = zipfile.ZipFile(tmp_path / "a.zip").namelist()
+    assert names == ["model.onnx", "modelfarm.yaml", "predict.py", "requirements.txt"]

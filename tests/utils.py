@@ -1,0 +1,153 @@
+"""Test helpers: a small client of the farm's REST API (its verbs assert: a failure is a bug),
+deterministic ZIPs, and the clean-up of what a test user made. Used by the tests and benchmarks
+until the SDK exists."""
+
+import io
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import docker
+import httpx
+from sqlalchemy import delete, select
+
+from core.db import SessionLocal
+from core.lifecycle import JOB, VERSION
+from core.models import Job, Model, ModelVersion, User
+from core.registry import Registry, engine_name, model_repository
+from core.settings import settings
+from core.storage import Storage, job_prefix
+
+ROOT = Path(__file__).resolve().parent.parent
+API_URL = f"http://{settings.api_host}:{settings.api_port}"
+PASSWORD = "s3cret-pass"
+
+
+def make_zip(files: dict[str, str | bytes]) -> bytes:
+    """A ZIP of files; the same files always give the same bytes (fixed timestamps)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), content)
+    return buffer.getvalue()
+
+
+class Farm:
+    """An API client logged in as one user."""
+
+    def __init__(self, http: httpx.Client, email: str, user_id: str) -> None:
+        self.http, self.email, self.user_id = http, email, user_id
+
+    @classmethod
+    def register(cls, email: str | None = None, password: str = PASSWORD) -> "Farm":
+        email = email or f"test-{uuid.uuid4().hex[:12]}@example.com"
+        http = httpx.Client(base_url=API_URL, timeout=60)
+        registered = http.post("/api/users/register", json={"email": email, "password": password})
+        assert registered.status_code == 201, registered.text
+        login = http.post("/api/users/login", data={"username": email, "password": password})
+        assert login.status_code == 200, login.text
+        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        return cls(http, email, registered.json()["id"])
+
+    def create_model(self, name: str | None = None, **fields) -> dict:
+        body = {"name": name or f"m-{uuid.uuid4().hex[:10]}", **fields}
+        response = self.http.post("/api/models", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def new_version(self, model_id: str, package: bytes | None) -> dict:
+        response = self.http.post(f"/api/models/{model_id}/versions")
+        assert response.status_code == 201, response.text
+        created = response.json()
+        if package is not None:
+            upload = httpx.put(created["upload_url"], content=package)
+            assert upload.status_code == 200, upload.text
+        return created["version"]
+
+    def start_build(self, files: dict[str, str | bytes] | bytes) -> dict:
+        """Uploads a package to a new model and starts its build; returns the version."""
+        package = files if isinstance(files, bytes) else make_zip(files)
+        version = self.new_version(self.create_model()["id"], package)
+        response = self.http.post(f"/api/versions/{version['id']}/build")
+        assert response.status_code == 202, response.text
+        return version
+
+    def build(self, files: dict[str, str | bytes] | bytes, model_id: str | None = None) -> dict:
+        """Uploads a package, builds it, and returns the version once READY or FAILED."""
+        package = files if isinstance(files, bytes) else make_zip(files)
+        version = self.new_version(model_id or self.create_model()["id"], package)
+        response = self.http.post(f"/api/versions/{version['id']}/build")
+        assert response.status_code == 202, response.text
+        return self.wait_version(version["id"])
+
+    def start_job(self, version_id: str, data: bytes) -> str:
+        """Creates a job, uploads its input and starts it; returns the job id."""
+        response = self.http.post("/api/jobs", json={"version_id": version_id})
+        assert response.status_code == 201, response.text
+        created = response.json()
+        assert httpx.put(created["upload_url"], content=data).status_code == 200
+        job_id = created["job"]["id"]
+        response = self.http.post(f"/api/jobs/{job_id}/run")
+        assert response.status_code == 202, response.text
+        return job_id
+
+    def run(self, version_id: str, data: bytes, timeout: float = 300) -> dict:
+        return self.wait_job(self.start_job(version_id, data), timeout=timeout)
+
+    def outputs(self, job_id: str) -> dict[str, bytes]:
+        response = self.http.get(f"/api/jobs/{job_id}/outputs")
+        assert response.status_code == 200, response.text
+        return {o["name"]: httpx.get(o["url"]).content for o in response.json()["outputs"]}
+
+    def version(self, version_id: str) -> dict:
+        return self.http.get(f"/api/versions/{version_id}").json()
+
+    def job(self, job_id: str) -> dict:
+        return self.http.get(f"/api/jobs/{job_id}").json()
+
+    def wait_version(self, version_id: str, timeout: float = 600) -> dict:
+        return self.wait(f"/api/versions/{version_id}", VERSION.terminal, timeout)
+
+    def wait_job(self, job_id: str, timeout: float = 300) -> dict:
+        return self.wait(f"/api/jobs/{job_id}", JOB.terminal, timeout)
+
+    def wait(self, path: str, terminal: frozenset[str], timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.http.get(path)
+            body = response.json() if response.status_code == 200 else {"status": None}
+            if body["status"] in terminal:
+                return body
+            assert time.monotonic() < deadline, f"{path} still {body['status']} after {timeout} s"
+            time.sleep(0.3)
+
+
+def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClient) -> None:
+    """Removes a user with every object, image and row they made."""
+    registry = Registry()
+    with SessionLocal() as session:
+        models = session.scalars(select(Model).where(Model.owner_id == user_id)).all()
+        versions = session.scalars(
+            select(ModelVersion).where(ModelVersion.model_id.in_([m.id for m in models]))
+        ).all()
+        jobs = session.scalars(select(Job).where(Job.owner_id == user_id)).all()
+        for version in versions:
+            for key in (version.package_key, version.build_log_key):
+                storage.delete(key)
+        for job in jobs:
+            storage.delete_prefix(job_prefix(job.id))
+        for model in models:
+            _remove_images(model_repository(model.id), registry, client)
+        session.execute(delete(User).where(User.id == user_id))
+        session.commit()
+
+
+def _remove_images(repository: str, registry: Registry, client: docker.DockerClient) -> None:
+    for image in client.images.list(name=engine_name(repository)):
+        client.images.remove(image.id, force=True)
+    tags = httpx.get(f"{registry.base_url}/v2/{repository}/tags/list").json().get("tags") or []
+    for tag in tags:
+        digest = registry.manifest_digest(repository, tag)
+        if digest:
+            httpx.delete(f"{registry.base_url}/v2/{repository}/manifests/{digest}")

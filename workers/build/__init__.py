@@ -1,0 +1,1 @@
+"""The build pipeline: package ZIP -> validated -> Dockerfile -> image in the registry."""

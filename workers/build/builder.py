@@ -1,0 +1,222 @@
+"""The build pipeline: model ZIP -> validated -> generated Dockerfile -> image in the registry.
+
+An unchanged package is never built twice: every image is also tagged with a content key, and a
+build whose key the registry already has is served from there. Each step that touches a
+dependency is retried on the farm's faults (workers/retry.py); a user's fault fails the version
+with its message at once.
+"""
+
+import logging
+import tempfile
+import traceback
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core import registry
+from core.db import session_scope
+from core.errors import UserFacingError, gave_up_message
+from core.lifecycle import VERSION, VersionStatus, begin, finish
+from core.models import ModelVersion
+from core.queue import BUILD_QUEUE
+from core.settings import settings
+from core.storage import Storage
+from workers import images
+from workers.build import dockerfile, wheels
+from workers.build.buildlog import StreamingLog
+from workers.build.package import Package, PackageError, open_package
+from workers.build.smoke import smoke_test, target_python
+from workers.retry import with_retries
+from workers.workdirs import work_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildRequest:
+    version_id: uuid.UUID
+    model_id: uuid.UUID
+    model_name: str
+    number: int
+    package_key: str
+    build_log_key: str
+    previous_image: str | None
+
+
+@dataclass
+class Built:
+    image_ref: str
+    image_digest: str
+    reused: bool
+    package_sha256: str
+    lock: list[dict] | None
+    config: dict
+
+
+def build_version(version_id: uuid.UUID) -> None:
+    """Builds a QUEUED version (or one whose earlier attempt died) to READY or FAILED."""
+    request = with_retries(_start, version_id)
+    if request is None:
+        return
+    storage = Storage()
+    log = StreamingLog(storage, request.build_log_key)
+    try:
+        built = with_retries(_build, request, storage, log)
+    except UserFacingError as error:
+        log(f"\nFAILED: {error}\n")
+        outcome = {"status": VersionStatus.FAILED, "error": str(error)}
+    except Exception as error:
+        logger.exception("build of version %s failed inside the farm", version_id)
+        log(f"\n{traceback.format_exc()}\nFAILED inside the farm\n")
+        outcome = {"status": VersionStatus.FAILED, "error": gave_up_message("build", error)}
+    else:
+        log(f"\nREADY: {built.image_ref}{' (reused from the registry)' if built.reused else ''}\n")
+        outcome = {"status": VersionStatus.READY, **asdict(built)}
+    log.close()
+    with_retries(finish, ModelVersion, version_id, **outcome)
+
+
+def _start(version_id: uuid.UUID) -> BuildRequest | None:
+    """Marks the version BUILDING; None when there is nothing (more) to do for it."""
+    with session_scope() as session:
+        version = begin(session, ModelVersion, version_id)
+        if version is None:
+            return None
+        return BuildRequest(
+            version_id=version.id,
+            model_id=version.model_id,
+            model_name=version.model.name,
+            number=version.number,
+            package_key=version.package_key,
+            build_log_key=version.build_log_key,
+            previous_image=session.scalar(
+                select(ModelVersion.image_ref)
+                .where(ModelVersion.model_id == version.model_id)
+                .where(ModelVersion.status == VERSION.succeeded)
+                .order_by(ModelVersion.number.desc())
+                .limit(1)
+            ),
+        )
+
+
+def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
+    with tempfile.TemporaryDirectory(prefix="build-", dir=work_dir(BUILD_QUEUE)) as workdir:
+        work = Path(workdir)
+        zip_path = work / "package.zip"
+        if not storage.download(request.package_key, zip_path):
+            raise PackageError("The uploaded ZIP is gone from storage; upload it to a new version.")
+        (work / "source").mkdir()
+        package = open_package(zip_path, work / "source")
+        log(f"package: sha256 {package.sha256}, requirements: {package.requirements or 'none'}\n")
+        client = images.docker_client(timeout=settings.build_time_limit_s)
+        try:
+            return _build_image(request, package, client, work, log)
+        finally:
+            client.close()
+
+
+def _build_image(
+    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog
+) -> Built:
+    images.pull(client, settings.base_image)
+    base_image_id = images.image_id(client, settings.base_image)
+    text = dockerfile.render_for(
+        base_image=settings.base_image,
+        model_id=str(request.model_id),
+        model_name=request.model_name,
+        package_sha256=package.sha256,
+    )
+    key = dockerfile.content_key(
+        package_sha256=package.sha256, dockerfile=text, base_image_id=base_image_id
+    )
+    repository = registry.model_repository(request.model_id)
+    found = registry.Registry().manifest_digest(repository, registry.content_tag(key))
+    lock = None
+    if found:
+        log(f"reuse: the registry has this exact image ({repository}:c-{key[:12]}...)\n")
+    else:
+        lock = _build_and_push(
+            request, package, client, work, log,
+            dockerfile_text=text, key=key, base_image_id=base_image_id,
+        )  # fmt: skip
+    digest = found or registry.Registry().manifest_digest(repository, registry.content_tag(key))
+    if digest is None:
+        raise images.FarmFault(images.REGISTRY, f"{repository}:c-{key} is missing after the push")
+    return Built(
+        image_ref=registry.pinned(repository, digest),
+        image_digest=digest,
+        reused=bool(found),
+        package_sha256=package.sha256,
+        lock=lock,
+        config=package.config.model_dump(exclude_none=True),
+    )
+
+
+def _build_and_push(
+    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, *,
+    dockerfile_text: str, key: str, base_image_id: str,
+) -> list[dict]:  # fmt: skip
+    """Resolves the wheels, builds, smoke-tests and pushes the image; returns the lock."""
+    name = registry.engine_name(registry.model_repository(request.model_id))
+    wheelhouse = Path(settings.cache_dir) / "wheelhouse"
+    target = target_python(client, base_image_id)
+    lock = wheels.resolve(package.requirements, target, wheelhouse, log)
+    context = work / "context"
+    dockerfile.write_context(
+        source=package.root,
+        context=context,
+        dockerfile=dockerfile_text,
+        lock=lock,
+        wheels=wheelhouse / "files",
+    )
+    deps_image = _dependency_image(client, context, lock, base_image_id, log)
+    image = images.build(
+        client,
+        context=context,
+        tag=f"{name}:{registry.version_tag(request.number)}",
+        cache_from=[deps_image, *_cache_sources(client, request.previous_image, log)],
+        labels={"org.modelfarm.version-number": str(request.number)},
+        time_limit_s=settings.build_time_limit_s,
+        log=log,
+    )
+    log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
+    smoke_test(client, image, package.config.model_dump(), str(request.version_id), log)
+    images.tag(client, image, name, registry.content_tag(key))
+    images.push(client, name, registry.version_tag(request.number), log)
+    images.push(client, name, registry.content_tag(key), log)
+    return lock
+
+
+def _dependency_image(
+    client, context: Path, lock: list[dict], base_image_id: str, log: StreamingLog
+) -> str:
+    """The builder stage as an image of its own in the registry, shared by every model with the
+    same locked wheels. With cache_from the classic builder uses no other cache, so naming this
+    image is what lets a rebuild skip reinstalling unchanged dependencies."""
+    tag = registry.deps_tag(dockerfile.deps_key(lock=lock, base_image_id=base_image_id))
+    name = registry.engine_name(registry.DEPS_REPOSITORY)
+    reference = f"{name}:{tag}"
+    if registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag):
+        images.pull(client, reference)
+        log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
+        return reference
+    images.build(
+        client, context=context, tag=reference, target="deps", cache_from=[],
+        time_limit_s=settings.build_time_limit_s, log=log,
+    )  # fmt: skip
+    images.push(client, name, tag, log)
+    return reference
+
+
+def _cache_sources(client, previous_image: str | None, log) -> list[str]:
+    """The model's previous image, pulled if needed, so unchanged layers are not rebuilt."""
+    if not previous_image:
+        return []
+    try:
+        images.pull(client, previous_image)
+    except images.FarmFault as error:
+        log(f"cache: previous image unavailable, building without it ({error})\n")
+        return []
+    return [previous_image]

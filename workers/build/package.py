@@ -1,0 +1,216 @@
+"""Validation and extraction of an uploaded model package (an untrusted ZIP).
+
+Every check runs on the ZIP's directory before a byte is extracted, and extraction itself
+counts what it writes, so a ZIP that lies about its sizes is still stopped.
+"""
+
+import hashlib
+import re
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import UserFacingError
+from core.settings import settings
+from workers.build.requirements import RequirementsError, parse_requirements
+
+PREDICT_FILE = "predict.py"
+REQUIREMENTS_FILE = "requirements.txt"
+CONFIG_FILE = "modelfarm.yaml"
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
+_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+_ALLOWED_MODES = (0, stat.S_IFREG, stat.S_IFDIR)
+
+
+class PackageError(UserFacingError):
+    """The package is unusable; the message tells the user what to fix."""
+
+
+class ModelConfig(BaseModel):
+    """modelfarm.yaml: optional per-model settings, within the server's caps."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = Field("", max_length=500)
+    cpus: float | None = Field(None, gt=0, le=settings.sandbox_cpus)
+    memory_mb: int | None = Field(None, ge=32, le=settings.sandbox_memory_mb)
+    timeout_s: int | None = Field(None, ge=1, le=settings.sandbox_timeout_s)
+
+
+@dataclass
+class Package:
+    root: Path
+    sha256: str
+    requirements: list[str]
+    config: ModelConfig
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_package(zip_path: Path, destination: Path) -> Package:
+    """Validate the ZIP at zip_path, extract it into destination, and read its contract files."""
+    size = zip_path.stat().st_size
+    if size > settings.max_package_bytes:
+        raise PackageError(
+            f"The ZIP is {size} bytes; the limit is {settings.max_package_bytes} bytes"
+        )
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            entries = check_entries(archive.infolist())
+            extract(archive, entries, destination)
+    except zipfile.BadZipFile as error:
+        raise PackageError(f"The upload is not a valid ZIP archive ({error})") from None
+    check_predict_source(destination)
+    return Package(
+        root=destination,
+        sha256=sha256_file(zip_path),
+        requirements=_read_requirements(destination),
+        config=_read_config(destination),
+    )
+
+
+def check_entries(entries: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The regular-file entries, after every limit and name rule is checked."""
+    if len(entries) > settings.package_max_entries:
+        raise PackageError(
+            f"The ZIP has {len(entries)} entries; the limit is {settings.package_max_entries}"
+        )
+    seen: set[str] = set()
+    files = []
+    total = 0
+    for entry in entries:
+        # orig_filename keeps what zipfile cuts off at a NUL byte.
+        check_name(entry.orig_filename)
+        _check_entry_type(entry)
+        key = entry.filename.rstrip("/")
+        if key in seen:
+            raise PackageError(f"The ZIP has the name {entry.filename!r} more than once")
+        seen.add(key)
+        if entry.is_dir():
+            continue
+        _check_entry_size(entry)
+        total += entry.file_size
+        files.append(entry)
+    if total > settings.package_max_unpacked_bytes:
+        raise PackageError(
+            f"The ZIP unpacks to {total} bytes; the limit is {settings.package_max_unpacked_bytes}"
+        )
+    names = {entry.filename for entry in files}
+    if PREDICT_FILE not in names:
+        nested = sorted(name for name in names if name.endswith("/" + PREDICT_FILE))
+        hint = f" (found {nested[0]}: zip the folder's contents, not the folder)" if nested else ""
+        raise PackageError(f"The ZIP has no {PREDICT_FILE} at its root{hint}")
+    return files
+
+
+def check_name(name: str) -> None:
+    if not name or _UNSAFE_NAME.search(name):
+        raise PackageError(
+            f"The ZIP entry {name!r} has a backslash or a control character in its name"
+        )
+    if name.startswith("/") or _DRIVE_LETTER.match(name):
+        raise PackageError(f"The ZIP entry {name!r} has an absolute path")
+    parts = name.rstrip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise PackageError(f"The ZIP entry {name!r} has an empty, '.' or '..' path component")
+
+
+def _check_entry_type(entry: zipfile.ZipInfo) -> None:
+    if entry.flag_bits & 0x1:
+        raise PackageError(f"The ZIP entry {entry.filename!r} is encrypted")
+    mode = entry.external_attr >> 16
+    if stat.S_IFMT(mode) not in _ALLOWED_MODES:
+        raise PackageError(
+            f"The ZIP entry {entry.filename!r} is not a regular file or folder "
+            "(symlinks and devices are not allowed)"
+        )
+
+
+def _check_entry_size(entry: zipfile.ZipInfo) -> None:
+    if entry.file_size > settings.package_max_file_bytes:
+        raise PackageError(
+            f"{entry.filename} is {entry.file_size} bytes; "
+            f"the limit for one file is {settings.package_max_file_bytes}"
+        )
+    ratio = entry.file_size / max(entry.compress_size, 1)
+    if entry.file_size > 1024**2 and ratio > settings.package_max_compression_ratio:
+        raise PackageError(
+            f"{entry.filename} is compressed {ratio:.0f} to 1; the limit is "
+            f"{settings.package_max_compression_ratio} to 1 (this looks like a zip bomb)"
+        )
+
+
+def extract(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], destination: Path) -> None:
+    """Write the entries as regular files under destination, never more than they declared."""
+    for entry in files:
+        target = destination.joinpath(*entry.filename.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(entry) as source, target.open("xb") as sink:
+            shutil.copyfileobj(_BoundedReader(source, entry), sink)
+
+
+class _BoundedReader:
+    """A reader that fails once more bytes come out than the entry declared."""
+
+    def __init__(self, source, entry: zipfile.ZipInfo) -> None:
+        self.source, self.entry, self.seen = source, entry, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.source.read(size)
+        self.seen += len(chunk)
+        if self.seen > self.entry.file_size:
+            raise PackageError(f"{self.entry.filename} holds more data than the ZIP declares")
+        return chunk
+
+
+def _read_requirements(root: Path) -> list[str]:
+    path = root / REQUIREMENTS_FILE
+    if not path.exists():
+        return []
+    try:
+        return parse_requirements(_read_text(path))
+    except RequirementsError as error:
+        raise PackageError(str(error)) from None
+
+
+def _read_config(root: Path) -> ModelConfig:
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return ModelConfig()
+    try:
+        data = yaml.safe_load(_read_text(path)) or {}
+        return ModelConfig.model_validate(data)
+    except yaml.YAMLError as error:
+        raise PackageError(f"{CONFIG_FILE} is not valid YAML: {error}") from None
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors()
+        )
+        raise PackageError(f"{CONFIG_FILE} is invalid: {problems}") from None
+
+
+def check_predict_source(root: Path) -> None:
+    """Compile predict.py without running it, so a syntax error is reported before a build."""
+    source = (root / PREDICT_FILE).read_bytes()
+    try:
+        compile(source, PREDICT_FILE, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        where = f" at line {error.lineno}" if getattr(error, "lineno", None) else ""
+        raise PackageError(f"{PREDICT_FILE} is not valid Python{where}: {error}") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PackageError(f"{path.name} is not UTF-8 text") from None

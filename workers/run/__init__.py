@@ -1,0 +1,1 @@
+"""The run pipeline: a READY image, sandboxed, on a job's input."""

@@ -1,0 +1,104 @@
+"""The inference pipeline: one sandboxed run of a READY image on a job's input.
+
+Each step that touches a dependency is retried on the farm's faults (workers/retry.py), so a
+model's finished work is kept while object storage or the database is briefly down.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from core.db import session_scope
+from core.errors import UserFacingError, gave_up_message
+from core.lifecycle import JobStatus, begin, finish
+from core.models import Job
+from core.queue import INFERENCE_QUEUE
+from core.storage import Storage, job_output_key
+from runner.protocol import INPUT_NAME_FLAG
+from workers import images
+from workers.retry import with_retries
+from workers.run import sandbox
+from workers.run.outputs import inline_result, unpack_outputs
+
+logger = logging.getLogger(__name__)
+SANDBOX_OWNER = sandbox.owner_for(INFERENCE_QUEUE)
+
+
+class InputMissing(UserFacingError):
+    pass
+
+
+@dataclass
+class RunRequest:
+    job_id: uuid.UUID
+    image_ref: str
+    config: dict | None
+    inputs: dict[str, str]
+    log_key: str
+
+
+def run_job(job_id: uuid.UUID) -> None:
+    """Runs a QUEUED job (or one whose earlier attempt died) to SUCCEEDED or FAILED."""
+    request = with_retries(_start, job_id)
+    if request is None:
+        return
+    try:
+        outcome = _run(request, Storage())
+    except UserFacingError as error:
+        outcome = {"status": JobStatus.FAILED, "error": str(error)}
+    except Exception as error:
+        logger.exception("job %s failed inside the farm", job_id)
+        outcome = {"status": JobStatus.FAILED, "error": gave_up_message("job", error)}
+    with_retries(finish, Job, job_id, **outcome)
+
+
+def _start(job_id: uuid.UUID) -> RunRequest | None:
+    with session_scope() as session:
+        job = begin(session, Job, job_id)
+        if job is None:
+            return None
+        version = job.version
+        return RunRequest(job.id, version.image_ref, version.config, job.inputs, job.log_key)
+
+
+def _run(request: RunRequest, storage: Storage) -> dict:
+    """The job's outcome as the fields of its final row."""
+    ((input_name, input_key),) = request.inputs.items()  # one input per job for now
+    input_bytes = with_retries(storage.get_bytes, input_key)
+    if input_bytes is None:
+        raise InputMissing("The job's input is gone from storage; create a new job.")
+    limits = sandbox.Limits.for_model(request.config)
+    result = with_retries(_sandboxed, request, input_name, input_bytes, limits)
+    log = result.stderr_tail.encode()
+    with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")
+    ran = {"exit_code": result.exit_code, "run_seconds": result.seconds}
+    failure = sandbox.failure_message(result, limits)
+    if failure:
+        return {"status": JobStatus.FAILED, "error": failure, **ran}
+    files = unpack_outputs(result.stdout, limits.output_mb * 1024**2)
+    outputs = with_retries(_store_outputs, storage, request.job_id, files)
+    result_json = inline_result(files)
+    return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}
+
+
+def _sandboxed(
+    request: RunRequest, input_name: str, data: bytes, limits: sandbox.Limits
+) -> sandbox.RunResult:
+    client = images.docker_client(timeout=120)
+    try:
+        images.pull(client, request.image_ref)
+        return sandbox.run(
+            client, request.image_ref, [INPUT_NAME_FLAG, input_name], limits=limits,
+            owner=SANDBOX_OWNER, work=str(request.job_id), stdin=data,
+        )  # fmt: skip
+    finally:
+        client.close()
+
+
+def _store_outputs(storage: Storage, job_id: uuid.UUID, files: dict[str, bytes]) -> list[dict]:
+    outputs = []
+    for index, (name, data) in enumerate(sorted(files.items())):
+        key = job_output_key(job_id, index)
+        storage.put_bytes(key, data)
+        outputs.append({"name": name, "key": key, "size": len(data)})
+    return outputs

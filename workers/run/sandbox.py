@@ -1,0 +1,230 @@
+"""Running untrusted model code in a locked-down container.
+
+The container has no network, runs as an unprivileged user with no capabilities, cannot gain
+privileges, has a read-only root filesystem, bounded CPU, memory and process count, and only two
+small writable tmpfs mounts. It gets no environment from the worker. Its input arrives on stdin
+and its outputs leave on stdout, so no path on the worker's host is shared with it; this works
+the same with the worker in a container that uses the host's Docker socket.
+"""
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+
+import docker
+import requests
+from docker.errors import APIError, NotFound
+from docker.types import LogConfig
+
+from core.settings import settings
+from runner.protocol import (
+    ERROR_PREFIX,
+    EXIT_BAD_RESULT,
+    EXIT_KILLED,
+    EXIT_OK,
+    EXIT_OUTPUT_FAILED,
+    MODEL_UID,
+    OUTPUT_DIR,
+)
+
+SANDBOX_LABEL = "org.modelfarm.sandbox"
+OWNER_LABEL = "org.modelfarm.owner"
+# The version or job a container works for: a retry removes what a dead attempt left running.
+WORK_LABEL = "org.modelfarm.work"
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpus: float
+    memory_mb: int
+    pids: int
+    timeout_s: int
+    output_mb: int
+    tmp_mb: int
+    log_kb: int
+
+    @classmethod
+    def for_model(cls, config: dict | None) -> "Limits":
+        """The server's limits, narrowed by the model's modelfarm.yaml (already within caps)."""
+        config = config or {}
+        return cls(
+            cpus=config.get("cpus") or settings.sandbox_cpus,
+            memory_mb=config.get("memory_mb") or settings.sandbox_memory_mb,
+            pids=settings.sandbox_pids,
+            timeout_s=config.get("timeout_s") or settings.sandbox_timeout_s,
+            output_mb=settings.sandbox_output_mb,
+            tmp_mb=settings.sandbox_tmp_mb,
+            log_kb=settings.sandbox_log_kb,
+        )
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    timed_out: bool
+    oom_killed: bool
+    stdout: bytes
+    stderr_tail: str
+    seconds: float
+
+
+def container_options(limits: Limits, owner: str, work: str) -> dict:
+    uid = f"{MODEL_UID}:{MODEL_UID}"
+    # stdout carries base64 outputs (4/3 of their size) plus markers; more means a broken run.
+    log_bytes = limits.output_mb * 1024**2 * 3 // 2 + limits.log_kb * 1024 * 4
+    return {
+        "user": uid,
+        "network_mode": "none",
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": f"{limits.memory_mb}m",
+        "memswap_limit": f"{limits.memory_mb}m",
+        "pids_limit": limits.pids,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "tmpfs": {
+            "/tmp": f"size={limits.tmp_mb}m,mode=1777",
+            OUTPUT_DIR: f"size={limits.output_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0700",
+        },
+        "environment": {},
+        "labels": {SANDBOX_LABEL: "1", OWNER_LABEL: owner, WORK_LABEL: work},
+        "log_config": LogConfig(type="json-file", config={"max-size": str(log_bytes)}),
+    }
+
+
+def run(
+    client: docker.DockerClient,
+    image: str,
+    command: list[str],
+    *,
+    limits: Limits,
+    owner: str,
+    work: str,
+    stdin: bytes | None = None,
+) -> RunResult:
+    """Runs image once in the sandbox, feeding stdin; the container is always removed.
+
+    The caller holds the claim on `work`, so any container still labelled with it was left
+    by a dead earlier attempt and is removed first.
+    """
+    _remove_labelled(client, f"{WORK_LABEL}={work}")
+    container = client.containers.create(
+        image, command, stdin_open=stdin is not None,
+        **container_options(limits, owner, work),
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        container.start()
+        if stdin is not None:
+            _feed_stdin(client, container.id, stdin)
+        timed_out = _wait(container, limits.timeout_s)
+        seconds = time.monotonic() - started
+        container.reload()
+        state = container.attrs["State"]
+        stderr = container.logs(stdout=False, stderr=True, tail=2000)
+        return RunResult(
+            exit_code=None if timed_out else state["ExitCode"],
+            timed_out=timed_out,
+            oom_killed=bool(state.get("OOMKilled")),
+            stdout=container.logs(stdout=True, stderr=False),
+            stderr_tail=stderr[-limits.log_kb * 1024 :].decode("utf-8", "replace"),
+            seconds=seconds,
+        )
+    finally:
+        remove(container)
+
+
+def failure_message(result: RunResult, limits: Limits) -> str | None:
+    """What went wrong in a sandboxed run, as a sentence a model's author can act on; None if
+    the run succeeded."""
+    if result.timed_out:
+        return f"The model timed out after {limits.timeout_s} s."
+    if result.oom_killed or result.exit_code == EXIT_KILLED:
+        return f"The model ran out of memory (limit {limits.memory_mb} MB)."
+    if result.exit_code == EXIT_OK:
+        return None
+    record = _error_record(result.stderr_tail)
+    if result.exit_code == EXIT_OUTPUT_FAILED:
+        return (
+            f"The model's outputs could not be written (limit {limits.output_mb} MB): "
+            f"{record or 'see the log'}"
+        )
+    if result.exit_code == EXIT_BAD_RESULT:
+        return f"The model's predict returned an unusable result: {record}"
+    if record:
+        return f"The model's {record}"
+    tail = "\n".join(result.stderr_tail.strip().splitlines()[-15:])
+    return f"The model exited with code {result.exit_code}: {tail or 'no output'}"
+
+
+def _error_record(stderr: str) -> str | None:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(ERROR_PREFIX):
+            try:
+                record = json.loads(line[len(ERROR_PREFIX) :])
+                trace = record["traceback"].strip().splitlines()[-6:]
+                summary = f"{record['stage']} failed: {record['type']}: {record['message']}"
+                return summary + "\n" + "\n".join(trace)
+            except (ValueError, KeyError, AttributeError):
+                return None
+    return None
+
+
+def _feed_stdin(client: docker.DockerClient, container_id: str, data: bytes) -> None:
+    sock = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
+    raw = sock._sock  # docker-py exposes the writable socket only this way
+    try:
+        raw.sendall(data)
+        raw.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the model exited before reading all of it; its exit status tells the story
+    finally:
+        sock.close()
+
+
+def _wait(container, timeout_s: int) -> bool:
+    """True when the container had to be killed for running past timeout_s. An engine that
+    cannot be reached is the farm's fault and raises: it is never reported as a timeout."""
+    try:
+        container.wait(timeout=timeout_s)
+        return False
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as error:
+        # Over the engine's unix socket a read timeout arrives as a ConnectionError.
+        if isinstance(error, requests.exceptions.ConnectionError) and not _is_read_timeout(error):
+            raise
+        container.kill()
+        container.wait(timeout=30)
+        return True
+
+
+def _is_read_timeout(error: BaseException) -> bool:
+    return "Read timed out" in str(error)
+
+
+def remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+    except APIError as error:
+        if error.status_code != 409:  # 409: removal already in progress
+            raise
+
+
+def owner_for(queue: str) -> str:
+    """The label value marking the sandboxes of this host's worker for queue."""
+    return f"{queue}@{socket.gethostname()}"
+
+
+def remove_leftovers(client: docker.DockerClient, owner: str) -> int:
+    """Removes sandbox containers a dead worker of this owner left behind."""
+    return _remove_labelled(client, f"{OWNER_LABEL}={owner}")
+
+
+def _remove_labelled(client: docker.DockerClient, label: str) -> int:
+    filters = {"label": [f"{SANDBOX_LABEL}=1", label]}
+    leftovers = client.containers.list(all=True, filters=filters)
+    for container in leftovers:
+        remove(container)
+    return len(leftovers)
