@@ -49,15 +49,17 @@ def up() -> None:
 
 
 def postgres(action: str) -> None:
-    """Stops or starts the PostgreSQL cluster the stack uses."""
-    version, cluster = _cluster()
+    """Stops or starts the PostgreSQL cluster the stack uses (nothing if it already is)."""
+    version, cluster, online = _cluster()
+    if online == (action == "start"):
+        return
     subprocess.run(["pg_ctlcluster", version, cluster, action], check=True, capture_output=True)
 
 
-def _cluster() -> tuple[str, str]:
+def _cluster() -> tuple[str, str, bool]:
     listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
-    version, cluster = listed.stdout.split()[:2]
-    return version, cluster
+    version, cluster, _port, status = listed.stdout.split()[:4]
+    return version, cluster, status == "online"
 
 
 def wait_for(condition, what: str, timeout: float = 180, every: float = 0.2):

@@ -1,0 +1,74 @@
+"""The runner and the worker speak runner/protocol.py: the runner's real process, outside an
+image, read back by the worker's own parsing."""
+
+import subprocess
+import sys
+
+import pytest
+
+from runner.protocol import EXIT_LOAD_FAILED, EXIT_OK, EXIT_PREDICT_FAILED, SELF_TEST_FLAG
+from tests.utils import ROOT
+from workers.run import sandbox
+from workers.run.outputs import inline_result, unpack_outputs
+
+LIMITS = sandbox.Limits(
+    cpus=1, memory_mb=128, pids=64, timeout_s=8, output_mb=1, tmp_mb=64, log_kb=64
+)
+ECHO = (
+    "def predict(input_path, output_dir):\n"
+    "    print('to stderr, never into the outputs')\n"
+    "    (output_dir / 'copy.bin').write_bytes(input_path.read_bytes())\n"
+    "    return {'size': input_path.stat().st_size}\n"
+)
+
+
+def _run_runner(tmp_path, predict: str, *args: str, stdin: bytes = b"") -> sandbox.RunResult:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "predict.py").write_text(predict)
+    (tmp_path / "output").mkdir()
+    env = {
+        "MODELFARM_MODEL_DIR": str(tmp_path / "model"),
+        "MODELFARM_OUTPUT_DIR": str(tmp_path / "output"),
+        "MODELFARM_INPUT_DIR": str(tmp_path / "input"),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", *args], input=stdin, env=env, capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return sandbox.RunResult(
+        exit_code=done.returncode, timed_out=False, oom_killed=False, stdout=done.stdout,
+        stderr_tail=done.stderr.decode(), seconds=0.1,
+    )  # fmt: skip
+
+
+def test_outputs_and_result_come_back_through_the_markers(tmp_path):
+    result = _run_runner(tmp_path, ECHO, stdin=b"\x00\x01payload")
+    assert result.exit_code == EXIT_OK, result.stderr_tail
+    assert sandbox.failure_message(result, LIMITS) is None
+    files = unpack_outputs(result.stdout, LIMITS.output_mb * 1024**2)
+    assert files["copy.bin"] == b"\x00\x01payload"
+    assert inline_result(files) == {"size": 9}
+    assert "to stderr" in result.stderr_tail
+
+
+@pytest.mark.parametrize(
+    "predict, exit_code, words",
+    [
+        ("def predict(i, o):\n    raise ValueError('bad pixel')\n", EXIT_PREDICT_FAILED,
+         "The model's predict failed: ValueError: bad pixel"),
+        ("import not_installed_anywhere\n", EXIT_LOAD_FAILED,
+         "The model's setup failed: ModuleNotFoundError"),
+        ("x = 1\n", EXIT_LOAD_FAILED, "neither a class Predictor nor a function predict"),
+    ],
+)  # fmt: skip
+def test_a_failing_model_is_reported_by_stage_and_exit_code(tmp_path, predict, exit_code, words):
+    result = _run_runner(tmp_path, predict, stdin=b"x")
+    assert result.exit_code == exit_code
+    assert words in sandbox.failure_message(result, LIMITS)
+
+
+def test_self_test_loads_the_model_and_runs_nothing_else(tmp_path):
+    result = _run_runner(tmp_path, ECHO, SELF_TEST_FLAG)
+    assert result.exit_code == EXIT_OK
+    assert result.stdout == b""
