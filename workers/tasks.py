@@ -74,6 +74,8 @@ def remove_leftovers(sender=None, **_kwargs) -> None:
     """Remove the sandbox containers and scratch folders a dead predecessor left on this host.
     Its work in progress is taken over through the reconciler once its claims expire."""
     queues = {queue.name for queue in sender.task_consumer.queues} & {BUILD_QUEUE, INFERENCE_QUEUE}
+    if not queues:
+        return  # the reconciler runs no sandboxes
     client = images.docker_client()
     try:
         for queue in queues:

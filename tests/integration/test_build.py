@@ -179,7 +179,7 @@ def test_a_runaway_build_is_stopped_at_the_time_limit(docker_client, tmp_path):
     (tmp_path / "Dockerfile").write_text(f"FROM {settings.base_image}\nRUN sleep 300\n")
     client = images.docker_client(timeout=30)
     try:
-        with pytest.raises(images.ImageError, match="timed out after 3 s"):
+        with pytest.raises(images.BuildFailed, match="timed out after 3 s"):
             images.build(
                 client, context=tmp_path, tag="modelfarm-test/runaway:1", cache_from=[],
                 time_limit_s=3, log=lambda _text: None,

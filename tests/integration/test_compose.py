@@ -7,7 +7,8 @@ import yaml
 
 from tests.utils import ROOT
 
-SERVICES = {"postgres", "redis", "minio", "registry", "api", "build-worker", "inference-worker"}
+FARM = {"api", "build-worker", "inference-worker", "reconciler"}
+SERVICES = {"postgres", "redis", "minio", "registry", *FARM}
 
 
 def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -21,9 +22,10 @@ def test_compose_file_is_valid_and_has_every_service():
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
     assert set(services) == SERVICES
+    for name in FARM:
+        assert services[name]["environment"]["MODELFARM_ENVIRONMENT"] == "production"
     for name in ("api", "build-worker", "inference-worker"):
         assert "/var/run/docker.sock" in str(services[name]["volumes"]), name
-        assert services[name]["environment"]["MODELFARM_ENVIRONMENT"] == "production"
     published = [str(port) for service in services.values() for port in service.get("ports", [])]
     for port in ("8000", "9000", "5000"):
         # Published on loopback only: nothing of the farm is exposed to other hosts.

@@ -63,14 +63,14 @@ def test_fork_bomb_is_contained_by_the_pids_limit(hostile, anonymous):
 def test_memory_past_the_limit_fails_as_out_of_memory(hostile):
     job = _attack(hostile, "memory")
     assert job["status"] == JobStatus.FAILED
-    assert job["error"] == "The model out of memory (limit 128 MB)"
+    assert job["error"] == "The model ran out of memory (limit 128 MB)."
     assert job["exit_code"] == 137
 
 
 def test_model_that_never_returns_is_killed_at_its_timeout(hostile):
     job = _attack(hostile, "sleep_forever")
     assert job["status"] == JobStatus.FAILED
-    assert job["error"] == "The model timed out after 8 s"
+    assert job["error"] == "The model timed out after 8 s."
 
 
 def test_endless_output_is_stopped_by_the_output_limit(hostile):
@@ -96,7 +96,7 @@ def test_logs_are_kept_to_a_bounded_size(hostile):
 def test_model_exception_fails_the_job_with_a_structured_error(hostile):
     job = _attack(hostile, "fail")
     assert job["status"] == JobStatus.FAILED
-    assert job["error"].startswith("The model predict failed: ValueError: this input makes no")
+    assert job["error"].startswith("The model's predict failed: ValueError: this input makes no")
     assert 'predict.py", line' in job["error"] and "in fail" in job["error"]
     assert job["exit_code"] == 4
 
