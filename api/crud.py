@@ -33,8 +33,10 @@ def create_user(session: Session, *, email: str, password: str) -> User:
 
 
 def authenticate(session: Session, *, email: str, password: str) -> User | None:
+    """The user, if the password is right; an unknown email costs the same hash as a known one,
+    so timing does not tell which accounts exist."""
     user = get_user_by_email(session, email=email)
-    if user is None or not verify_password(password, user.hashed_password):
+    if not verify_password(password, user.hashed_password if user else None):
         return None
     return user
 
@@ -96,7 +98,7 @@ def create_job(session: Session, *, owner: User, version: ModelVersion) -> Job:
         id=job_id,
         owner_id=owner.id,
         version_id=version.id,
-        inputs={storage.JOB_INPUT_NAME: storage.job_input_key(job_id)},
+        inputs={storage.JOB_INPUT_NAME: {"key": storage.job_input_key(job_id), "size": None}},
         log_key=storage.job_log_key(job_id),
     )
     session.add(job)

@@ -9,10 +9,12 @@ from fastapi.responses import JSONResponse
 from api import outages
 from api.deps import get_storage
 from api.routes import health, jobs, models, users, versions
+from api.security import require_secret
 
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
+    require_secret()
     get_storage().ensure_bucket()
     yield
 

@@ -7,7 +7,7 @@ import redis
 import urllib3
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from minio.error import ServerError
+from minio.error import S3Error, ServerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.crud import QueueUnavailable
@@ -18,7 +18,9 @@ RETRY_AFTER_S = 5
 _OUTAGES: dict[str, tuple[type[Exception], ...]] = {
     "The database": (OperationalError, InterfaceError),
     "Redis": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
-    "Object storage": (urllib3.exceptions.HTTPError, ServerError),
+    # An S3 error the routes do not handle (a missing object is handled) is the server's: out
+    # of space, or failing.
+    "Object storage": (urllib3.exceptions.HTTPError, ServerError, S3Error),
     "The work queue": (QueueUnavailable,),
 }
 

@@ -1,41 +1,66 @@
 """Password hashing and access tokens."""
 
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from jose import JWTError, jwt
 from passlib.context import CryptContext
 
-from core.settings import settings
+from core.settings import MIN_SECRET_LENGTH, settings
 
 ALGORITHM = "HS256"
+# Clocks of several API hosts may differ a little.
+CLOCK_SKEW_S = 30
 
 # argon2 has no 72-byte password limit and no clash with new bcrypt releases.
 password_context = CryptContext(schemes=["argon2"], deprecated="auto")
+# Verified against when the email is unknown, so both answers cost one hash.
+_DUMMY_HASH = password_context.hash(secrets.token_urlsafe(16))
+
+
+def require_secret() -> None:
+    """The API does not start without a signing secret of its own (there is no default)."""
+    if len(settings.jwt_secret) < MIN_SECRET_LENGTH:
+        raise RuntimeError(
+            f"MODELFARM_JWT_SECRET is not set (or under {MIN_SECRET_LENGTH} characters): set it, "
+            "or let scripts/up.sh generate one under the data directory"
+        )
 
 
 def hash_password(password: str) -> str:
     return password_context.hash(password)
 
 
-def verify_password(password: str, hashed: str) -> bool:
-    return password_context.verify(password, hashed)
+def verify_password(password: str, hashed: str | None) -> bool:
+    """Checks a password; with no hash (unknown user) it costs the same and answers False."""
+    matches = password_context.verify(password, hashed or _DUMMY_HASH)
+    return matches and hashed is not None
 
 
 def create_access_token(user_id: uuid.UUID) -> str:
-    expires = datetime.now(UTC) + timedelta(minutes=settings.jwt_lifetime_minutes)
-    return jwt.encode({"sub": str(user_id), "exp": expires}, settings.jwt_secret, ALGORITHM)
+    now = datetime.now(UTC)
+    expires = now + timedelta(minutes=settings.jwt_lifetime_minutes)
+    claims = {"sub": str(user_id), "iat": now, "exp": expires}
+    return jwt.encode(claims, settings.jwt_secret, ALGORITHM)
 
 
 def user_id_from_token(token: str) -> uuid.UUID | None:
-    """The user id a valid token names; None for a bad signature, expiry, or another algorithm."""
+    """The user id a valid token names; None for a bad signature, expiry, another algorithm,
+    or a lifetime longer than this farm issues."""
     try:
         claims = jwt.decode(
             token,
             settings.jwt_secret,
             algorithms=[ALGORITHM],
-            options={"require_exp": True, "require_sub": True},
+            options={"require_exp": True, "require_iat": True, "require_sub": True},
         )
+        issued, expires = int(claims["iat"]), int(claims["exp"])
+        now = datetime.now(UTC).timestamp()
+        if issued > now + CLOCK_SKEW_S:
+            return None
+        if expires - issued > settings.jwt_lifetime_minutes * 60 + CLOCK_SKEW_S:
+            return None
         return uuid.UUID(claims["sub"])
-    except (JWTError, ValueError, KeyError):
+    except (JWTError, ValueError, KeyError, TypeError):
         return None

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.lifecycle import JobStatus, VersionStatus, utcnow
@@ -68,7 +68,9 @@ class ModelVersion(Timestamped, Base):
     status: Mapped[VersionStatus] = mapped_column(
         _enum(VersionStatus, "version_status"), default=VersionStatus.UPLOADING
     )
+    # The sealed package (core/storage.py) and its size, set when the build is accepted.
     package_key: Mapped[str] = mapped_column(String(255))
+    package_size: Mapped[int | None] = mapped_column(BigInteger)
     package_sha256: Mapped[str | None] = mapped_column(String(64))
     image_ref: Mapped[str | None] = mapped_column(String(512))
     image_digest: Mapped[str | None] = mapped_column(String(128))
@@ -100,8 +102,9 @@ class Job(Timestamped, Base):
     status: Mapped[JobStatus] = mapped_column(
         _enum(JobStatus, "job_status"), default=JobStatus.UPLOADING
     )
-    # The job's input files: {input name: object key}. One ("input") today.
-    inputs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # The job's input files: {input name: {"key": sealed object key, "size": bytes or None
+    # until sealed}}. One ("input") today.
+    inputs: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
     # [{"name": file name the model chose, "key": object key made from ids, "size": bytes}]
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -2,23 +2,35 @@
 
 `python -m core.settings` prints the settings as shell assignments, so the stack scripts read the
 same values as the services instead of repeating the defaults.
+
+Secrets have no default: the local stack generates them on first start into
+<data dir>/secrets (core/secrets.py), one file per setting, read here after the environment and
+.env; a deployment passes its own in the environment.
 """
 
 import shlex
-from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# A fixed, public development secret (never a random one: tokens must survive a restart).
-# Production refuses to start with it.
-DEV_JWT_SECRET = "modelfarm-dev-secret-change-me"
+from core.secrets import secrets_dir
+
+MIN_SECRET_LENGTH = 32
+
+
+def _existing_secrets_dir() -> str | None:
+    folder = secrets_dir()
+    return str(folder) if folder.is_dir() else None
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODELFARM_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MODELFARM_",
+        env_file=".env",
+        extra="ignore",
+        secrets_dir=_existing_secrets_dir(),
+    )
 
-    environment: Literal["local", "production"] = "local"
     data_dir: str = ".farm"
 
     database_url: str = "sqlite:///.farm/modelfarm.db"
@@ -32,9 +44,12 @@ class Settings(BaseSettings):
     s3_public_endpoint: str = ""
     s3_secure: bool = False
     s3_region: str = "us-east-1"
-    s3_access_key: str = "modelfarm"
-    s3_secret_key: str = "modelfarm-dev-s3-secret"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
     s3_bucket: str = "modelfarm"
+    # Capacity of the local stack's object store (scripts/up.sh); 0: half the data disk's free
+    # space. It must hold four packages and four inputs at their limits.
+    s3_store_mb: int = Field(0, ge=0)
     presigned_url_lifetime_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
 
     # The registry as the Docker engine names it in image references (host:port).
@@ -44,7 +59,8 @@ class Settings(BaseSettings):
     registry_api_url: str = ""
     base_image: str = "modelfarm/base:bookworm"
 
-    jwt_secret: str = DEV_JWT_SECRET
+    # Signs access tokens: at least 32 characters; the API refuses to start without one.
+    jwt_secret: str = ""
     jwt_lifetime_minutes: int = Field(24 * 60, ge=1)
 
     max_package_bytes: int = Field(512 * 1024**2, ge=1)
@@ -81,13 +97,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> "Settings":
-        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
+        if self.jwt_secret and len(self.jwt_secret) < MIN_SECRET_LENGTH:
             raise ValueError(
-                "MODELFARM_JWT_SECRET is the public development default; "
-                "set a secret of your own before running with MODELFARM_ENVIRONMENT=production"
+                f"MODELFARM_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters"
             )
-        if self.environment == "production" and len(self.jwt_secret) < 32:
-            raise ValueError("MODELFARM_JWT_SECRET must be at least 32 characters in production")
         if self.max_input_bytes >= self.sandbox_tmp_mb * 1024**2:
             # The input is written into the sandbox's /tmp, so it has to fit there.
             raise ValueError("MODELFARM_MAX_INPUT_BYTES must be below MODELFARM_SANDBOX_TMP_MB")

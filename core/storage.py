@@ -1,6 +1,9 @@
 """Object storage on any S3-compatible server, through the minio SDK.
 
-Object keys are built here from ids only, never from user-supplied strings.
+Object keys are built here from ids only, never from user-supplied strings. A user uploads to
+an upload key through a presigned PUT URL; when work starts on it, the API seals it: copies it
+server-side to a key no URL points at, and records its size. Workers read only sealed objects,
+streaming them with the recorded size as a hard cap, so a later PUT changes nothing.
 """
 
 import io
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.error import S3Error
 
 from core.settings import settings
@@ -18,7 +22,22 @@ from core.settings import settings
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
+class TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+class NotAsSealed(Exception):
+    """A sealed object read back is not the size it had when it was sealed."""
+
+
+def package_upload_key(version_id: uuid.UUID) -> str:
+    return f"uploads/packages/{version_id}.zip"
+
+
 def package_key(version_id: uuid.UUID) -> str:
+    """The sealed package: what the build reads."""
     return f"packages/{version_id}.zip"
 
 
@@ -30,7 +49,12 @@ def build_log_key(version_id: uuid.UUID) -> str:
 JOB_INPUT_NAME = "input"
 
 
+def job_input_upload_key(job_id: uuid.UUID, name: str = JOB_INPUT_NAME) -> str:
+    return f"jobs/{job_id}/uploads/{name}"
+
+
 def job_input_key(job_id: uuid.UUID, name: str = JOB_INPUT_NAME) -> str:
+    """A sealed input: what the run reads."""
     return f"jobs/{job_id}/inputs/{name}"
 
 
@@ -104,14 +128,44 @@ class Storage:
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream"):
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type)
 
-    def download(self, key: str, path: Path) -> bool:
-        """Writes the object to path; False when it does not exist."""
+    def seal(self, upload_key: str, sealed_key: str, *, limit: int) -> int | None:
+        """Copies an upload to its sealed key and removes the upload; returns the sealed size,
+        None when nothing was uploaded. Over `limit`, both are removed and TooLarge raised."""
         try:
-            self.client.fget_object(self.bucket, key, str(path))
+            self.client.copy_object(self.bucket, sealed_key, CopySource(self.bucket, upload_key))
+        except S3Error as error:
+            if error.code in _MISSING:
+                return None
+            raise
+        self.client.remove_object(self.bucket, upload_key)
+        size = self.client.stat_object(self.bucket, sealed_key).size
+        if size > limit:
+            self.client.remove_object(self.bucket, sealed_key)
+            raise TooLarge(size)
+        return size
+
+    def download(self, key: str, path: Path, *, size: int) -> bool:
+        """Streams the object to path, refusing (NotAsSealed) as soon as it passes `size`
+        bytes, and a shorter one too; False when it does not exist."""
+        try:
+            response = self.client.get_object(self.bucket, key)
         except S3Error as error:
             if error.code in _MISSING:
                 return False
             raise
+        written = 0
+        try:
+            with path.open("wb") as sink:
+                for chunk in response.stream(1 << 20):
+                    written += len(chunk)
+                    if written > size:
+                        raise NotAsSealed(f"more than {size} bytes")
+                    sink.write(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        if written != size:
+            raise NotAsSealed(f"{written} bytes, not {size}")
         return True
 
     def get_bytes(self, key: str) -> bytes | None:

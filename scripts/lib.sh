@@ -5,19 +5,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 export PATH="$VENV/bin:/usr/sbin:/sbin:$PATH"
 
-# The local stack keeps its state in PostgreSQL unless told otherwise; a bare `uvicorn` run
-# without this falls back to the settings' SQLite default.
-if [ -z "${MODELFARM_DATABASE_URL:-}" ] && ! grep -qs '^MODELFARM_DATABASE_URL=' "$ROOT/.env"; then
-  export MODELFARM_DATABASE_URL=postgresql+psycopg://modelfarm:modelfarm@127.0.0.1:5432/modelfarm
-fi
-
 log() { printf '[modelfarm] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Reads the settings (environment, .env, defaults) from the one settings object.
+# Generates the stack's secrets on first start (JWT secret, S3 keys, the PostgreSQL role's URL:
+# files under the data directory, mode 0600, see core/secrets.py), then reads the settings
+# (environment, .env, those files, defaults) from the one settings object.
 load_settings() {
   [ -x "$VENV/bin/python" ] || die "no .venv: run scripts/setup.sh first"
   local assignments
+  (cd "$ROOT" && "$VENV/bin/python" -m core.secrets) >&2 || die "could not write the secrets"
   assignments=$(cd "$ROOT" && "$VENV/bin/python" -m core.settings) || die "invalid settings"
   eval "$assignments"
   DATA=$(cd "$ROOT" && mkdir -p "$MODELFARM_DATA_DIR" && cd "$MODELFARM_DATA_DIR" && pwd)

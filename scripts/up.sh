@@ -32,8 +32,20 @@ YAML
   wait_until 30 "registry on $MODELFARM_REGISTRY" registry_ready || die "registry did not start"
 }
 
+# The store's capacity: MODELFARM_S3_STORE_MB, or half the free space of the data disk; it must
+# hold at least four packages and four inputs at their limits. Prints "volume-MB volume-count".
+store_layout() {
+  local mb=$MODELFARM_S3_STORE_MB volume_mb needed
+  [ "$mb" -gt 0 ] || mb=$(($(df -Pm "$DATA" | awk 'NR == 2 {print $4}') / 2))
+  needed=$(((MODELFARM_MAX_PACKAGE_BYTES + MODELFARM_MAX_INPUT_BYTES) * 4 / 1048576))
+  [ "$mb" -ge "$needed" ] ||
+    die "object storage of $mb MB cannot hold four uploads at the limits ($needed MB): free disk space, set MODELFARM_S3_STORE_MB or lower MODELFARM_MAX_PACKAGE_BYTES"
+  volume_mb=$((mb >= 16384 ? 1024 : mb / 16))
+  echo "$volume_mb $((mb / volume_mb))"
+}
+
 start_object_store() {
-  local dir="$DATA/seaweedfs" endpoint=$MODELFARM_S3_ENDPOINT
+  local dir="$DATA/seaweedfs" endpoint=$MODELFARM_S3_ENDPOINT volume_mb volumes
   mkdir -p "$dir/data"
   jq -n --arg key "$MODELFARM_S3_ACCESS_KEY" --arg secret "$MODELFARM_S3_SECRET_KEY" \
     '{identities: [{name: "modelfarm", credentials: [{accessKey: $key, secretKey: $secret}],
@@ -43,9 +55,12 @@ start_object_store() {
     log "an S3 server already answers on $endpoint"
     return 0
   fi
+  read -r volume_mb volumes < <(store_layout)
+  # Deleted and refused uploads are reclaimed by a vacuum every 5 minutes.
   start_service seaweedfs weed server -dir="$dir/data" -ip="$(host_of "$endpoint")" \
     -ip.bind="$(host_of "$endpoint")" -s3 -s3.port="$(port_of "$endpoint")" \
-    -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=64 -volume.max=16
+    -s3.config="$dir/s3.json" -master.volumeSizeLimitMB="$volume_mb" -volume.max="$volumes" \
+    -master.garbageThreshold=0.05 -master.vacuumIntervalSeconds=300
   wait_until 60 "S3 (SeaweedFS) on $endpoint" s3_ready || die "SeaweedFS did not start"
 }
 
@@ -66,7 +81,7 @@ start_redis() {
 
 start_postgres() {
   case $MODELFARM_DATABASE_URL in postgresql*) ;; *) return 0 ;; esac
-  local version cluster
+  local version cluster password
   read -r version cluster _ < <(pg_lsclusters --no-header | head -n 1)
   [ -n "$version" ] || die "no PostgreSQL cluster found (install the postgresql package)"
   if ! pg_lsclusters --no-header | head -n 1 | grep -q online; then
@@ -75,10 +90,14 @@ start_postgres() {
     log "started PostgreSQL $version/$cluster"
   fi
   wait_until 30 "PostgreSQL" su postgres -c "psql -tAc 'SELECT 1'"
-  # The local role may create databases, so the test suite can make its own.
-  su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<'SQL'
-SELECT 'CREATE ROLE modelfarm LOGIN CREATEDB PASSWORD ''modelfarm'''
+  # The local role gets the generated password (its URL is a secret file, core/secrets.py) and
+  # may create databases, so the test suite can make its own.
+  password=$(python -c 'from sqlalchemy import make_url; from core.settings import settings
+print(make_url(settings.database_url).password or "")')
+  su postgres -c "psql -v ON_ERROR_STOP=1 -q -v password='$password'" <<'SQL'
+SELECT 'CREATE ROLE modelfarm LOGIN CREATEDB'
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'modelfarm')\gexec
+ALTER ROLE modelfarm PASSWORD :'password';
 SELECT 'CREATE DATABASE modelfarm OWNER modelfarm'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'modelfarm')\gexec
 SQL
@@ -87,7 +106,9 @@ SQL
 start_farm() {
   alembic upgrade head >>"$LOGS/migrations.log" 2>&1 || die "migrations failed: see $LOGS/migrations.log"
   log "database schema is at head"
-  start_service api uvicorn api.main:app --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT"
+  # --no-proxy-headers: no client can claim another address (the login throttle counts by it).
+  start_service api uvicorn api.main:app --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT" \
+    --no-proxy-headers
   start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
     --concurrency 1 --loglevel INFO
   start_service inference-worker celery -A workers.celery_app worker -Q inference \

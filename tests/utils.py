@@ -17,7 +17,7 @@ from core.lifecycle import JOB, VERSION
 from core.models import Job, Model, ModelVersion, User
 from core.registry import Registry, engine_name, model_repository
 from core.settings import settings
-from core.storage import Storage, job_prefix
+from core.storage import Storage, job_prefix, package_upload_key
 
 ROOT = Path(__file__).resolve().parent.parent
 API_URL = f"http://{settings.api_host}:{settings.api_port}"
@@ -133,7 +133,8 @@ def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClien
         ).all()
         jobs = session.scalars(select(Job).where(Job.owner_id == user_id)).all()
         for version in versions:
-            for key in (version.package_key, version.build_log_key):
+            upload = package_upload_key(version.id)
+            for key in (version.package_key, upload, version.build_log_key):
                 storage.delete(key)
         for job in jobs:
             storage.delete_prefix(job_prefix(job.id))

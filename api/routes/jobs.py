@@ -3,11 +3,11 @@ from fastapi import APIRouter, HTTPException, status
 from api import crud
 from api.deps import CurrentUser, OwnedJob, PageDep, SessionDep, StorageDep, version_for
 from api.schemas import JobCreate, JobCreated, JobOutputs, JobPublic, OutputFile, Page
-from api.uploads import require_upload
+from api.uploads import seal_upload
 from core.lifecycle import JOB, VERSION
 from core.queue import send_run
 from core.settings import settings
-from core.storage import JOB_INPUT_NAME
+from core.storage import JOB_INPUT_NAME, job_input_upload_key
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 LOG_NAME = "run.log"
@@ -24,7 +24,7 @@ def create_job(body: JobCreate, session: SessionDep, user: CurrentUser, storage:
     job = crud.create_job(session, owner=user, version=version)
     return JobCreated(
         job=JobPublic.model_validate(job),
-        upload_url=storage.presigned_put(job.inputs[JOB_INPUT_NAME]),
+        upload_url=storage.presigned_put(job_input_upload_key(job.id)),
         upload_expires_in=int(storage.url_lifetime.total_seconds()),
     )
 
@@ -47,13 +47,16 @@ def run_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
             status.HTTP_409_CONFLICT,
             f"This job is {job.status}: a job runs only once. Create a new job to run again.",
         )
-    require_upload(
+    sealed = job.inputs[JOB_INPUT_NAME]
+    size = seal_upload(
         storage,
-        key=job.inputs[JOB_INPUT_NAME],
+        upload_key=job_input_upload_key(job.id),
+        sealed_key=sealed["key"],
         limit=settings.max_input_bytes,
         what="input file",
         url_hint="job's upload_url",
     )
+    job.inputs = {**job.inputs, JOB_INPUT_NAME: {**sealed, "size": size}}
     crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
     return job
 

@@ -3,6 +3,7 @@ from fastapi import APIRouter, HTTPException, status
 from api import crud
 from api.deps import CurrentUser, OwnedModel, PageDep, ReadableModel, SessionDep, StorageDep
 from api.schemas import ModelCreate, ModelPublic, Page, VersionCreated, VersionPublic
+from core.storage import package_upload_key
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -44,6 +45,6 @@ def create_version(model: OwnedModel, session: SessionDep, storage: StorageDep):
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     return VersionCreated(
         version=VersionPublic.model_validate(version),
-        upload_url=storage.presigned_put(version.package_key),
+        upload_url=storage.presigned_put(package_upload_key(version.id)),
         upload_expires_in=int(storage.url_lifetime.total_seconds()),
     )

@@ -4,10 +4,11 @@ from fastapi.responses import PlainTextResponse
 from api import crud
 from api.deps import OwnedVersion, ReadableVersion, SessionDep, StorageDep
 from api.schemas import VersionPublic
-from api.uploads import require_upload
+from api.uploads import seal_upload
 from core.lifecycle import VERSION
 from core.queue import send_build
 from core.settings import settings
+from core.storage import package_upload_key
 
 router = APIRouter(prefix="/api/versions", tags=["versions"])
 
@@ -27,9 +28,10 @@ def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep)
             f"This version is {version.status}: a build can start only once, after the upload. "
             "Create a new version to build again.",
         )
-    require_upload(
+    version.package_size = seal_upload(
         storage,
-        key=version.package_key,
+        upload_key=package_upload_key(version.id),
+        sealed_key=version.package_key,
         limit=settings.max_package_bytes,
         what="model ZIP",
         url_hint="version's upload_url",

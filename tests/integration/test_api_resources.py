@@ -11,7 +11,7 @@ from core.db import SessionLocal
 from core.lifecycle import JobStatus, VersionStatus
 from core.models import ModelVersion
 from core.settings import settings
-from core.storage import job_input_key
+from core.storage import job_input_upload_key, package_key, package_upload_key
 from tests.utils import make_zip
 
 ECHO = {"predict.py": "def predict(input_path, output_dir):\n    return {'ok': True}\n"}
@@ -118,7 +118,7 @@ def test_version_upload_url_accepts_the_zip_and_build_is_queued(new_user, storag
     model = farm.create_model()
     version = farm.new_version(model["id"], make_zip(ECHO))
     assert version["status"] == VersionStatus.UPLOADING and version["number"] == 1
-    assert storage.size(f"packages/{version['id']}.zip") > 0
+    assert storage.size(package_upload_key(version["id"])) > 0
     response = farm.http.post(f"/api/versions/{version['id']}/build")
     assert response.status_code == 202
     assert response.json()["status"] == VersionStatus.QUEUED and response.json()["queued_at"]
@@ -165,12 +165,12 @@ def test_building_twice_is_409(new_user):
 def test_oversized_package_is_413_and_discarded(new_user, storage):
     farm = new_user()
     version = farm.new_version(farm.create_model()["id"], None)
-    key = f"packages/{version['id']}.zip"
+    key = package_upload_key(version["id"])
     storage.put_bytes(key, b"\0" * (settings.max_package_bytes + 1))
     response = farm.http.post(f"/api/versions/{version['id']}/build")
     assert response.status_code == 413
     assert str(settings.max_package_bytes) in response.json()["detail"]
-    assert storage.size(key) is None
+    assert storage.size(key) is None and storage.size(package_key(version["id"])) is None
     assert farm.version(version["id"])["status"] == VersionStatus.UPLOADING
 
 
@@ -205,7 +205,7 @@ def test_oversized_input_is_413(new_user, storage):
     _mark_ready(version["id"])
     created = farm.http.post("/api/jobs", json={"version_id": version["id"]}).json()
     job_id = created["job"]["id"]
-    storage.put_bytes(job_input_key(job_id), b"\0" * (settings.max_input_bytes + 1))
+    storage.put_bytes(job_input_upload_key(job_id), b"\0" * (settings.max_input_bytes + 1))
     response = farm.http.post(f"/api/jobs/{job_id}/run")
     assert response.status_code == 413
 

@@ -61,6 +61,51 @@ def test_missing_token_is_401(anonymous):
     assert anonymous.get("/api/users/me").status_code == 401
 
 
+def _signed(claims: dict, secret: str = "") -> str:
+    return jwt.encode(claims, secret or settings.jwt_secret, algorithm="HS256")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_a_token_made_by_the_farm_is_accepted(new_user, anonymous):
+    farm = new_user()
+    token = _signed({"sub": farm.user_id, "iat": _now(), "exp": _now() + timedelta(minutes=5)})
+    assert _me_with(anonymous, token) == 200
+
+
+def test_token_forged_with_the_old_public_default_secret_is_401(new_user, anonymous):
+    """The repository used to ship a development secret; the stack no longer signs with it."""
+    farm = new_user()
+    claims = {"sub": farm.user_id, "iat": _now(), "exp": _now() + timedelta(hours=1)}
+    assert _me_with(anonymous, _signed(claims, "modelfarm-dev-secret-change-me")) == 401
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iat": 0, "exp": 10**12},  # valid signature, lifetime of millennia
+        {"exp": 10**12},  # no iat
+        {"exp": "lifetime"},  # an exp that is not a time
+        {"iat": "future"},  # issued in the future (filled in below)
+        {"iat": "now", "exp": "too-far"},  # a lifetime past the configured one
+    ],
+    ids=["endless", "no-iat", "bad-exp", "issued-in-the-future", "over-long-lifetime"],
+)
+def test_tokens_the_farm_never_issues_are_401(new_user, anonymous, claims):
+    farm = new_user()
+    now = int(_now().timestamp())
+    lifetime = settings.jwt_lifetime_minutes * 60
+    values = {"now": now, "future": now + 3600, "too-far": now + lifetime + 3600}
+    filled = {key: values.get(value, value) for key, value in claims.items()}
+    if claims.get("iat") == "future":
+        filled["exp"] = now + 7200
+    if claims == {"iat": 0, "exp": 10**12}:
+        filled["iat"] = now
+    assert _me_with(anonymous, _signed({"sub": farm.user_id, **filled})) == 401
+
+
 def test_token_with_bad_signature_is_401(new_user, anonymous):
     farm = new_user()
     forged = jwt.encode(

@@ -3,6 +3,7 @@
 import os
 import subprocess
 
+import pytest
 import yaml
 
 from tests.utils import ROOT
@@ -17,13 +18,23 @@ def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+SECRETS = {
+    "MODELFARM_JWT_SECRET": "x" * 40,
+    "POSTGRES_PASSWORD": "pg-secret",
+    "MINIO_ROOT_USER": "farm",
+    "MINIO_ROOT_PASSWORD": "minio-secret",
+}
+
+
 def test_compose_file_is_valid_and_has_every_service():
-    done = _config({**os.environ, "MODELFARM_JWT_SECRET": "x" * 40})
+    done = _config({**os.environ, **SECRETS})
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
     assert set(services) == SERVICES
     for name in FARM:
-        assert services[name]["environment"]["MODELFARM_ENVIRONMENT"] == "production"
+        assert (
+            services[name]["environment"]["MODELFARM_JWT_SECRET"] == SECRETS["MODELFARM_JWT_SECRET"]
+        )
     for name in ("api", "build-worker", "inference-worker"):
         assert "/var/run/docker.sock" in str(services[name]["volumes"]), name
     published = [str(port) for service in services.values() for port in service.get("ports", [])]
@@ -32,7 +43,11 @@ def test_compose_file_is_valid_and_has_every_service():
         assert f"127.0.0.1:{port}:{port}/tcp" in published, published
 
 
-def test_compose_refuses_to_start_without_a_jwt_secret():
-    done = _config({k: v for k, v in os.environ.items() if k != "MODELFARM_JWT_SECRET"})
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_compose_refuses_to_start_without_each_secret(secret):
+    """No default password or key anywhere: each must be given."""
+    env = {**os.environ, **SECRETS}
+    del env[secret]
+    done = _config(env)
     assert done.returncode != 0
-    assert "MODELFARM_JWT_SECRET" in done.stderr
+    assert secret in done.stderr

@@ -11,6 +11,7 @@ from core.lifecycle import JobStatus, VersionStatus, utcnow
 from core.models import Job, ModelVersion
 from core.queue import BUILD_TASK, celery_app, waiting_ids
 from core.settings import settings
+from core.storage import job_input_key, job_input_upload_key, package_key, package_upload_key
 from tests.utils import make_zip
 
 PREDICT = (
@@ -27,21 +28,31 @@ def _queue_without_a_message(table, row_id: str, status) -> None:
         session.commit()
 
 
-def test_a_version_queued_without_a_message_is_built(new_user):
+def test_a_version_queued_without_a_message_is_built(new_user, storage):
     farm = new_user()
     version = farm.new_version(farm.create_model()["id"], make_zip({"predict.py": PREDICT}))
+    size = storage.seal(package_upload_key(version["id"]), package_key(version["id"]), limit=10**6)
+    with SessionLocal() as session:  # sealed as POST .../build would, but no message sent
+        session.get(ModelVersion, uuid.UUID(version["id"])).package_size = size
+        session.commit()
     _queue_without_a_message(ModelVersion, version["id"], VersionStatus.QUEUED)
     done = farm.wait_version(version["id"], timeout=settings.reconcile_interval_s * 4 + 300)
     assert done["status"] == VersionStatus.READY, done["error"]
 
 
-def test_a_job_queued_without_a_message_runs(new_user):
+def test_a_job_queued_without_a_message_runs(new_user, storage):
     farm = new_user()
     version = farm.build({"predict.py": PREDICT})
     created = farm.http.post("/api/jobs", json={"version_id": version["id"]}).json()
+    job_id = created["job"]["id"]
     assert httpx.put(created["upload_url"], content=b"12345").is_success
-    _queue_without_a_message(Job, created["job"]["id"], JobStatus.QUEUED)
-    done = farm.wait_job(created["job"]["id"], timeout=settings.reconcile_interval_s * 4 + 120)
+    sealed = job_input_key(job_id)
+    size = storage.seal(job_input_upload_key(job_id), sealed, limit=10**6)
+    with SessionLocal() as session:
+        session.get(Job, uuid.UUID(job_id)).inputs = {"input": {"key": sealed, "size": size}}
+        session.commit()
+    _queue_without_a_message(Job, job_id, JobStatus.QUEUED)
+    done = farm.wait_job(job_id, timeout=settings.reconcile_interval_s * 4 + 120)
     assert done["status"] == JobStatus.SUCCEEDED, done["error"]
     assert done["result"] == {"size": 5}
 

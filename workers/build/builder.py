@@ -22,7 +22,7 @@ from core.lifecycle import VERSION, VersionStatus, begin, finish
 from core.models import ModelVersion
 from core.queue import BUILD_QUEUE
 from core.settings import settings
-from core.storage import Storage
+from core.storage import NotAsSealed, Storage
 from workers import images
 from workers.build import dockerfile, wheels
 from workers.build.buildlog import StreamingLog
@@ -41,6 +41,7 @@ class BuildRequest:
     model_name: str
     number: int
     package_key: str
+    package_size: int
     build_log_key: str
     previous_image: str | None
 
@@ -90,6 +91,7 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
             model_name=version.model.name,
             number=version.number,
             package_key=version.package_key,
+            package_size=version.package_size,
             build_log_key=version.build_log_key,
             previous_image=session.scalar(
                 select(ModelVersion.image_ref)
@@ -105,8 +107,7 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
     with tempfile.TemporaryDirectory(prefix="build-", dir=work_dir(BUILD_QUEUE)) as workdir:
         work = Path(workdir)
         zip_path = work / "package.zip"
-        if not storage.download(request.package_key, zip_path):
-            raise PackageError("The uploaded ZIP is gone from storage; upload it to a new version.")
+        _download_package(storage, request, zip_path)
         (work / "source").mkdir()
         package = open_package(zip_path, work / "source")
         log(f"package: sha256 {package.sha256}, requirements: {package.requirements or 'none'}\n")
@@ -115,6 +116,19 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
             return _build_image(request, package, client, work, log)
         finally:
             client.close()
+
+
+def _download_package(storage: Storage, request: BuildRequest, path: Path) -> None:
+    """The sealed package, streamed to disk, never more than the size accepted."""
+    try:
+        found = storage.download(request.package_key, path, size=request.package_size)
+    except NotAsSealed as error:
+        raise PackageError(
+            f"The stored package is not the one accepted for this build ({error}); upload it "
+            "again to a new version."
+        ) from None
+    if not found:
+        raise PackageError("The uploaded ZIP is gone from storage; upload it to a new version.")
 
 
 def _build_image(

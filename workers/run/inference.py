@@ -5,20 +5,23 @@ model's finished work is kept while object storage or the database is briefly do
 """
 
 import logging
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import JobStatus, begin, finish
 from core.models import Job
 from core.queue import INFERENCE_QUEUE
-from core.storage import Storage, job_output_key
+from core.storage import NotAsSealed, Storage, job_output_key
 from runner.protocol import INPUT_NAME_FLAG
 from workers import images
 from workers.retry import with_retries
 from workers.run import sandbox
 from workers.run.outputs import inline_result, unpack_outputs
+from workers.workdirs import work_dir
 
 logger = logging.getLogger(__name__)
 SANDBOX_OWNER = sandbox.owner_for(INFERENCE_QUEUE)
@@ -33,7 +36,7 @@ class RunRequest:
     job_id: uuid.UUID
     image_ref: str
     config: dict | None
-    inputs: dict[str, str]
+    inputs: dict[str, dict]
     log_key: str
 
 
@@ -63,12 +66,12 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
 
 def _run(request: RunRequest, storage: Storage) -> dict:
     """The job's outcome as the fields of its final row."""
-    ((input_name, input_key),) = request.inputs.items()  # one input per job for now
-    input_bytes = with_retries(storage.get_bytes, input_key)
-    if input_bytes is None:
-        raise InputMissing("The job's input is gone from storage; create a new job.")
+    ((input_name, sealed),) = request.inputs.items()  # one input per job for now
     limits = sandbox.Limits.for_model(request.config)
-    result = with_retries(_sandboxed, request, input_name, input_bytes, limits)
+    with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
+        input_path = Path(scratch) / "input"
+        with_retries(_download_input, storage, sealed, input_path)
+        result = with_retries(_sandboxed, request, input_name, input_path, limits)
     log = result.stderr_tail.encode()
     with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")
     ran = {"exit_code": result.exit_code, "run_seconds": result.seconds}
@@ -81,8 +84,20 @@ def _run(request: RunRequest, storage: Storage) -> dict:
     return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}
 
 
+def _download_input(storage: Storage, sealed: dict, path: Path) -> None:
+    """The sealed input, streamed to disk, never more than the size accepted."""
+    try:
+        found = storage.download(sealed["key"], path, size=sealed["size"])
+    except NotAsSealed as error:
+        raise InputMissing(
+            f"The stored input is not the one accepted for this job ({error}); create a new job."
+        ) from None
+    if not found:
+        raise InputMissing("The job's input is gone from storage; create a new job.")
+
+
 def _sandboxed(
-    request: RunRequest, input_name: str, data: bytes, limits: sandbox.Limits
+    request: RunRequest, input_name: str, data: Path, limits: sandbox.Limits
 ) -> sandbox.RunResult:
     client = images.docker_client(timeout=120)
     try:

@@ -11,6 +11,7 @@ import json
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 import requests
@@ -101,9 +102,10 @@ def run(
     limits: Limits,
     owner: str,
     work: str,
-    stdin: bytes | None = None,
+    stdin: Path | None = None,
 ) -> RunResult:
-    """Runs image once in the sandbox, feeding stdin; the container is always removed.
+    """Runs image once in the sandbox, feeding it the file `stdin`; the container is always
+    removed.
 
     The caller holds the claim on `work`, so any container still labelled with it was left
     by a dead earlier attempt and is removed first.
@@ -171,11 +173,14 @@ def _error_record(stderr: str) -> str | None:
     return None
 
 
-def _feed_stdin(client: docker.DockerClient, container_id: str, data: bytes) -> None:
+def _feed_stdin(client: docker.DockerClient, container_id: str, path: Path) -> None:
+    """Streams the file into the container's stdin, a chunk at a time, then closes it."""
     sock = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
     raw = sock._sock  # docker-py exposes the writable socket only this way
     try:
-        raw.sendall(data)
+        with path.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                raw.sendall(chunk)
         raw.shutdown(socket.SHUT_WR)
     except OSError:
         pass  # the model exited before reading all of it; its exit status tells the story

@@ -1,4 +1,5 @@
-"""job inputs by name: jobs.input_keys (a list read at [0]) becomes jobs.inputs {name: key}
+"""sealed uploads: jobs.inputs {name: {key, size}} replaces jobs.input_keys (a list read at
+[0]); model_versions.package_size records the sealed package's size
 
 Revision ID: 0002
 Revises: 0001
@@ -23,10 +24,11 @@ jobs = sa.table(
 
 
 def upgrade() -> None:
+    op.add_column("model_versions", sa.Column("package_size", sa.BigInteger(), nullable=True))
     op.add_column("jobs", sa.Column("inputs", sa.JSON(), nullable=True))
     connection = op.get_bind()
     for row in connection.execute(sa.select(jobs.c.id, jobs.c.input_keys)).all():
-        inputs = {"input": row.input_keys[0]} if row.input_keys else {}
+        inputs = {"input": {"key": row.input_keys[0], "size": None}} if row.input_keys else {}
         connection.execute(jobs.update().where(jobs.c.id == row.id).values(inputs=inputs))
     with op.batch_alter_table("jobs") as batch:
         batch.alter_column("inputs", existing_type=sa.JSON(), nullable=False)
@@ -37,8 +39,10 @@ def downgrade() -> None:
     op.add_column("jobs", sa.Column("input_keys", sa.JSON(), nullable=True))
     connection = op.get_bind()
     for row in connection.execute(sa.select(jobs.c.id, jobs.c.inputs)).all():
-        keys = list(row.inputs.values()) if row.inputs else []
+        keys = [item["key"] for item in row.inputs.values()] if row.inputs else []
         connection.execute(jobs.update().where(jobs.c.id == row.id).values(input_keys=keys))
     with op.batch_alter_table("jobs") as batch:
         batch.alter_column("input_keys", existing_type=sa.JSON(), nullable=False)
         batch.drop_column("inputs")
+    with op.batch_alter_table("model_versions") as batch:
+        batch.drop_column("package_size")
