@@ -110,8 +110,13 @@ OwnedVersion = Annotated[ModelVersion, Depends(_version_access(write=True))]
 OwnedJob = Annotated[Job, Depends(get_owned_job)]
 
 
+# Far past any real list, and within every database's integer range.
+MAX_OFFSET = 2**31 - 1
+
+
 def pagination(
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, int]:
     return {"offset": offset, "limit": limit}
 

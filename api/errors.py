@@ -24,6 +24,7 @@ class ValidationErrorBody(BaseModel):
 
 
 _MEANINGS = {
+    400: "The body could not be parsed (not valid JSON).",
     401: "Missing, invalid or expired token: log in again.",
     403: "Only the owner may do this.",
     404: "No such resource, or not yours to see.",

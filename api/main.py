@@ -2,13 +2,17 @@
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api import outages
 from api.deps import get_storage
 from api.routes import health, jobs, models, users, versions
+from api.schemas import PLAIN_TEXT
 from api.security import require_secret
 
 
@@ -31,7 +35,10 @@ outages.install(app)
 
 def _describe(error: dict) -> str:
     where = ".".join(str(part) for part in error["loc"] if part != "body")
-    return f"{where}: {error['msg']}" if where else error["msg"]
+    message = error["msg"]
+    if error.get("ctx", {}).get("pattern") == PLAIN_TEXT:
+        message = "must not contain control characters (NUL, newlines, tabs, ...)"
+    return f"{where}: {message}" if where else message
 
 
 @app.exception_handler(RequestValidationError)
@@ -43,3 +50,20 @@ async def validation_error(_request: Request, exc: RequestValidationError) -> JS
         {"detail": "Invalid request: " + "; ".join(problems), "errors": errors},
         status_code=422,
     )
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's own handling, except that a 405 lists every method the path allows (Starlette
+    names only those of the first route that matched the path)."""
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return await http_exception_handler(request, exc)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    def allowed(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] == Match.FULL for route in app.routes)
+
+    return [method for method in ("GET", "POST", "PUT", "PATCH", "DELETE") if allowed(method)]

@@ -1,17 +1,17 @@
 """Request and response shapes of the REST API."""
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from core.models import MODEL_NAME_PATTERN, JobStatus, VersionStatus, Visibility
 
 T = TypeVar("T")
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Text that reaches the database, storage or logs: no NUL, newline or other control character.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 
 class Page(BaseModel, Generic[T]):
@@ -22,8 +22,8 @@ class Page(BaseModel, Generic[T]):
 
 
 class UserRegister(BaseModel):
-    email: EmailStr
-    password: str = Field(min_length=8, max_length=128)
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=128, pattern=PLAIN_TEXT)
 
 
 class UserPublic(BaseModel):
@@ -43,15 +43,10 @@ class ModelCreate(BaseModel):
         pattern=MODEL_NAME_PATTERN,
         description="Lower-case letters, digits, '.', '_' and '-'; 1 to 63 characters.",
     )
-    description: str = Field("", max_length=1000)
+    description: str = Field(
+        "", max_length=1000, pattern=PLAIN_TEXT, description="One line of plain text."
+    )
     visibility: Visibility = Visibility.PRIVATE
-
-    @field_validator("description")
-    @classmethod
-    def _single_line_text(cls, value: str) -> str:
-        if _CONTROL_CHARACTERS.search(value):
-            raise ValueError("must not contain newlines or other control characters")
-        return value
 
 
 class ModelPublic(BaseModel):

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # Capacity of the local stack's object store (scripts/up.sh); 0: half the data disk's free
     # space. It must hold four packages and four inputs at their limits.
     s3_store_mb: int = Field(0, ge=0)
+    # Where /health reads the store's free disk space (a SeaweedFS volume server's /status);
+    # empty: not checked. Below one upload at the limit, object storage is reported degraded.
+    s3_capacity_url: str = "http://127.0.0.1:8080/status"
     presigned_url_lifetime_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
 
     # The registry as the Docker engine names it in image references (host:port).
@@ -62,6 +65,13 @@ class Settings(BaseSettings):
     # Signs access tokens: at least 32 characters; the API refuses to start without one.
     jwt_secret: str = ""
     jwt_lifetime_minutes: int = Field(24 * 60, ge=1)
+    # Password hashes computed at once per API process (argon2 is slow on purpose).
+    password_hash_concurrency: int = Field(2, ge=1)
+    # Failed logins per 15 minutes, per (account, client address) and per client address, and
+    # registrations per hour per client address, before 429.
+    login_failures_per_account: int = Field(10, ge=1)
+    login_failures_per_address: int = Field(50, ge=1)
+    registrations_per_address: int = Field(100, ge=1)
 
     max_package_bytes: int = Field(512 * 1024**2, ge=1)
     max_input_bytes: int = Field(64 * 1024**2, ge=1)

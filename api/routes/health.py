@@ -3,15 +3,18 @@
 from collections.abc import Callable
 
 import docker
+import httpx
 import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import StorageDep
 from core.db import engine
 from core.registry import Registry
 from core.settings import settings
+from core.storage import Storage
 
 router = APIRouter(tags=["health"])
 TIMEOUT_S = 3
@@ -34,6 +37,28 @@ def _docker() -> None:
         client.close()
 
 
+class StorageDegraded(Exception):
+    pass
+
+
+def check_free_space(status: dict, needed: int) -> None:
+    """Raises when a disk of the store has less free space than one upload at the limit.
+    `status` is what a SeaweedFS volume server answers at /status."""
+    for disk in status.get("DiskStatuses", []):
+        if disk["free"] < needed:
+            raise StorageDegraded(
+                f"degraded: {disk['free'] // 1024**2} MB free, below the largest allowed upload "
+                f"({needed // 1024**2} MB)"
+            )
+
+
+def _object_storage(storage: Storage) -> None:
+    storage.client.bucket_exists(storage.bucket)
+    if settings.s3_capacity_url:
+        status = httpx.get(settings.s3_capacity_url, timeout=TIMEOUT_S).raise_for_status().json()
+        check_free_space(status, max(settings.max_package_bytes, settings.max_input_bytes))
+
+
 def _registry() -> None:
     Registry(timeout=TIMEOUT_S).ping()
 
@@ -46,12 +71,29 @@ def _check(probe: Callable[[], object]) -> dict[str, object]:
     return {"ok": True}
 
 
-@router.get("/health")
+class Check(BaseModel):
+    ok: bool
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, or unhealthy when a component is down")
+    down: list[str]
+    checks: dict[str, Check]
+
+
+@router.get(
+    "/health",
+    responses={
+        200: {"model": Health, "description": "Every component answers."},
+        503: {"model": Health, "description": "The components named in `down` do not answer."},
+    },
+)
 def health(storage: StorageDep) -> JSONResponse:
     checks = {
         "database": _check(_database),
         "redis": _check(_redis),
-        "object_storage": _check(lambda: storage.client.bucket_exists(storage.bucket)),
+        "object_storage": _check(lambda: _object_storage(storage)),
         "registry": _check(_registry),
         "docker": _check(_docker),
     }

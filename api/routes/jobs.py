@@ -2,6 +2,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from api import crud
 from api.deps import CurrentUser, OwnedJob, PageDep, SessionDep, StorageDep, version_for
+from api.errors import responses
 from api.schemas import JobCreate, JobCreated, JobOutputs, JobPublic, OutputFile, Page
 from api.uploads import seal_upload
 from core.lifecycle import JOB, VERSION
@@ -9,11 +10,16 @@ from core.queue import send_run
 from core.settings import settings
 from core.storage import JOB_INPUT_NAME, job_input_upload_key
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 LOG_NAME = "run.log"
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobCreated,
+    responses=responses(400, 404, 409),
+)
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser, storage: StorageDep):
     version = version_for(session, user, body.version_id, write=False)
     if version.status != VERSION.succeeded:
@@ -35,12 +41,17 @@ def list_jobs(session: SessionDep, user: CurrentUser, paging: PageDep):
     return Page(items=items, total=total, **paging)
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, responses=responses(404))
 def get_job(job: OwnedJob):
     return job
 
 
-@router.post("/{job_id}/run", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
+@router.post(
+    "/{job_id}/run",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    responses=responses(404, 409, 413),
+)
 def run_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
     if not JOB.can_move(job.status, JOB.queued):
         raise HTTPException(
@@ -61,7 +72,7 @@ def run_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
     return job
 
 
-@router.get("/{job_id}/outputs", response_model=JobOutputs)
+@router.get("/{job_id}/outputs", response_model=JobOutputs, responses=responses(404))
 def list_outputs(job: OwnedJob, storage: StorageDep):
     """The job's output files, result.json among them, and its log, as presigned GET URLs."""
     entries = list(job.outputs)

@@ -2,13 +2,19 @@ from fastapi import APIRouter, HTTPException, status
 
 from api import crud
 from api.deps import CurrentUser, OwnedModel, PageDep, ReadableModel, SessionDep, StorageDep
+from api.errors import responses
 from api.schemas import ModelCreate, ModelPublic, Page, VersionCreated, VersionPublic
 from core.storage import package_upload_key
 
-router = APIRouter(prefix="/api/models", tags=["models"])
+router = APIRouter(prefix="/api/models", tags=["models"], responses=responses(401, 422, 503))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModelPublic,
+    responses=responses(400, 409),
+)
 def create_model(body: ModelCreate, session: SessionDep, user: CurrentUser):
     try:
         return crud.create_model(session, owner=user, fields=body.model_dump())
@@ -24,19 +30,22 @@ def list_models(session: SessionDep, user: CurrentUser, paging: PageDep):
     return Page(items=items, total=total, **paging)
 
 
-@router.get("/{model_id}", response_model=ModelPublic)
+@router.get("/{model_id}", response_model=ModelPublic, responses=responses(404))
 def get_model(model: ReadableModel):
     return model
 
 
-@router.get("/{model_id}/versions", response_model=Page[VersionPublic])
+@router.get("/{model_id}/versions", response_model=Page[VersionPublic], responses=responses(404))
 def list_versions(model: ReadableModel, session: SessionDep, paging: PageDep):
     items, total = crud.page(session, crud.versions_of(model=model), **paging)
     return Page(items=items, total=total, **paging)
 
 
 @router.post(
-    "/{model_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionCreated
+    "/{model_id}/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VersionCreated,
+    responses=responses(403, 404, 409),
 )
 def create_version(model: OwnedModel, session: SessionDep, storage: StorageDep):
     try:

@@ -1,8 +1,9 @@
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import PlainTextResponse
 
 from api import crud
 from api.deps import OwnedVersion, ReadableVersion, SessionDep, StorageDep
+from api.errors import responses
 from api.schemas import VersionPublic
 from api.uploads import seal_upload
 from core.lifecycle import VERSION
@@ -10,16 +11,19 @@ from core.queue import send_build
 from core.settings import settings
 from core.storage import package_upload_key
 
-router = APIRouter(prefix="/api/versions", tags=["versions"])
+router = APIRouter(prefix="/api/versions", tags=["versions"], responses=responses(401, 422, 503))
 
 
-@router.get("/{version_id}", response_model=VersionPublic)
+@router.get("/{version_id}", response_model=VersionPublic, responses=responses(404))
 def get_version(version: ReadableVersion):
     return version
 
 
 @router.post(
-    "/{version_id}/build", status_code=status.HTTP_202_ACCEPTED, response_model=VersionPublic
+    "/{version_id}/build",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=VersionPublic,
+    responses=responses(403, 404, 409, 413),
 )
 def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep):
     if not VERSION.can_move(version.status, VERSION.queued):
@@ -40,7 +44,16 @@ def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep)
     return version
 
 
-@router.get("/{version_id}/logs", response_class=PlainTextResponse)
+@router.get(
+    "/{version_id}/logs",
+    # Errors stay JSON; only the log itself is text.
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The log"},
+        **responses(404),
+    },
+)
 def get_build_logs(version: ReadableVersion, storage: StorageDep):
     """The build log so far; empty until the build starts."""
-    return (storage.get_bytes(version.build_log_key) or b"").decode("utf-8", "replace")
+    text = (storage.get_bytes(version.build_log_key) or b"").decode("utf-8", "replace")
+    return PlainTextResponse(text)

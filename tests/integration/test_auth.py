@@ -50,7 +50,7 @@ def test_wrong_password_is_401(new_user, anonymous):
         "/api/users/login", data={"username": farm.email, "password": "wrong-password"}
     )
     assert response.status_code == 401
-    assert response.json()["detail"] == "Incorrect email or password"
+    assert response.json()["detail"] == "Incorrect email or password."
 
 
 def _me_with(anonymous, token: str) -> int:

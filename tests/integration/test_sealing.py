@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from core.lifecycle import JobStatus, VersionStatus
-from core.storage import NotAsSealed
+from core.settings import settings
+from core.storage import NotAsSealed, package_key, package_upload_key
 from tests.utils import make_zip
 
 ECHO = (
@@ -86,3 +87,32 @@ def test_reading_a_sealed_object_stops_at_its_accepted_size(storage, tmp_path):
         assert storage.download(f"{key}-missing", tmp_path / "x", size=1) is False
     finally:
         storage.delete(key)
+
+
+def test_the_store_holds_a_package_at_the_limit_then_an_input(new_user, storage, anonymous):
+    """The object store is sized for the limits it advertises: a package at the limit, then a
+    job input, both go through; an oversized upload is refused and leaves nothing behind."""
+    farm = new_user()
+    echo = farm.build({"predict.py": ECHO})
+    model_id = farm.create_model()["id"]
+    created = farm.http.post(f"/api/models/{model_id}/versions").json()
+    limit = b"\0" * settings.max_package_bytes
+    assert httpx.put(created["upload_url"], content=limit, timeout=300).is_success
+    del limit
+    build = farm.http.post(f"/api/versions/{created['version']['id']}/build", timeout=300)
+    assert build.status_code == 202, build.text  # accepted and sealed (not a ZIP: it will fail)
+    job = farm.run(echo["id"], b"i" * (40 * 1024**2))
+    assert job["status"] == JobStatus.SUCCEEDED, job["error"]
+    assert job["result"]["size"] == 40 * 1024**2
+    over = farm.http.post(f"/api/models/{model_id}/versions").json()
+    too_big = b"\0" * (settings.max_package_bytes + 1)
+    assert httpx.put(over["upload_url"], content=too_big, timeout=300).is_success
+    del too_big
+    refused = farm.http.post(f"/api/versions/{over['version']['id']}/build", timeout=300)
+    assert refused.status_code == 413
+    assert storage.size(package_upload_key(over["version"]["id"])) is None
+    assert storage.size(package_key(over["version"]["id"])) is None
+    assert farm.run(echo["id"], b"after")["status"] == JobStatus.SUCCEEDED
+    assert anonymous.get("/health").json()["checks"]["object_storage"]["ok"]
+    failed = farm.wait_version(created["version"]["id"])
+    assert "not a valid ZIP" in failed["error"]

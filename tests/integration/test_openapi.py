@@ -1,0 +1,38 @@
+"""The OpenAPI document tells the truth: Schemathesis generates requests from it (valid and
+invalid, all checks, a bounded number per operation) against the live API, as a real user."""
+
+import subprocess
+
+import pytest
+
+from tests.utils import API_URL, ROOT
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(new_user):
+    farm = new_user()
+    token = farm.http.headers["Authorization"]
+    done = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/st"), "run", f"{API_URL}/openapi.json", "--checks", "all",
+            "--header", f"Authorization:{token}", "--max-examples", "20",
+            "--request-timeout", "30", "--generation-deterministic", "--no-color",
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout.split("SUMMARY")[-1]
+
+
+@pytest.mark.parametrize(
+    "path, allowed",
+    [
+        ("/api/models", "GET, POST"),
+        ("/api/users/login", "POST"),
+        ("/health", "GET"),
+        ("/api/models/00000000-0000-0000-0000-000000000000/versions", "GET, POST"),
+    ],
+)
+def test_a_method_not_allowed_lists_every_allowed_method(anonymous, path, allowed):
+    response = anonymous.request("OPTIONS", path)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
