@@ -8,6 +8,7 @@ Secrets have no default: the local stack generates them on first start into
 .env; a deployment passes its own in the environment.
 """
 
+import os
 import shlex
 
 from pydantic import Field, model_validator
@@ -94,7 +95,15 @@ class Settings(BaseSettings):
     sandbox_log_kb: int = Field(256, ge=4)
 
     build_time_limit_s: int = Field(1800, ge=30)
-    inference_concurrency: int = Field(2, ge=1)
+    # Jobs one inference worker runs at once (threads sharing one warm pool).
+    inference_concurrency: int = Field(os.cpu_count() or 2, ge=1)
+
+    # Warm sandboxes (workers/run/pool.py): kept per (image, user, limits); off means one
+    # container per job.
+    warm_enabled: bool = True
+    warm_idle_s: int = Field(300, ge=1)
+    warm_max: int = Field(8, ge=0)
+    warm_memory_mb: int = Field(4096, ge=0)
 
     # The farm's own faults (a dependency down) are retried this many times, the waits doubling
     # to fill the window, before a version or job is failed with "try again later".

@@ -95,24 +95,33 @@ def receive_input(name: str) -> Path:
     return path
 
 
-def send_outputs(stream) -> None:
+def archive_outputs() -> bytes:
+    """/output as an (uncompressed) tar."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(OUTPUT_DIR, arcname=".")
+    return buffer.getvalue()
+
+
+def send_outputs(stream) -> None:
     stream.write(f"{OUTPUT_BEGIN}\n".encode())
-    stream.write(base64.encodebytes(buffer.getvalue()))
+    stream.write(base64.encodebytes(archive_outputs()))
     stream.write(f"{OUTPUT_END}\n".encode())
     stream.flush()
 
 
-def report(failure: Failure) -> int:
-    record = {
+def record_of(failure: Failure) -> dict:
+    """The structured error record the worker turns into a sentence."""
+    return {
         "stage": failure.stage,
         "type": type(failure.error).__name__,
         "message": str(failure.error)[:2000],
         "traceback": "".join(traceback.format_exception(failure.error))[-4000:],
     }
-    sys.stderr.write(ERROR_PREFIX + json.dumps(record) + "\n")
+
+
+def report(failure: Failure) -> int:
+    sys.stderr.write(ERROR_PREFIX + json.dumps(record_of(failure)) + "\n")
     sys.stderr.flush()
     return failure.exit_code
 
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runner")
     parser.add_argument(protocol.SELF_TEST_FLAG, action="store_true")
     parser.add_argument(protocol.INPUT_NAME_FLAG, default="input")
+    parser.add_argument(protocol.SERVE_FLAG, action="store_true")
+    parser.add_argument("--log-limit", type=int, default=256 * 1024)
     args = parser.parse_args(argv)
     # Keep stdout for the outputs: the model's prints go to stderr.
     outputs_stream = os.fdopen(os.dup(1), "wb")
@@ -129,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         predict = load_model()
         if args.self_test:
             print("self-test passed: predict.py imported and setup() ran", file=sys.stderr)
+            return EXIT_OK
+        if args.serve:
+            from runner.serve import serve
+
+            serve(predict, sys.stdin.buffer, outputs_stream, args.log_limit)
             return EXIT_OK
         input_path = receive_input(Path(args.input_name).name)
         run_once(predict, input_path, OUTPUT_DIR)

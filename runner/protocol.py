@@ -9,6 +9,8 @@ Both sides import this module: the runner to speak the protocol, the worker to r
     exit    0, or one of the EXIT_* codes below (137, killed, comes from the engine)
 """
 
+import json
+
 OUTPUT_BEGIN = "MODELFARM-OUTPUT-BEGIN"
 OUTPUT_END = "MODELFARM-OUTPUT-END"
 ERROR_PREFIX = "MODELFARM-ERROR "
@@ -30,3 +32,40 @@ INPUT_DIR = "/tmp/modelfarm-input"
 
 SELF_TEST_FLAG = "--self-test"
 INPUT_NAME_FLAG = "--input-name"
+
+# Serve mode (warm containers): `python -m runner --serve` imports the model and runs setup()
+# once, then answers requests one after another until its stdin closes. Every message, both
+# ways, is a frame: one line of JSON (the header, at most FRAME_HEADER_MAX bytes, always with
+# "size") followed by exactly `size` raw bytes.
+#   worker -> runner   {"input_name": "input", "size": N}          + the input's bytes
+#   runner -> worker   {"kind": "log", "size": N}                   + the model's stderr
+#                      {"kind": "result", "exit": code, "error": record or null, "size": N}
+#                                                                   + a tar of /output (exit 0)
+# The runner's frames go to the stdout it was started with; the model's own fd 1 and fd 2 go to
+# the request's log, so nothing the model prints can break the framing.
+SERVE_FLAG = "--serve"
+FRAME_HEADER_MAX = 16 * 1024
+
+
+class FramingError(Exception):
+    """A frame that does not follow the protocol: the peer is broken or hostile."""
+
+
+def encode_header(**fields: object) -> bytes:
+    return json.dumps(fields).encode() + b"\n"
+
+
+def decode_header(line: bytes) -> dict | None:
+    """The header of a frame from its line; None at end of stream (an empty line)."""
+    if not line:
+        return None
+    if not line.endswith(b"\n") or len(line) > FRAME_HEADER_MAX:
+        raise FramingError("a frame header is cut or too long")
+    try:
+        header = json.loads(line)
+        size = header["size"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise FramingError(f"a frame header is not JSON with a size: {error}") from None
+    if not isinstance(size, int) or size < 0:
+        raise FramingError("a frame size is not a count of bytes")
+    return header

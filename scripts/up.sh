@@ -111,8 +111,10 @@ start_farm() {
     --no-proxy-headers
   start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
     --concurrency 1 --loglevel INFO
+  # Threads, not processes: every job of the worker shares its one pool of warm sandboxes.
   start_service inference-worker celery -A workers.celery_app worker -Q inference \
-    -n inference@%h --concurrency "$MODELFARM_INFERENCE_CONCURRENCY" --loglevel INFO
+    -n inference@%h --pool threads --concurrency "$MODELFARM_INFERENCE_CONCURRENCY" \
+    --loglevel INFO
   # Celery beat and the reconciler it schedules (workers/reconcile.py), in one small process.
   start_service reconciler celery -A workers.celery_app worker -Q control -n control@%h \
     --concurrency 1 --beat --schedule "$DATA/run/beat-schedule" --loglevel INFO

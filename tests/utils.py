@@ -146,6 +146,9 @@ def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClien
                 storage.delete(key)
         for job in jobs:
             storage.delete_prefix(job_prefix(job.id))
+        warm = {"label": f"org.modelfarm.user={user_id}"}
+        for container in client.containers.list(all=True, filters=warm):
+            container.remove(force=True)  # the user's warm sandboxes
         for model in models:
             _remove_images(model_repository(model.id), registry, client)
         session.execute(delete(User).where(User.id == user_id))
@@ -154,6 +157,9 @@ def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClien
 
 def _remove_images(repository: str, registry: Registry, client: docker.DockerClient) -> None:
     for image in client.images.list(name=engine_name(repository)):
+        # Warm sandboxes of any user who ran this (public) model hold the image.
+        for container in client.containers.list(all=True, filters={"ancestor": image.id}):
+            container.remove(force=True)
         client.images.remove(image.id, force=True)
     tags = httpx.get(f"{registry.base_url}/v2/{repository}/tags/list").json().get("tags") or []
     for tag in tags:

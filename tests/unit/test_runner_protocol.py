@@ -6,10 +6,19 @@ import sys
 
 import pytest
 
-from runner.protocol import EXIT_LOAD_FAILED, EXIT_OK, EXIT_PREDICT_FAILED, SELF_TEST_FLAG
+from runner.protocol import (
+    EXIT_LOAD_FAILED,
+    EXIT_OK,
+    EXIT_PREDICT_FAILED,
+    SELF_TEST_FLAG,
+    SERVE_FLAG,
+    FramingError,
+    decode_header,
+    encode_header,
+)
 from tests.utils import ROOT
 from workers.run import sandbox
-from workers.run.outputs import inline_result, unpack_outputs
+from workers.run.outputs import inline_result, read_archive, unpack_outputs
 
 LIMITS = sandbox.Limits(
     cpus=1, memory_mb=128, pids=64, timeout_s=8, output_mb=1, tmp_mb=64, log_kb=64
@@ -72,3 +81,70 @@ def test_self_test_loads_the_model_and_runs_nothing_else(tmp_path):
     result = _run_runner(tmp_path, ECHO, SELF_TEST_FLAG)
     assert result.exit_code == EXIT_OK
     assert result.stdout == b""
+
+
+COUNTING = (
+    "import os\n"
+    "SETUPS = []\n\n"
+    "class Predictor:\n"
+    "    def setup(self):\n"
+    "        SETUPS.append(1)\n\n"
+    "    def predict(self, input_path, output_dir):\n"
+    "        data = input_path.read_bytes()\n"
+    "        if data == b'fail':\n"
+    "            raise ValueError('asked to fail')\n"
+    "        os.write(1, b'raw bytes on fd 1\\n')\n"
+    "        print('a print')\n"
+    "        (output_dir / f'{data.decode()}.txt').write_bytes(data)\n"
+    "        return {'setups': len(SETUPS), 'seen': sorted(os.listdir(output_dir))}\n"
+)
+
+
+def _read_frame(stream) -> tuple[dict, bytes]:
+    header = decode_header(stream.readline())
+    return header, stream.read(header["size"])
+
+
+def test_serve_mode_loads_once_and_answers_framed_requests(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "predict.py").write_text(COUNTING)
+    (tmp_path / "output").mkdir()
+    env = {
+        "MODELFARM_MODEL_DIR": str(tmp_path / "model"),
+        "MODELFARM_OUTPUT_DIR": str(tmp_path / "output"),
+        "MODELFARM_INPUT_DIR": str(tmp_path / "input"),
+        "PYTHONPATH": str(ROOT),
+    }
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", SERVE_FLAG], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    replies = []
+    for data in (b"one", b"fail", b"two"):
+        runner.stdin.write(encode_header(input_name="input", size=len(data)) + data)
+        runner.stdin.flush()
+        log = _read_frame(runner.stdout)
+        replies.append((log, _read_frame(runner.stdout)))
+    runner.stdin.close()
+    assert runner.wait(timeout=30) == EXIT_OK  # stdin closed: the runner exits by itself
+    (log_one, _), (header_one, archive_one) = replies[0]
+    assert log_one["kind"] == "log" and header_one["exit"] == EXIT_OK
+    assert b"raw bytes on fd 1" in _ and b"a print" in _  # the model's fd 1 goes to its log
+    files = read_archive(archive_one, LIMITS.output_mb * 1024**2)
+    assert inline_result(files) == {"setups": 1, "seen": ["one.txt"]}
+    (_, _), (header_fail, archive_fail) = replies[1]
+    assert header_fail["exit"] == EXIT_PREDICT_FAILED
+    assert header_fail["error"]["message"] == "asked to fail" and archive_fail == b""
+    (_, _), (header_two, archive_two) = replies[2]
+    files = read_archive(archive_two, LIMITS.output_mb * 1024**2)
+    # setup() ran once for all requests; /output was emptied before each one.
+    assert inline_result(files) == {"setups": 1, "seen": ["two.txt"]}
+
+
+@pytest.mark.parametrize(
+    "line", [b"not json\n", b'{"no": "size"}\n', b'{"size": -1}\n', b"x" * 20000 + b"\n"]
+)
+def test_broken_frame_headers_are_refused(line):
+    with pytest.raises(FramingError):
+        decode_header(line)
+    assert decode_header(b"") is None

@@ -15,12 +15,13 @@ from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import JobStatus, begin, finish
 from core.models import Job
 from core.queue import INFERENCE_QUEUE
+from core.settings import settings
 from core.storage import NotAsSealed, Storage, job_output_key
 from runner.protocol import INPUT_NAME_FLAG
 from workers import images
 from workers.retry import with_retries
-from workers.run import sandbox
-from workers.run.outputs import inline_result, unpack_outputs
+from workers.run import pool, sandbox
+from workers.run.outputs import inline_result, read_archive, unpack_outputs
 from workers.workdirs import work_dir
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class InputMissing(UserFacingError):
 @dataclass
 class RunRequest:
     job_id: uuid.UUID
+    owner_id: uuid.UUID
     image_ref: str
     config: dict | None
     inputs: dict[str, dict]
@@ -61,7 +63,9 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
         if job is None:
             return None
         version = job.version
-        return RunRequest(job.id, version.image_ref, version.config, job.inputs, job.log_key)
+        return RunRequest(
+            job.id, job.owner_id, version.image_ref, version.config, job.inputs, job.log_key
+        )
 
 
 def _run(request: RunRequest, storage: Storage) -> dict:
@@ -78,7 +82,11 @@ def _run(request: RunRequest, storage: Storage) -> dict:
     failure = sandbox.failure_message(result, limits)
     if failure:
         return {"status": JobStatus.FAILED, "error": failure, **ran}
-    files = unpack_outputs(result.stdout, limits.output_mb * 1024**2)
+    max_bytes = limits.output_mb * 1024**2
+    if result.archive is not None:
+        files = read_archive(result.archive, max_bytes)
+    else:
+        files = unpack_outputs(result.stdout, max_bytes)
     outputs = with_retries(_store_outputs, storage, request.job_id, files)
     result_json = inline_result(files)
     return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}
@@ -99,6 +107,14 @@ def _download_input(storage: Storage, sealed: dict, path: Path) -> None:
 def _sandboxed(
     request: RunRequest, input_name: str, data: Path, limits: sandbox.Limits
 ) -> sandbox.RunResult:
+    """The run on a warm container of this user's, or on a fresh one-shot container."""
+    if settings.warm_enabled:
+        pool.shared(SANDBOX_OWNER).pull(request.image_ref)
+        warm = pool.shared(SANDBOX_OWNER).run(
+            request.image_ref, str(request.owner_id), limits, input_name, data
+        )
+        if warm is not None:
+            return warm
     client = images.docker_client(timeout=120)
     try:
         images.pull(client, request.image_ref)

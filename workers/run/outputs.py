@@ -44,9 +44,17 @@ def unpack_outputs(stdout: bytes, max_bytes: int) -> dict[str, bytes]:
         )
     try:
         archive_bytes = base64.b64decode(text[begin + len(OUTPUT_BEGIN) + 1 : end])
+    except (binascii.Error, ValueError):
+        raise OutputError("The model's outputs could not be read as an archive.") from None
+    return read_archive(archive_bytes, max_bytes)
+
+
+def read_archive(archive_bytes: bytes, max_bytes: int) -> dict[str, bytes]:
+    """The output files from a tar of /output, checked entry by entry."""
+    try:
         with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r:") as archive:
             return _read_members(archive, max_bytes)
-    except (binascii.Error, tarfile.TarError, ValueError):
+    except (tarfile.TarError, ValueError):
         raise OutputError("The model's outputs could not be read as an archive.") from None
 
 

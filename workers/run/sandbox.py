@@ -33,6 +33,8 @@ SANDBOX_LABEL = "org.modelfarm.sandbox"
 OWNER_LABEL = "org.modelfarm.owner"
 # The version or job a container works for: a retry removes what a dead attempt left running.
 WORK_LABEL = "org.modelfarm.work"
+# The user a warm container serves (it serves no one else).
+USER_LABEL = "org.modelfarm.user"
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,13 @@ class RunResult:
     stdout: bytes
     stderr_tail: str
     seconds: float
+    # A warm container's answer: the outputs' tar as it came (None from a one-shot run, whose
+    # outputs are in stdout), and why the framing broke, if it did.
+    archive: bytes | None = None
+    protocol_error: str | None = None
 
 
-def container_options(limits: Limits, owner: str, work: str) -> dict:
+def container_options(limits: Limits, owner: str, work: str, user: str = "") -> dict:
     uid = f"{MODEL_UID}:{MODEL_UID}"
     # stdout carries base64 outputs (4/3 of their size) plus markers; more means a broken run.
     log_bytes = limits.output_mb * 1024**2 * 3 // 2 + limits.log_kb * 1024 * 4
@@ -89,7 +95,7 @@ def container_options(limits: Limits, owner: str, work: str) -> dict:
             OUTPUT_DIR: f"size={limits.output_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0700",
         },
         "environment": {},
-        "labels": {SANDBOX_LABEL: "1", OWNER_LABEL: owner, WORK_LABEL: work},
+        "labels": {SANDBOX_LABEL: "1", OWNER_LABEL: owner, WORK_LABEL: work, USER_LABEL: user},
         "log_config": LogConfig(type="json-file", config={"max-size": str(log_bytes)}),
     }
 
@@ -142,6 +148,11 @@ def failure_message(result: RunResult, limits: Limits) -> str | None:
     the run succeeded."""
     if result.timed_out:
         return f"The model timed out after {limits.timeout_s} s."
+    if result.protocol_error:
+        return (
+            "The model wrote into the runner's own output channel and broke its protocol "
+            f"({result.protocol_error}); write outputs to output_dir and print to the log."
+        )
     if result.oom_killed or result.exit_code == EXIT_KILLED:
         return f"The model ran out of memory (limit {limits.memory_mb} MB)."
     if result.exit_code == EXIT_OK:

@@ -1,0 +1,157 @@
+"""The inference worker's pool of warm containers, shared by all its job threads.
+
+Containers are kept per key (image, owner of the job, limits) and never shared across keys. An
+idle container is stopped after MODELFARM_WARM_IDLE_S; at most MODELFARM_WARM_MAX exist, and
+their memory limits add up to at most MODELFARM_WARM_MEMORY_MB, so warm containers cannot
+starve one-shot runs: past either bound the least recently used idle one is stopped, and when
+none is idle the job runs cold.
+"""
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import docker
+
+from core.settings import settings
+from workers import images
+from workers.run import outputs, sandbox
+from workers.run.warm import WarmContainer
+
+logger = logging.getLogger(__name__)
+
+
+class WarmPool:
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._idle: list[WarmContainer] = []  # least recently used first
+        self._busy: set[WarmContainer] = set()
+        self._lock = threading.Lock()
+        self._client: docker.DockerClient | None = None
+
+    def run(
+        self, image: str, user: str, limits: sandbox.Limits, input_name: str, input_path: Path
+    ) -> sandbox.RunResult | None:
+        """One request on a warm container of this key; None when the bounds allow none (the
+        caller runs the job cold). A container whose run failed is discarded."""
+        container = self._take((image, user, limits)) or self._start(image, (image, user, limits))
+        if container is None:
+            return None
+        try:
+            result = container.predict(input_name, input_path)
+        except BaseException:
+            self._discard(container)
+            raise
+        self._give_back(container, reusable=_reusable(result, limits))
+        return result
+
+    def pull(self, image: str) -> None:
+        """Makes the image present on this engine (pulled by digest from the registry)."""
+        images.pull(self._docker(), image)
+
+    def _take(self, key: tuple) -> WarmContainer | None:
+        """An idle, still running container of this key (the most recently used)."""
+        while True:
+            with self._lock:
+                self._reap_locked()
+                found = next((c for c in reversed(self._idle) if c.key == key), None)
+                if found is None:
+                    return None
+                self._idle.remove(found)
+                self._busy.add(found)
+            if found.is_running():
+                return found
+            self._discard(found)  # stopped behind our back: removed, or its process died
+
+    def _start(self, image: str, key: tuple) -> WarmContainer | None:
+        limits = key[2]
+        with self._lock:
+            while self._idle and not self._room_for(limits):
+                self._stop(self._idle.pop(0))
+            if not self._room_for(limits):
+                return None
+            placeholder = object()  # reserve the room while the container starts
+            self._busy.add(placeholder)  # type: ignore[arg-type]
+        try:
+            container = WarmContainer(self._docker(), image, key, limits=limits, owner=self.owner)
+        finally:
+            with self._lock:
+                self._busy.discard(placeholder)  # type: ignore[arg-type]
+        with self._lock:
+            self._busy.add(container)
+        return container
+
+    def _room_for(self, limits: sandbox.Limits) -> bool:
+        everyone = [*self._idle, *self._busy]
+        memory = sum(getattr(c, "limits", limits).memory_mb for c in everyone)
+        return (
+            len(everyone) < settings.warm_max
+            and memory + limits.memory_mb <= settings.warm_memory_mb
+        )
+
+    def _give_back(self, container: WarmContainer, *, reusable: bool) -> None:
+        with self._lock:
+            self._busy.discard(container)
+            if reusable:
+                self._idle.append(container)
+                return
+        self._stop(container)
+
+    def _discard(self, container: WarmContainer) -> None:
+        with self._lock:
+            self._busy.discard(container)
+        self._stop(container)
+
+    def _reap_locked(self) -> None:
+        cutoff = time.monotonic() - settings.warm_idle_s
+        for container in [c for c in self._idle if c.last_used < cutoff]:
+            self._idle.remove(container)
+            self._stop(container)
+
+    def reap(self) -> None:
+        """Stops containers idle for too long (also run by a timer, for quiet workers)."""
+        with self._lock:
+            self._reap_locked()
+
+    def _stop(self, container: WarmContainer) -> None:
+        try:
+            container.discard()
+        except Exception:  # already gone; the worker's next start removes leftovers by label
+            logger.warning("could not remove warm container %s", container.container.id)
+
+    def _docker(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.from_env(timeout=settings.sandbox_timeout_s + 60)
+        return self._client
+
+
+def _reusable(result: sandbox.RunResult, limits: sandbox.Limits) -> bool:
+    """A container is kept only after a request that went entirely right."""
+    if sandbox.failure_message(result, limits) is not None or result.archive is None:
+        return False
+    try:
+        outputs.read_archive(result.archive, limits.output_mb * 1024**2)
+    except outputs.OutputError:
+        return False
+    return True
+
+
+_shared: WarmPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared(owner: str) -> WarmPool:
+    """The worker process's one pool, with its idle timer."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = WarmPool(owner)
+            threading.Thread(target=_reap_forever, args=(_shared,), daemon=True).start()
+        return _shared
+
+
+def _reap_forever(pool: WarmPool) -> None:
+    while True:
+        time.sleep(min(30, settings.warm_idle_s))
+        pool.reap()

@@ -1,0 +1,161 @@
+"""Warm sandboxes: containers whose runner serves request after request (runner/serve.py).
+
+A warm container has every flag of a one-shot sandbox (workers/run/sandbox.py). It is kept for
+one key only, (image, owner of the job, limits), so a model's memory never carries one user's
+inputs into another user's job. A request that fails in any way the model cannot report itself
+(timeout, out of memory, a crash, broken framing) discards the container; so does the worker's
+death, since the runner exits when its stdin (held by the worker) closes.
+"""
+
+import json
+import socket
+import struct
+import time
+from pathlib import Path
+
+import docker
+
+from runner import protocol
+from workers.run import sandbox
+
+STDOUT = 1
+
+
+class ContainerGone(Exception):
+    """The container stopped (or broke the framing) during a request."""
+
+
+class _Stdout:
+    """The container's stdout from a docker attach socket (8-byte headers per chunk, since
+    there is no TTY), read as a plain byte stream with a deadline."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buffer = sock, b""
+
+    def _fill(self, deadline: float) -> None:
+        kind, size = struct.unpack(">BxxxL", self._exactly(8, deadline))
+        payload = self._exactly(size, deadline)
+        if kind == STDOUT:
+            self.buffer += payload
+
+    def _exactly(self, size: int, deadline: float) -> bytes:
+        data = b""
+        while len(data) < size:
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                raise ContainerGone("the container closed its output")
+            data += chunk
+        return data
+
+    def readline(self, limit: int, deadline: float) -> bytes:
+        while b"\n" not in self.buffer[:limit]:
+            if len(self.buffer) >= limit:
+                raise protocol.FramingError("a frame header is too long")
+            self._fill(deadline)
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line + b"\n"
+
+    def read(self, size: int, deadline: float) -> bytes:
+        while len(self.buffer) < size:
+            self._fill(deadline)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+
+class WarmContainer:
+    """One serving runner in the sandbox, for one key."""
+
+    def __init__(self, client: docker.DockerClient, image: str, key: tuple, *, limits,
+                 owner: str) -> None:  # fmt: skip
+        self.key, self.limits, self.last_used = key, limits, time.monotonic()
+        options = sandbox.container_options(limits, owner, work=f"warm-{id(self)}", user=key[1])
+        command = [protocol.SERVE_FLAG, "--log-limit", str(limits.log_kb * 1024)]
+        # Created attached (docker-py's default), stdin is closed once the worker's attach
+        # ends, so the runner exits when the worker goes away.
+        self.container = client.containers.create(image, command, stdin_open=True, **options)
+        self.socket = client.api.attach_socket(
+            self.container.id, params={"stdin": 1, "stdout": 1, "stream": 1}
+        )._sock  # docker-py exposes the raw, writable socket only this way
+        self.container.start()
+        self.stdout = _Stdout(self.socket)
+
+    def predict(self, input_name: str, input_path: Path) -> sandbox.RunResult:
+        """One request; a result the caller must check (a failed one means: discard me)."""
+        started = time.monotonic()
+        deadline = started + self.limits.timeout_s
+        try:
+            self._send(input_name, input_path)
+            log = self._frame(deadline, "log")[1]
+            header, archive = self._frame(deadline, "result")
+        except TimeoutError:
+            return self._ended(started, timed_out=True)
+        except protocol.FramingError as error:
+            return self._ended(started, timed_out=False, broken=str(error))
+        except (ContainerGone, OSError):
+            return self._ended(started, timed_out=False)
+        self.last_used = time.monotonic()
+        stderr = log.decode("utf-8", "replace")
+        if header.get("error"):
+            stderr += "\n" + protocol.ERROR_PREFIX + json.dumps(header["error"])
+        return sandbox.RunResult(
+            exit_code=header.get("exit"), timed_out=False, oom_killed=False, stdout=b"",
+            stderr_tail=stderr, seconds=time.monotonic() - started, archive=archive,
+        )  # fmt: skip
+
+    def _send(self, input_name: str, input_path: Path) -> None:
+        size = input_path.stat().st_size
+        self.socket.settimeout(self.limits.timeout_s)
+        self.socket.sendall(protocol.encode_header(input_name=input_name, size=size))
+        with input_path.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                self.socket.sendall(chunk)
+
+    def _frame(self, deadline: float, kind: str) -> tuple[dict, bytes]:
+        line = self.stdout.readline(protocol.FRAME_HEADER_MAX, deadline)
+        header = protocol.decode_header(line)
+        if header is None or header.get("kind") != kind:
+            raise protocol.FramingError(f"expected a {kind} frame")
+        return header, self.stdout.read(header["size"], deadline)
+
+    def _ended(
+        self, started: float, *, timed_out: bool, broken: str | None = None
+    ) -> sandbox.RunResult:
+        """The result of a request the container did not survive (it is stopped here)."""
+        if timed_out or broken:
+            self.container.kill()
+        state = _final_state(self.container)
+        return sandbox.RunResult(
+            exit_code=None if timed_out else state.get("ExitCode"), timed_out=timed_out,
+            oom_killed=bool(state.get("OOMKilled")), stdout=b"",
+            stderr_tail=_tail(self.container, self.limits), seconds=time.monotonic() - started,
+            archive=None, protocol_error=broken,
+        )  # fmt: skip
+
+    def is_running(self) -> bool:
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            return False
+        return self.container.attrs["State"]["Running"]
+
+    def discard(self) -> None:
+        try:
+            self.socket.close()
+        finally:
+            sandbox.remove(self.container)
+
+
+def _final_state(container) -> dict:
+    try:
+        container.wait(timeout=10)
+    except Exception:  # still running: a broken framing from a live process
+        container.kill()
+        container.wait(timeout=10)
+    container.reload()
+    return container.attrs["State"]
+
+
+def _tail(container, limits) -> str:
+    stderr = container.logs(stdout=False, stderr=True, tail=200)
+    return stderr[-limits.log_kb * 1024 :].decode("utf-8", "replace")
