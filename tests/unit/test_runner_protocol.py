@@ -31,16 +31,21 @@ ECHO = (
 )
 
 
-def _run_runner(tmp_path, predict: str, *args: str, stdin: bytes = b"") -> sandbox.RunResult:
+def _model_env(tmp_path, predict: str) -> dict[str, str]:
+    """A model folder, an output folder and the environment that points the runner at them."""
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "predict.py").write_text(predict)
     (tmp_path / "output").mkdir()
-    env = {
+    return {
         "MODELFARM_MODEL_DIR": str(tmp_path / "model"),
         "MODELFARM_OUTPUT_DIR": str(tmp_path / "output"),
         "MODELFARM_INPUT_DIR": str(tmp_path / "input"),
         "PYTHONPATH": str(ROOT),
     }
+
+
+def _run_runner(tmp_path, predict: str, *args: str, stdin: bytes = b"") -> sandbox.RunResult:
+    env = _model_env(tmp_path, predict)
     done = subprocess.run(
         [sys.executable, "-m", "runner", *args], input=stdin, env=env, capture_output=True,
         timeout=60,
@@ -106,15 +111,7 @@ def _read_frame(stream) -> tuple[dict, bytes]:
 
 
 def test_serve_mode_loads_once_and_answers_framed_requests(tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "predict.py").write_text(COUNTING)
-    (tmp_path / "output").mkdir()
-    env = {
-        "MODELFARM_MODEL_DIR": str(tmp_path / "model"),
-        "MODELFARM_OUTPUT_DIR": str(tmp_path / "output"),
-        "MODELFARM_INPUT_DIR": str(tmp_path / "input"),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = _model_env(tmp_path, COUNTING)
     runner = subprocess.Popen(
         [sys.executable, "-m", "runner", SERVE_FLAG], env=env, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -127,9 +124,9 @@ def test_serve_mode_loads_once_and_answers_framed_requests(tmp_path):
         replies.append((log, _read_frame(runner.stdout)))
     runner.stdin.close()
     assert runner.wait(timeout=30) == EXIT_OK  # stdin closed: the runner exits by itself
-    (log_one, _), (header_one, archive_one) = replies[0]
-    assert log_one["kind"] == "log" and header_one["exit"] == EXIT_OK
-    assert b"raw bytes on fd 1" in _ and b"a print" in _  # the model's fd 1 goes to its log
+    (log_header, log), (header_one, archive_one) = replies[0]
+    assert log_header["kind"] == "log" and header_one["exit"] == EXIT_OK
+    assert b"raw bytes on fd 1" in log and b"a print" in log  # the model's fd 1: its log
     files = read_archive(archive_one, LIMITS.output_mb * 1024**2)
     assert inline_result(files) == {"setups": 1, "seen": ["one.txt"]}
     (_, _), (header_fail, archive_fail) = replies[1]
