@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.settings import settings
 from tests.utils import ROOT
+from workers.run.sandbox import USER_LABEL, WORK_LABEL
 
 RUN_DIR = ROOT / settings.data_dir / "run"
 POSTGRES_STARTED = RUN_DIR / "postgresql.started"
@@ -68,3 +69,12 @@ def wait_for(condition, what: str, timeout: float = 180, every: float = 0.2):
         assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
         time.sleep(every)
     return found
+
+
+def wait_for_sandbox(docker_client, *, work: str = "", user: str = "", timeout: float = 180):
+    """Waits for a running sandbox: a build's smoke test (by its version id) or a user's warm
+    container (the first job of that user on a version runs in a container made for it)."""
+    label = f"{WORK_LABEL}={work}" if work else f"{USER_LABEL}={user}"
+    return wait_for(
+        lambda: docker_client.containers.list(filters={"label": label}), "a sandbox", timeout
+    )

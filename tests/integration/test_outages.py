@@ -33,11 +33,6 @@ def restore_stack():
     stack.up()
 
 
-def _sandbox_running(docker_client, work_id: str) -> None:
-    label = {"label": f"org.modelfarm.work={work_id}"}
-    stack.wait_for(lambda: docker_client.containers.list(filters=label), "the sandbox starting")
-
-
 def _attempts(table, row_id: str) -> int:
     with SessionLocal() as session:
         return session.get(table, uuid.UUID(row_id)).attempts
@@ -46,7 +41,7 @@ def _attempts(table, row_id: str) -> int:
 def _build_through(farm, docker_client, outage) -> dict:
     """Starts a build, runs `outage` while its smoke test runs, returns the finished version."""
     version = farm.start_build({"predict.py": SLOW_SETUP})
-    _sandbox_running(docker_client, version["id"])
+    stack.wait_for_sandbox(docker_client, work=version["id"])
     outage()
     done = farm.wait_version(version["id"], timeout=400)
     assert done["status"] == VersionStatus.READY, done["error"]
@@ -58,7 +53,7 @@ def _job_through(farm, docker_client, outage) -> dict:
     version = farm.build({"predict.py": SLOW_PREDICT})
     assert version["status"] == VersionStatus.READY, version["error"]
     job_id = farm.start_job(version["id"], b"payload")
-    _sandbox_running(docker_client, job_id)
+    stack.wait_for_sandbox(docker_client, user=farm.user_id)
     outage()
     done = farm.wait_job(job_id, timeout=400)
     assert done["status"] == JobStatus.SUCCEEDED, done["error"]
