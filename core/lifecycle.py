@@ -137,9 +137,11 @@ def finish(table: type, row_id: uuid.UUID, *, status, **fields) -> None:
     the same row, such as a duplicate delivery's, changes nothing)."""
     with session_scope() as session:
         row = session.get(table, row_id, with_for_update=True)
-        if row is None or row.status in lifecycle_of(row).terminal:
-            return  # deleted meanwhile, or already finished
+        if row is None:
+            return  # deleted meanwhile
         lifecycle = lifecycle_of(row)
+        if row.status in lifecycle.terminal:
+            return  # already finished
         move(lifecycle, row, status)
         row.finished_at = utcnow()
         for name, value in fields.items():

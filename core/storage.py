@@ -144,15 +144,21 @@ class Storage:
             raise TooLarge(size)
         return size
 
+    def _open(self, key: str):
+        """The object's streaming response, or None when it does not exist."""
+        try:
+            return self.client.get_object(self.bucket, key)
+        except S3Error as error:
+            if error.code in _MISSING:
+                return None
+            raise
+
     def download(self, key: str, path: Path, *, size: int) -> bool:
         """Streams the object to path, refusing (NotAsSealed) as soon as it passes `size`
         bytes, and a shorter one too; False when it does not exist."""
-        try:
-            response = self.client.get_object(self.bucket, key)
-        except S3Error as error:
-            if error.code in _MISSING:
-                return False
-            raise
+        response = self._open(key)
+        if response is None:
+            return False
         written = 0
         try:
             with path.open("wb") as sink:
@@ -169,12 +175,9 @@ class Storage:
         return True
 
     def get_bytes(self, key: str) -> bytes | None:
-        try:
-            response = self.client.get_object(self.bucket, key)
-        except S3Error as error:
-            if error.code in _MISSING:
-                return None
-            raise
+        response = self._open(key)
+        if response is None:
+            return None
         try:
             return response.read()
         finally:

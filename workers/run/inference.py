@@ -21,7 +21,7 @@ from runner.protocol import INPUT_NAME_FLAG
 from workers import images
 from workers.retry import with_retries
 from workers.run import pool, sandbox
-from workers.run.outputs import inline_result, read_archive, unpack_outputs
+from workers.run.outputs import inline_result
 from workers.workdirs import work_dir
 
 logger = logging.getLogger(__name__)
@@ -82,11 +82,7 @@ def _run(request: RunRequest, storage: Storage) -> dict:
     failure = sandbox.failure_message(result, limits)
     if failure:
         return {"status": JobStatus.FAILED, "error": failure, **ran}
-    max_bytes = limits.output_mb * 1024**2
-    if result.archive is not None:
-        files = read_archive(result.archive, max_bytes)
-    else:
-        files = unpack_outputs(result.stdout, max_bytes)
+    files = result.output_files(limits.output_mb * 1024**2)
     outputs = with_retries(_store_outputs, storage, request.job_id, files)
     result_json = inline_result(files)
     return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}
@@ -109,7 +105,6 @@ def _sandboxed(
 ) -> sandbox.RunResult:
     """The run on a warm container of this user's, or on a fresh one-shot container."""
     if settings.warm_enabled:
-        pool.shared(SANDBOX_OWNER).pull(request.image_ref)
         warm = pool.shared(SANDBOX_OWNER).run(
             request.image_ref, str(request.owner_id), limits, input_name, data
         )

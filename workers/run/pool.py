@@ -27,6 +27,7 @@ class WarmPool:
         self.owner = owner
         self._idle: list[WarmContainer] = []  # least recently used first
         self._busy: set[WarmContainer] = set()
+        self._starting: list[sandbox.Limits] = []  # room reserved for containers being made
         self._lock = threading.Lock()
         self._client: docker.DockerClient | None = None
 
@@ -45,10 +46,6 @@ class WarmPool:
             raise
         self._give_back(container, reusable=_reusable(result, limits))
         return result
-
-    def pull(self, image: str) -> None:
-        """Makes the image present on this engine (pulled by digest from the registry)."""
-        images.pull(self._docker(), image)
 
     def _take(self, key: tuple) -> WarmContainer | None:
         """An idle, still running container of this key (the most recently used)."""
@@ -71,23 +68,22 @@ class WarmPool:
                 self._stop(self._idle.pop(0))
             if not self._room_for(limits):
                 return None
-            placeholder = object()  # reserve the room while the container starts
-            self._busy.add(placeholder)  # type: ignore[arg-type]
+            self._starting.append(limits)
         try:
+            images.pull(self._docker(), image)  # by digest, when this engine lacks it
             container = WarmContainer(self._docker(), image, key, limits=limits, owner=self.owner)
         finally:
             with self._lock:
-                self._busy.discard(placeholder)  # type: ignore[arg-type]
+                self._starting.remove(limits)
         with self._lock:
             self._busy.add(container)
         return container
 
     def _room_for(self, limits: sandbox.Limits) -> bool:
-        everyone = [*self._idle, *self._busy]
-        memory = sum(getattr(c, "limits", limits).memory_mb for c in everyone)
+        held = [*(c.limits for c in (*self._idle, *self._busy)), *self._starting]
+        memory = sum(each.memory_mb for each in held)
         return (
-            len(everyone) < settings.warm_max
-            and memory + limits.memory_mb <= settings.warm_memory_mb
+            len(held) < settings.warm_max and memory + limits.memory_mb <= settings.warm_memory_mb
         )
 
     def _give_back(self, container: WarmContainer, *, reusable: bool) -> None:
@@ -131,7 +127,7 @@ def _reusable(result: sandbox.RunResult, limits: sandbox.Limits) -> bool:
     if sandbox.failure_message(result, limits) is not None or result.archive is None:
         return False
     try:
-        outputs.read_archive(result.archive, limits.output_mb * 1024**2)
+        result.output_files(limits.output_mb * 1024**2)
     except outputs.OutputError:
         return False
     return True

@@ -10,7 +10,7 @@ the same with the worker in a container that uses the host's Docker socket.
 import json
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -28,6 +28,7 @@ from runner.protocol import (
     MODEL_UID,
     OUTPUT_DIR,
 )
+from workers.run.outputs import read_archive, unpack_outputs
 
 SANDBOX_LABEL = "org.modelfarm.sandbox"
 OWNER_LABEL = "org.modelfarm.owner"
@@ -74,6 +75,16 @@ class RunResult:
     # outputs are in stdout), and why the framing broke, if it did.
     archive: bytes | None = None
     protocol_error: str | None = None
+    _files: dict[str, bytes] | None = field(default=None, repr=False)
+
+    def output_files(self, max_bytes: int) -> dict[str, bytes]:
+        """The outputs, checked entry by entry (OutputError); read once however often asked."""
+        if self._files is None:
+            if self.archive is not None:
+                self._files = read_archive(self.archive, max_bytes)
+            else:
+                self._files = unpack_outputs(self.stdout, max_bytes)
+        return self._files
 
 
 def container_options(limits: Limits, owner: str, work: str, user: str = "") -> dict:
@@ -130,13 +141,12 @@ def run(
         seconds = time.monotonic() - started
         container.reload()
         state = container.attrs["State"]
-        stderr = container.logs(stdout=False, stderr=True, tail=2000)
         return RunResult(
             exit_code=None if timed_out else state["ExitCode"],
             timed_out=timed_out,
             oom_killed=bool(state.get("OOMKilled")),
             stdout=container.logs(stdout=True, stderr=False),
-            stderr_tail=stderr[-limits.log_kb * 1024 :].decode("utf-8", "replace"),
+            stderr_tail=stderr_tail(container, limits),
             seconds=seconds,
         )
     finally:
@@ -189,14 +199,25 @@ def _feed_stdin(client: docker.DockerClient, container_id: str, path: Path) -> N
     sock = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
     raw = sock._sock  # docker-py exposes the writable socket only this way
     try:
-        with path.open("rb") as source:
-            while chunk := source.read(1 << 20):
-                raw.sendall(chunk)
+        send_file(raw, path)
         raw.shutdown(socket.SHUT_WR)
     except OSError:
         pass  # the model exited before reading all of it; its exit status tells the story
     finally:
         sock.close()
+
+
+def send_file(sock: socket.socket, path: Path) -> None:
+    """Streams a file into a socket a chunk at a time: never all of it in memory."""
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            sock.sendall(chunk)
+
+
+def stderr_tail(container, limits: Limits) -> str:
+    """The end of what the container wrote to stderr, at most the log limit."""
+    stderr = container.logs(stdout=False, stderr=True, tail=2000)
+    return stderr[-limits.log_kb * 1024 :].decode("utf-8", "replace")
 
 
 def _wait(container, timeout_s: int) -> bool:

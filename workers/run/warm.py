@@ -107,9 +107,7 @@ class WarmContainer:
         size = input_path.stat().st_size
         self.socket.settimeout(self.limits.timeout_s)
         self.socket.sendall(protocol.encode_header(input_name=input_name, size=size))
-        with input_path.open("rb") as source:
-            while chunk := source.read(1 << 20):
-                self.socket.sendall(chunk)
+        sandbox.send_file(self.socket, input_path)
 
     def _frame(self, deadline: float, kind: str) -> tuple[dict, bytes]:
         line = self.stdout.readline(protocol.FRAME_HEADER_MAX, deadline)
@@ -128,7 +126,8 @@ class WarmContainer:
         return sandbox.RunResult(
             exit_code=None if timed_out else state.get("ExitCode"), timed_out=timed_out,
             oom_killed=bool(state.get("OOMKilled")), stdout=b"",
-            stderr_tail=_tail(self.container, self.limits), seconds=time.monotonic() - started,
+            stderr_tail=sandbox.stderr_tail(self.container, self.limits),
+            seconds=time.monotonic() - started,
             archive=None, protocol_error=broken,
         )  # fmt: skip
 
@@ -154,8 +153,3 @@ def _final_state(container) -> dict:
         container.wait(timeout=10)
     container.reload()
     return container.attrs["State"]
-
-
-def _tail(container, limits) -> str:
-    stderr = container.logs(stdout=False, stderr=True, tail=200)
-    return stderr[-limits.log_kb * 1024 :].decode("utf-8", "replace")
