@@ -14,15 +14,16 @@ from api.crud import QueueUnavailable
 
 RETRY_AFTER_S = 5
 
-# What the client libraries raise when their server cannot be reached, by the server's name.
-_OUTAGES: dict[str, tuple[type[Exception], ...]] = {
-    "The database": (OperationalError, InterfaceError),
-    "Redis": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+# What the client libraries raise when their server cannot be reached: the server's name, what
+# the answer adds, and the exceptions.
+_OUTAGES: list[tuple[str, str, tuple[type[Exception], ...]]] = [
+    ("The database", "", (OperationalError, InterfaceError)),
+    ("Redis", "", (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)),
     # An S3 error the routes do not handle (a missing object is handled) is the server's: out
     # of space, or failing.
-    "Object storage": (urllib3.exceptions.HTTPError, ServerError, S3Error),
-    "The work queue": (QueueUnavailable,),
-}
+    ("Object storage", "", (urllib3.exceptions.HTTPError, ServerError, S3Error)),
+    ("The work queue", " (nothing was queued)", (QueueUnavailable,)),
+]
 
 
 def unavailable(component: str, extra: str = "") -> JSONResponse:
@@ -33,9 +34,7 @@ def unavailable(component: str, extra: str = "") -> JSONResponse:
     )
 
 
-def _handler(component: str) -> Callable:
-    extra = " (nothing was queued)" if component == "The work queue" else ""
-
+def _handler(component: str, extra: str) -> Callable:
     async def handle(_request: Request, _exc: Exception) -> JSONResponse:
         return unavailable(component, extra)
 
@@ -43,6 +42,6 @@ def _handler(component: str) -> Callable:
 
 
 def install(app: FastAPI) -> None:
-    for component, errors in _OUTAGES.items():
+    for component, extra, errors in _OUTAGES:
         for error in errors:
-            app.add_exception_handler(error, _handler(component))
+            app.add_exception_handler(error, _handler(component, extra))
