@@ -43,10 +43,7 @@ wait_until() {
 
 # A killed process may linger as a zombie until it is reaped: that counts as stopped.
 pid_alive() {
-  local state
-  [ -f "$RUN/$1.pid" ] || return 1
-  state=$(ps -o stat= -p "$(cat "$RUN/$1.pid")" 2>/dev/null) || return 1
-  [[ $state != Z* ]]
+  [ -f "$RUN/$1.pid" ] && ! process_gone "$(cat "$RUN/$1.pid")"
 }
 
 # stop_service NAME: SIGTERM, waits for the exit (up to 40 s, SeaweedFS takes ~25 s), then
@@ -58,15 +55,27 @@ stop_service() {
   if pid_alive "$name"; then
     touch "$RUN/$name.stopping"
     kill -TERM "$pid" 2>/dev/null || true
-    poll 40 pid_gone "$name" || kill -KILL "$pid" 2>/dev/null || true
-    poll 10 pid_gone "$name" || true
+    # Wait for this very process: a concurrent up.sh may already have written a new pid.
+    poll 40 process_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    poll 10 process_gone "$pid" || true
     log "stopped $name"
   fi
-  # A concurrent up.sh may have started a new one meanwhile: leave its pid file alone.
+  # A concurrent up.sh may have started a new one meanwhile: leave its pid file alone. The lock
+  # makes the check and the removal one step against start_service's start and write.
+  exec 9>"$RUN/$name.lock"
+  flock 9
   [ "$(cat "$pidfile" 2>/dev/null)" != "$pid" ] || rm -f "$pidfile" "$RUN/$name.stopping"
+  exec 9>&-
 }
 
 pid_gone() { ! pid_alive "$1"; }
+
+# A killed process may linger as a zombie until it is reaped: that counts as gone.
+process_gone() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+  [[ $state == Z* ]]
+}
 
 # start_service NAME COMMAND...: runs COMMAND in the background, logging to $LOGS/NAME.log and
 # recording its pid in $RUN/NAME.pid so that down.sh stops exactly what was started.
@@ -83,9 +92,13 @@ start_service() {
     log "$name is already running (pid $(cat "$RUN/$name.pid"))"
     return 0
   fi
-  # A session of its own: stopping the shell that ran up.sh does not stop the service.
-  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # A session of its own: stopping the shell that ran up.sh does not stop the service. The lock
+  # (see stop_service) is not passed on to it.
+  exec 9>"$RUN/$name.lock"
+  flock 9
+  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
+  exec 9>&-
   log "started $name (pid $!), log: $LOGS/$name.log"
 }
 
