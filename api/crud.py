@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.security import hash_password, verify_password
 from core import storage
 from core.lifecycle import Lifecycle, move, utcnow
-from core.models import Job, Model, ModelVersion, User, Visibility
+from core.models import Job, JobItem, Model, ModelVersion, User, Visibility
 
 
 class AlreadyExists(Exception):
@@ -92,18 +92,29 @@ def create_version(session: Session, *, model: Model) -> ModelVersion:
     raise AlreadyExists("too many versions created at once for this model; try again")
 
 
-def create_job(session: Session, *, owner: User, version: ModelVersion) -> Job:
-    job_id = uuid.uuid4()
+def create_job(
+    session: Session, *, job_id: uuid.UUID, owner: User, version: ModelVersion, **fields: Any
+) -> Job:
+    """A new UPLOADING job; AlreadyExists when its idempotency key is taken."""
     job = Job(
-        id=job_id,
-        owner_id=owner.id,
-        version_id=version.id,
-        inputs={storage.JOB_INPUT_NAME: {"key": storage.job_input_key(job_id), "size": None}},
-        log_key=storage.job_log_key(job_id),
-    )
-    session.add(job)
-    session.commit()
+        id=job_id, owner_id=owner.id, version_id=version.id, log_key=storage.job_log_key(job_id),
+        **fields,
+    )  # fmt: skip
+    _add_unique(session, job)
     return job
+
+
+def job_by_idempotency_key(session: Session, *, owner: User, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.owner_id == owner.id, Job.idempotency_key == key))
+
+
+def items_of(*, job: Job) -> Select:
+    return select(JobItem).where(JobItem.job_id == job.id).order_by(JobItem.index)
+
+
+def delete(session: Session, *, row: Any) -> None:
+    session.delete(row)
+    session.commit()
 
 
 def _add_unique(session: Session, row: Any) -> None:

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api import outages
+from api import outages, waiting
+from api.body_limit import BodyLimit
 from api.deps import get_storage
 from api.routes import health, jobs, models, users, versions
 from api.schemas import PLAIN_TEXT
@@ -20,7 +21,8 @@ from api.security import require_secret
 async def lifespan(_app: FastAPI):
     require_secret()
     get_storage().ensure_bucket()
-    yield
+    async with waiting.listening():
+        yield
 
 
 app = FastAPI(
@@ -31,6 +33,7 @@ app = FastAPI(
 for module in (users, models, versions, jobs, health):
     app.include_router(module.router)
 outages.install(app)
+app.add_middleware(BodyLimit)
 
 
 def _describe(error: dict) -> str:

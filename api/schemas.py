@@ -4,14 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import Base64Bytes, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from core.models import MODEL_NAME_PATTERN, JobStatus, VersionStatus, Visibility
+from core.settings import settings
 
 T = TypeVar("T")
 
 # Text that reaches the database, storage or logs: no NUL, newline or other control character.
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+# The file name a model sees its input under: a plain name, no folder.
+INPUT_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
 
 
 class Page(BaseModel, Generic[T]):
@@ -83,8 +86,29 @@ class VersionCreated(BaseModel):
     upload_expires_in: int
 
 
+class InlineFile(BaseModel):
+    name: str = Field(
+        pattern=INPUT_NAME_PATTERN,
+        description="The file name the model sees: letters, digits, '.', '_', '-'; no folder.",
+    )
+    data: Base64Bytes = Field(description="The file's bytes, base64.")
+
+
 class JobCreate(BaseModel):
+    """A job on one input uploaded afterwards (the default), one input sent inline (`input`),
+    or a batch: items inline (`batch`) or uploaded afterwards (`batch_size`)."""
+
     version_id: uuid.UUID
+    input: InlineFile | None = None
+    batch: list[InlineFile] | None = Field(None, min_length=1, max_length=settings.max_batch_items)
+    batch_size: int | None = Field(None, ge=1, le=settings.max_batch_items)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "JobCreate":
+        given = [name for name in ("input", "batch", "batch_size") if getattr(self, name)]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of input, batch and batch_size, not {given}")
+        return self
 
 
 class JobPublic(BaseModel):
@@ -97,6 +121,9 @@ class JobPublic(BaseModel):
     error: str | None
     exit_code: int | None
     run_seconds: float | None = Field(description="Wall time of the model's sandboxed run")
+    items_total: int | None = Field(description="A batch job's items; null for a single job")
+    items_done: int = Field(description="Items that have run, failed ones included")
+    items_failed: int
     created_at: datetime
     queued_at: datetime | None
     started_at: datetime | None
@@ -105,8 +132,27 @@ class JobPublic(BaseModel):
 
 class JobCreated(BaseModel):
     job: JobPublic
-    upload_url: str = Field(description="PUT the input file here, then run the job.")
-    upload_expires_in: int
+    upload_url: str | None = Field(
+        None, description="PUT the input file here, then run the job; null for inline inputs."
+    )
+    upload_urls: list[str] | None = Field(
+        None, description="A batch_size job's items: PUT item i to the i-th URL, then run it."
+    )
+    upload_expires_in: int | None = None
+
+
+class JobItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    index: int
+    status: JobStatus
+    result: dict[str, Any] | None
+    error: str | None
+    run_seconds: float | None
+
+
+class WarmRequested(BaseModel):
+    version_id: uuid.UUID
+    detail: str
 
 
 class OutputFile(BaseModel):

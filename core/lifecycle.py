@@ -3,6 +3,7 @@ steps the workers take on them.
 
     version  UPLOADING -> QUEUED -> BUILDING -> READY | FAILED
     job      UPLOADING -> QUEUED -> RUNNING  -> SUCCEEDED | FAILED
+             and from any of the first three -> CANCELED, at its owner's request
 
 A row found still BUILDING/RUNNING when its work starts was left by a worker that died: it is
 started again, up to MAX_ATTEMPTS times, then failed with the reason.
@@ -44,11 +45,13 @@ class JobStatus(enum.StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELED = "CANCELED"
 
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """One state machine: waiting for its upload, queued, in progress, then one of two ends."""
+    """One state machine: waiting for its upload, queued, in progress, then one of its ends
+    (succeeded, failed, and canceled for the lifecycles that can be canceled)."""
 
     what: str  # "version", "job": also the prefix of its claim and the words of its messages
     worker: str
@@ -57,22 +60,23 @@ class Lifecycle:
     running: enum.StrEnum
     succeeded: enum.StrEnum
     failed: enum.StrEnum
+    canceled: enum.StrEnum | None = None
 
     @property
     def terminal(self) -> frozenset[str]:
-        return frozenset({self.succeeded, self.failed})
+        return frozenset({self.succeeded, self.failed, self.canceled} - {None})
 
     @property
     def transitions(self) -> dict[str, frozenset[str]]:
-        return {
-            self.uploading: frozenset({self.queued}),
+        cancel = {self.canceled} - {None}
+        moves = {
+            self.uploading: frozenset({self.queued, *cancel}),
             # A queued row may fail without running: too many attempts, or the farm gave up.
-            self.queued: frozenset({self.running, self.failed}),
+            self.queued: frozenset({self.running, self.failed, *cancel}),
             # running -> running: a retry after the worker died takes the row over.
-            self.running: frozenset({self.running, self.succeeded, self.failed}),
-            self.succeeded: frozenset(),
-            self.failed: frozenset(),
+            self.running: frozenset({self.running, self.succeeded, self.failed, *cancel}),
         }
+        return moves | {end: frozenset() for end in self.terminal}
 
     def can_move(self, source: str, target: str) -> bool:
         return target in self.transitions[source]
@@ -84,7 +88,7 @@ VERSION = Lifecycle(
 )  # fmt: skip
 JOB = Lifecycle(
     "job", "inference worker", JobStatus.UPLOADING, JobStatus.QUEUED,
-    JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED,
+    JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED,
 )  # fmt: skip
 
 

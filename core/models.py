@@ -5,7 +5,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.lifecycle import JobStatus, VersionStatus, utcnow
@@ -91,6 +101,10 @@ class ModelVersion(Timestamped, Base):
 
 class Job(Timestamped, Base):
     __tablename__ = "jobs"
+    __table_args__ = (
+        # A client's retry with the same Idempotency-Key finds the job it created.
+        Index("uq_jobs_owner_idempotency_key", "owner_id", "idempotency_key", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[uuid.UUID] = mapped_column(
@@ -105,6 +119,14 @@ class Job(Timestamped, Base):
     # The job's input files: {input name: {"key": sealed object key, "size": bytes or None
     # until sealed}}. One ("input") today.
     inputs: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
+    # A batch job's items, in order, instead of `inputs`: [{"name", "key", "offset", "size"}],
+    # each the byte range [offset, offset + size) of the object at key (an inline batch is one
+    # object; uploaded items have one each). None for a single job.
+    batch: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    items_total: Mapped[int | None]
+    items_done: Mapped[int] = mapped_column(default=0)
+    items_failed: Mapped[int] = mapped_column(default=0)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # [{"name": file name the model chose, "key": object key made from ids, "size": bytes}]
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -118,3 +140,20 @@ class Job(Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     version: Mapped[ModelVersion] = relationship()
+
+
+class JobItem(Base):
+    """The outcome of one item of a batch job, written as the items finish."""
+
+    __tablename__ = "job_items"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Its output files, named items/<index>/<name>, as in Job.outputs.
+    outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    run_seconds: Mapped[float | None]

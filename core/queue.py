@@ -21,8 +21,14 @@ CONTROL_QUEUE = "control"
 BUILD_TASK = "modelfarm.build_version"
 RUN_TASK = "modelfarm.run_job"
 RECONCILE_TASK = "modelfarm.reconcile"
+WARM_TASK = "modelfarm.warm_version"
 
-ROUTES = {BUILD_TASK: BUILD_QUEUE, RUN_TASK: INFERENCE_QUEUE, RECONCILE_TASK: CONTROL_QUEUE}
+ROUTES = {
+    BUILD_TASK: BUILD_QUEUE,
+    RUN_TASK: INFERENCE_QUEUE,
+    WARM_TASK: INFERENCE_QUEUE,
+    RECONCILE_TASK: CONTROL_QUEUE,
+}
 
 celery_app = Celery("modelfarm", broker=settings.redis_url)
 celery_app.conf.update(
@@ -53,8 +59,8 @@ celery_app.conf.update(
 )
 
 
-def send(task: str, row_id: str) -> None:
-    celery_app.send_task(task, args=[row_id], queue=ROUTES[task])
+def send(task: str, row_id: str, *more: str) -> None:
+    celery_app.send_task(task, args=[row_id, *more], queue=ROUTES[task])
 
 
 def send_build(version_id: str) -> None:
@@ -65,11 +71,16 @@ def send_run(job_id: str) -> None:
     send(RUN_TASK, job_id)
 
 
+def send_warm(version_id: str, user_id: str) -> None:
+    """Asks an inference worker to start a warm container of the version for the user."""
+    send(WARM_TASK, version_id, user_id)
+
+
 def waiting_ids(queue: str) -> set[str]:
     """The row ids of the tasks waiting in `queue`, not yet taken by a worker.
 
     Reads the Redis transport's layout: the queue is a list of JSON envelopes whose body is the
-    base64 JSON of [args, kwargs, embed], and every farm task takes a row id as its only arg.
+    base64 JSON of [args, kwargs, embed], and every farm task takes a row id as its first arg.
     """
     ids = set()
     for raw in _redis().lrange(queue, 0, -1):

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
 
     max_package_bytes: int = Field(512 * 1024**2, ge=1)
     max_input_bytes: int = Field(64 * 1024**2, ge=1)
+    # A job's input(s) sent inline, base64 in the JSON body: the cap on the whole body, and the
+    # most items one batch job may have.
+    max_inline_input_bytes: int = Field(8 * 1024**2, ge=1)
+    max_batch_items: int = Field(10_000, ge=1)
     # Limits on a package's contents, checked before anything is extracted.
     package_max_entries: int = Field(10_000, ge=1)
     package_max_file_bytes: int = Field(1024**3, ge=1)

@@ -62,8 +62,16 @@ def job_log_key(job_id: uuid.UUID) -> str:
     return f"jobs/{job_id}/run.log"
 
 
-def job_output_key(job_id: uuid.UUID, index: int) -> str:
+def job_output_key(job_id: uuid.UUID, index: int, *, item: int | None = None) -> str:
+    """The key of a job's index-th output file (of its item-th item, in a batch job)."""
+    if item is not None:
+        return f"jobs/{job_id}/outputs/items/{item}/{index}"
     return f"jobs/{job_id}/outputs/{index}"
+
+
+def job_batch_key(job_id: uuid.UUID) -> str:
+    """An inline batch's items, one after another, as one object."""
+    return f"jobs/{job_id}/batch"
 
 
 def job_prefix(job_id: uuid.UUID) -> str:

@@ -18,12 +18,13 @@ from core.queue import (
     INFERENCE_QUEUE,
     RECONCILE_TASK,
     RUN_TASK,
+    WARM_TASK,
     celery_app,
 )
 from core.settings import settings
 from workers import images, leases, reconcile, workdirs
 from workers.build import builder
-from workers.run import inference, sandbox
+from workers.run import cancels, inference, sandbox
 
 logger = logging.getLogger(__name__)
 # Enough retries to outwait a live duplicate for the whole time limit.
@@ -64,6 +65,11 @@ def run_job(self, job_id: str) -> None:
         raise self.retry(countdown=leases.LEASE_TTL_S) from None
 
 
+@celery_app.task(name=WARM_TASK, ignore_result=True)
+def warm_version(version_id: str, user_id: str) -> None:
+    inference.prewarm(uuid.UUID(version_id), uuid.UUID(user_id))
+
+
 @celery_app.task(name=RECONCILE_TASK)
 def reconcile_now() -> dict[str, int]:
     return reconcile.reconcile()
@@ -71,11 +77,14 @@ def reconcile_now() -> dict[str, int]:
 
 @worker_ready.connect
 def remove_leftovers(sender=None, **_kwargs) -> None:
-    """Remove the sandbox containers and scratch folders a dead predecessor left on this host.
-    Its work in progress is taken over through the reconciler once its claims expire."""
+    """Remove the sandbox containers and scratch folders a dead predecessor left on this host
+    (its work in progress is taken over through the reconciler once its claims expire), and
+    start listening for cancels on an inference worker."""
     queues = {queue.name for queue in sender.task_consumer.queues} & {BUILD_QUEUE, INFERENCE_QUEUE}
     if not queues:
         return  # the reconciler runs no sandboxes
+    if INFERENCE_QUEUE in queues:
+        cancels.start_listener()
     client = images.docker_client()
     try:
         for queue in queues:

@@ -1,38 +1,74 @@
-from fastapi import APIRouter, HTTPException, status
+import uuid
 
-from api import crud
+from fastapi import APIRouter, HTTPException, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from api import crud, submit
 from api.deps import CurrentUser, OwnedJob, PageDep, SessionDep, StorageDep, version_for
 from api.errors import responses
-from api.schemas import JobCreate, JobCreated, JobOutputs, JobPublic, OutputFile, Page
-from api.uploads import seal_upload
-from core.lifecycle import JOB, VERSION
+from api.schemas import (
+    JobCreate,
+    JobCreated,
+    JobItemPublic,
+    JobOutputs,
+    JobPublic,
+    OutputFile,
+    Page,
+)
+from api.waiting import WaitPreference, until_ended
+from core import events
+from core.db import session_scope
+from core.lifecycle import JOB, VERSION, move, utcnow
+from core.models import Job
 from core.queue import send_run
-from core.settings import settings
-from core.storage import JOB_INPUT_NAME, job_input_upload_key
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 LOG_NAME = "run.log"
+WAITED = {"Preference-Applied": {"description": "`wait=N` when the request waited (Prefer: wait)."}}
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobCreated,
-    responses=responses(400, 404, 409),
-)
-def create_job(body: JobCreate, session: SessionDep, user: CurrentUser, storage: StorageDep):
-    version = version_for(session, user, body.version_id, write=False)
-    if version.status != VERSION.succeeded:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"This version is {version.status}; jobs can run only on a {VERSION.succeeded} version",
+    responses={
+        **responses(400, 404, 409, 413),
+        200: {"model": JobCreated, "description": "The job an earlier request with this "
+              "Idempotency-Key created (header Idempotent-Replayed: true)."},
+        201: {"headers": WAITED},
+    },
+)  # fmt: skip
+async def create_job(
+    body: JobCreate, response: Response, session: SessionDep, user: CurrentUser,
+    storage: StorageDep, wait: WaitPreference, idempotency_key: submit.IdempotencyKey = None,
+) -> JobCreated:  # fmt: skip
+    """A job on one input, or a batch. With the input(s) inline the job is queued at once;
+    otherwise PUT the upload(s) and call /run. `Prefer: wait=N` answers once the job has ended
+    or N seconds (at most 60) have passed."""
+
+    def create() -> tuple[JobCreated, bool]:
+        version = version_for(session, user, body.version_id, write=False)
+        if version.status != VERSION.succeeded:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"This version is {version.status}; jobs can run only on a "
+                f"{VERSION.succeeded} version",
+            )
+        job, replayed = submit.create(
+            session, storage, user=user, version=version, body=body, key=idempotency_key
         )
-    job = crud.create_job(session, owner=user, version=version)
-    return JobCreated(
-        job=JobPublic.model_validate(job),
-        upload_url=storage.presigned_put(job_input_upload_key(job.id)),
-        upload_expires_in=int(storage.url_lifetime.total_seconds()),
-    )
+        created = JobCreated(job=JobPublic.model_validate(job), **submit.upload_urls(storage, job))
+        session.close()  # the wait below holds no database connection
+        return created, replayed
+
+    created, replayed = await run_in_threadpool(create)
+    if replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers[REPLAYED_HEADER] = "true"
+    if wait is not None:
+        created.job = await _waited(created.job, wait, response)
+    return created
 
 
 @router.get("", response_model=Page[JobPublic])
@@ -50,31 +86,77 @@ def get_job(job: OwnedJob):
     "/{job_id}/run",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
-    responses=responses(404, 409, 413),
+    responses={**responses(400, 404, 409, 413), 202: {"headers": WAITED}},
 )
-def run_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
-    if not JOB.can_move(job.status, JOB.queued):
+async def run_job(
+    job: OwnedJob, response: Response, session: SessionDep, storage: StorageDep,
+    wait: WaitPreference,
+) -> JobPublic:  # fmt: skip
+    """Queues a job whose input(s) were uploaded. `Prefer: wait=N` as for creating one."""
+
+    def queue() -> JobPublic:
+        if not JOB.can_move(job.status, JOB.queued):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"This job is {job.status}: a job runs only once. Create a new job to run again.",
+            )
+        submit.seal_inputs(storage, job)
+        crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
+        queued = JobPublic.model_validate(job)
+        session.close()  # the wait below holds no database connection
+        return queued
+
+    queued = await run_in_threadpool(queue)
+    return queued if wait is None else await _waited(queued, wait, response)
+
+
+async def _waited(job: JobPublic, seconds: int, response: Response) -> JobPublic:
+    response.headers["Preference-Applied"] = f"wait={seconds}"
+    return await until_ended(
+        job.id, seconds, read=lambda: run_in_threadpool(_read_job, job.id),
+        ended=lambda found: found.status in JOB.terminal,
+    )  # fmt: skip
+
+
+def _read_job(job_id: uuid.UUID) -> JobPublic:
+    with session_scope() as session:
+        return JobPublic.model_validate(session.get(Job, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=responses(404, 409))
+def cancel_job(job: OwnedJob, session: SessionDep):
+    """Cancels a job that has not ended: one waiting or queued at once; a running one's
+    container is killed (a batch starts no further item)."""
+    session.refresh(job, with_for_update=True)
+    if job.status in JOB.terminal:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"This job is {job.status}: a job runs only once. Create a new job to run again.",
+            f"This job is {job.status} already; only a job that has not ended can be canceled.",
         )
-    sealed = job.inputs[JOB_INPUT_NAME]
-    size = seal_upload(
-        storage,
-        upload_key=job_input_upload_key(job.id),
-        sealed_key=sealed["key"],
-        limit=settings.max_input_bytes,
-        what="input file",
-        url_hint="job's upload_url",
-    )
-    job.inputs = {**job.inputs, JOB_INPUT_NAME: {**sealed, "size": size}}
-    crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
+    move(JOB, job, JOB.canceled)
+    job.finished_at = utcnow()
+    session.commit()
+    events.job_canceled(job.id)
+    events.job_ended(job.id)
     return job
+
+
+@router.get("/{job_id}/items", response_model=Page[JobItemPublic], responses=responses(404, 409))
+def list_items(job: OwnedJob, session: SessionDep, paging: PageDep):
+    """A batch job's items that have run, in order, with their result or error."""
+    if job.batch is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "This job is not a batch: its result and error are on the job itself.",
+        )
+    items, total = crud.page(session, crud.items_of(job=job), **paging)
+    return Page(items=items, total=total, **paging)
 
 
 @router.get("/{job_id}/outputs", response_model=JobOutputs, responses=responses(404))
 def list_outputs(job: OwnedJob, storage: StorageDep):
-    """The job's output files, result.json among them, and its log, as presigned GET URLs."""
+    """The job's output files, result.json among them, and its log, as presigned GET URLs.
+    A batch's are named items/<index>/<name>; an item's result.json is its inline result."""
     entries = list(job.outputs)
     log_size = storage.size(job.log_key)
     if log_size is not None:

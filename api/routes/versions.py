@@ -2,12 +2,12 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import PlainTextResponse
 
 from api import crud
-from api.deps import OwnedVersion, ReadableVersion, SessionDep, StorageDep
+from api.deps import CurrentUser, OwnedVersion, ReadableVersion, SessionDep, StorageDep
 from api.errors import responses
-from api.schemas import VersionPublic
+from api.schemas import VersionPublic, WarmRequested
 from api.uploads import seal_upload
 from core.lifecycle import VERSION
-from core.queue import send_build
+from core.queue import send_build, send_warm
 from core.settings import settings
 from core.storage import package_upload_key
 
@@ -57,3 +57,27 @@ def get_build_logs(version: ReadableVersion, storage: StorageDep):
     """The build log so far; empty until the build starts."""
     text = (storage.get_bytes(version.build_log_key) or b"").decode("utf-8", "replace")
     return PlainTextResponse(text)
+
+
+@router.post(
+    "/{version_id}/warm",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WarmRequested,
+    responses=responses(404, 409),
+)
+def warm_version(version: ReadableVersion, user: CurrentUser):
+    """Starts a warm container of this version for the caller, so that their first job skips
+    the model's start-up. Optional: jobs start one themselves when none is warm."""
+    if version.status != VERSION.succeeded:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This version is {version.status}; only a {VERSION.succeeded} version can be warmed.",
+        )
+    try:
+        send_warm(str(version.id), str(user.id))
+    except Exception as error:  # whatever the broker client raises
+        raise crud.QueueUnavailable(str(error)) from error
+    return WarmRequested(
+        version_id=version.id,
+        detail="A warm container is starting for you on an inference worker with room for it.",
+    )

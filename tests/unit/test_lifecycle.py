@@ -13,7 +13,9 @@ def test_the_happy_path_is_allowed_and_ends_terminal(lifecycle):
     path = [lifecycle.uploading, lifecycle.queued, lifecycle.running, lifecycle.succeeded]
     for source, target in zip(path, path[1:], strict=False):
         assert lifecycle.can_move(source, target)
-    assert lifecycle.terminal == {lifecycle.succeeded, lifecycle.failed}
+    assert lifecycle.terminal == {lifecycle.succeeded, lifecycle.failed, lifecycle.canceled} - {
+        None
+    }
 
 
 @pytest.mark.parametrize("lifecycle", [VERSION, JOB], ids=["version", "job"])
@@ -42,3 +44,12 @@ def test_move_refuses_an_illegal_transition_and_leaves_the_row_alone():
         move(JOB, row, JobStatus.RUNNING)
     assert row.status == JobStatus.SUCCEEDED
     move(JOB, SimpleNamespace(id=1, status=JobStatus.QUEUED), JobStatus.RUNNING)
+
+
+def test_a_job_that_has_not_ended_can_be_canceled_and_a_version_cannot():
+    for status in (JobStatus.UPLOADING, JobStatus.QUEUED, JobStatus.RUNNING):
+        assert JOB.can_move(status, JobStatus.CANCELED)
+    for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED):
+        assert not JOB.can_move(status, JobStatus.CANCELED)
+    assert JobStatus.CANCELED in JOB.terminal
+    assert VERSION.canceled is None and VersionStatus.READY in VERSION.terminal

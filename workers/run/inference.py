@@ -1,5 +1,6 @@
-"""The inference pipeline: one sandboxed run of a READY image on a job's input.
+"""The inference pipeline: a job's sandboxed run(s) on a READY image, to its final row.
 
+A single job is one prediction on its input; a batch job is one per item (workers/run/batch.py).
 Each step that touches a dependency is retried on the farm's faults (workers/retry.py), so a
 model's finished work is kept while object storage or the database is briefly down.
 """
@@ -10,51 +11,57 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
+from core import events
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
-from core.lifecycle import JobStatus, begin, finish
-from core.models import Job
+from core.lifecycle import JobStatus, VersionStatus, begin, finish
+from core.models import Job, JobItem, ModelVersion
 from core.queue import INFERENCE_QUEUE
 from core.settings import settings
-from core.storage import NotAsSealed, Storage, job_output_key
-from runner.protocol import INPUT_NAME_FLAG
-from workers import images
+from core.storage import Storage
 from workers.retry import with_retries
-from workers.run import pool, sandbox
+from workers.run import batch, cancels, pool, sandbox
 from workers.run.outputs import inline_result
+from workers.run.predict import SANDBOX_OWNER, Sandboxed, predict
+from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
 
 logger = logging.getLogger(__name__)
-SANDBOX_OWNER = sandbox.owner_for(INFERENCE_QUEUE)
-
-
-class InputMissing(UserFacingError):
-    pass
 
 
 @dataclass
 class RunRequest:
-    job_id: uuid.UUID
-    owner_id: uuid.UUID
-    image_ref: str
-    config: dict | None
+    where: Sandboxed
     inputs: dict[str, dict]
+    batch: list[dict] | None
+    items_done: set[int]  # a batch's items recorded by an earlier attempt
     log_key: str
 
 
 def run_job(job_id: uuid.UUID) -> None:
-    """Runs a QUEUED job (or one whose earlier attempt died) to SUCCEEDED or FAILED."""
+    """Runs a QUEUED job (or one whose earlier attempt died) to its end, unless it was
+    canceled meanwhile."""
     request = with_retries(_start, job_id)
-    if request is None:
-        return
+    if request is not None:
+        with cancels.watching(job_id) as watch:
+            outcome = _outcome(request, watch)
+        with_retries(finish, Job, job_id, **outcome)
+    events.job_ended(job_id)  # also when _start failed it for too many attempts
+
+
+def _outcome(request: RunRequest, watch: cancels.Watch) -> dict:
+    storage = Storage()
     try:
-        outcome = _run(request, Storage())
+        if request.batch is not None:
+            return batch.run(request.where, request.batch, request.items_done, storage, watch)
+        return _run(request, storage, watch)
     except UserFacingError as error:
-        outcome = {"status": JobStatus.FAILED, "error": str(error)}
+        return {"status": JobStatus.FAILED, "error": str(error)}
     except Exception as error:
-        logger.exception("job %s failed inside the farm", job_id)
-        outcome = {"status": JobStatus.FAILED, "error": gave_up_message("job", error)}
-    with_retries(finish, Job, job_id, **outcome)
+        logger.exception("job %s failed inside the farm", request.where.job_id)
+        return {"status": JobStatus.FAILED, "error": gave_up_message("job", error)}
 
 
 def _start(job_id: uuid.UUID) -> RunRequest | None:
@@ -63,68 +70,41 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
         if job is None:
             return None
         version = job.version
+        limits = sandbox.Limits.for_model(version.config)
+        done = session.scalars(select(JobItem.index).where(JobItem.job_id == job_id)).all()
         return RunRequest(
-            job.id, job.owner_id, version.image_ref, version.config, job.inputs, job.log_key
-        )
+            where=Sandboxed(job.id, job.owner_id, version.image_ref, limits),
+            inputs=job.inputs, batch=job.batch, items_done=set(done), log_key=job.log_key,
+        )  # fmt: skip
 
 
-def _run(request: RunRequest, storage: Storage) -> dict:
+def prewarm(version_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Starts a warm container of a READY version for the user, ahead of their first job."""
+    with session_scope() as session:
+        version = session.get(ModelVersion, version_id)
+        if version is None or version.status != VersionStatus.READY:
+            return
+        image, limits = version.image_ref, sandbox.Limits.for_model(version.config)
+    if settings.warm_enabled:
+        pool.shared(SANDBOX_OWNER).prewarm(image, str(user_id), limits)
+
+
+def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     """The job's outcome as the fields of its final row."""
-    ((input_name, sealed),) = request.inputs.items()  # one input per job for now
-    limits = sandbox.Limits.for_model(request.config)
+    ((input_name, sealed),) = request.inputs.items()  # one input per single job
+    limits = request.where.limits
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
         input_path = Path(scratch) / "input"
-        with_retries(_download_input, storage, sealed, input_path)
-        result = with_retries(_sandboxed, request, input_name, input_path, limits)
-    log = result.stderr_tail.encode()
-    with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")
+        with_retries(download_input, storage, sealed, input_path)
+        result = with_retries(predict, request.where, input_name, input_path, watch)
+    if result.stderr_tail:
+        log = result.stderr_tail.encode()
+        with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")
     ran = {"exit_code": result.exit_code, "run_seconds": result.seconds}
     failure = sandbox.failure_message(result, limits)
     if failure:
         return {"status": JobStatus.FAILED, "error": failure, **ran}
     files = result.output_files(limits.output_mb * 1024**2)
-    outputs = with_retries(_store_outputs, storage, request.job_id, files)
+    outputs = with_retries(store_outputs, storage, request.where.job_id, files)
     result_json = inline_result(files)
     return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}
-
-
-def _download_input(storage: Storage, sealed: dict, path: Path) -> None:
-    """The sealed input, streamed to disk, never more than the size accepted."""
-    try:
-        found = storage.download(sealed["key"], path, size=sealed["size"])
-    except NotAsSealed as error:
-        raise InputMissing(
-            f"The stored input is not the one accepted for this job ({error}); create a new job."
-        ) from None
-    if not found:
-        raise InputMissing("The job's input is gone from storage; create a new job.")
-
-
-def _sandboxed(
-    request: RunRequest, input_name: str, data: Path, limits: sandbox.Limits
-) -> sandbox.RunResult:
-    """The run on a warm container of this user's, or on a fresh one-shot container."""
-    if settings.warm_enabled:
-        warm = pool.shared(SANDBOX_OWNER).run(
-            request.image_ref, str(request.owner_id), limits, input_name, data
-        )
-        if warm is not None:
-            return warm
-    client = images.docker_client(timeout=120)
-    try:
-        images.pull(client, request.image_ref)
-        return sandbox.run(
-            client, request.image_ref, [INPUT_NAME_FLAG, input_name], limits=limits,
-            owner=SANDBOX_OWNER, work=str(request.job_id), stdin=data,
-        )  # fmt: skip
-    finally:
-        client.close()
-
-
-def _store_outputs(storage: Storage, job_id: uuid.UUID, files: dict[str, bytes]) -> list[dict]:
-    outputs = []
-    for index, (name, data) in enumerate(sorted(files.items())):
-        key = job_output_key(job_id, index)
-        storage.put_bytes(key, data)
-        outputs.append({"name": name, "key": key, "size": len(data)})
-    return outputs

@@ -17,6 +17,7 @@ import docker
 from core.settings import settings
 from workers import images
 from workers.run import outputs, sandbox
+from workers.run.cancels import Watch
 from workers.run.warm import WarmContainer
 
 logger = logging.getLogger(__name__)
@@ -32,20 +33,35 @@ class WarmPool:
         self._client: docker.DockerClient | None = None
 
     def run(
-        self, image: str, user: str, limits: sandbox.Limits, input_name: str, input_path: Path
-    ) -> sandbox.RunResult | None:
+        self, image: str, user: str, limits: sandbox.Limits, input_name: str, input_path: Path,
+        watch: Watch,
+    ) -> sandbox.RunResult | None:  # fmt: skip
         """One request on a warm container of this key; None when the bounds allow none (the
-        caller runs the job cold). A container whose run failed is discarded."""
+        caller runs the job cold). A container whose run failed or was canceled is discarded."""
         container = self._take((image, user, limits)) or self._start(image, (image, user, limits))
         if container is None:
             return None
         try:
-            result = container.predict(input_name, input_path)
+            with watch.running(container.container.kill):
+                result = container.predict(input_name, input_path)
         except BaseException:
             self._discard(container)
             raise
         self._give_back(container, reusable=_reusable(result, limits))
         return result
+
+    def prewarm(self, image: str, user: str, limits: sandbox.Limits) -> bool:
+        """Starts an idle container of this key ahead of its first job, unless one is idle
+        already; False when the bounds leave no room."""
+        key = (image, user, limits)
+        with self._lock:
+            if any(c.key == key for c in self._idle):
+                return True
+        container = self._start(image, key)
+        if container is None:
+            return False
+        self._give_back(container, reusable=True)
+        return True
 
     def _take(self, key: tuple) -> WarmContainer | None:
         """An idle, still running container of this key (the most recently used)."""

@@ -28,6 +28,7 @@ from runner.protocol import (
     MODEL_UID,
     OUTPUT_DIR,
 )
+from workers.run.cancels import Watch
 from workers.run.outputs import read_archive, unpack_outputs
 
 SANDBOX_LABEL = "org.modelfarm.sandbox"
@@ -120,9 +121,10 @@ def run(
     owner: str,
     work: str,
     stdin: Path | None = None,
+    watch: Watch | None = None,
 ) -> RunResult:
     """Runs image once in the sandbox, feeding it the file `stdin`; the container is always
-    removed.
+    removed. A cancel through `watch` kills it.
 
     The caller holds the claim on `work`, so any container still labelled with it was left
     by a dead earlier attempt and is removed first.
@@ -135,9 +137,10 @@ def run(
     started = time.monotonic()
     try:
         container.start()
-        if stdin is not None:
-            _feed_stdin(client, container.id, stdin)
-        timed_out = _wait(container, limits.timeout_s)
+        with (watch or Watch()).running(container.kill):
+            if stdin is not None:
+                _feed_stdin(client, container.id, stdin)
+            timed_out = _wait(container, limits.timeout_s)
         seconds = time.monotonic() - started
         container.reload()
         state = container.attrs["State"]

@@ -1,0 +1,109 @@
+"""`Prefer: wait`: answering a job request only once the job has ended, or after N seconds.
+
+A waiting request holds no thread and no database connection while it waits: it awaits an
+asyncio event, set by the one Redis subscription of this API process when a worker announces
+that the job ended (core/events.py). Each wake-up reads the row again, briefly; so does a
+periodic check, in case a notice was missed while Redis was away.
+"""
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Annotated, TypeVar
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Header, HTTPException, status
+from redis.exceptions import RedisError
+
+from core.events import JOB_ENDED_CHANNEL
+from core.settings import settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_WAIT_S = 60
+RECHECK_S = 5
+_WAIT = re.compile(r"^\s*wait\s*(=\s*(\d+)\s*)?$", re.IGNORECASE)
+
+_waiting: dict[str, set[asyncio.Event]] = {}
+
+
+def _wake(job_id: str) -> None:
+    for event in _waiting.get(job_id, ()):
+        event.set()
+
+
+def _wake_all() -> None:
+    for events in _waiting.values():
+        for event in events:
+            event.set()
+
+
+async def _listen_forever() -> None:
+    while True:
+        client = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            async with client.pubsub(ignore_subscribe_messages=True) as subscription:
+                await subscription.subscribe(JOB_ENDED_CHANNEL)
+                _wake_all()  # notices sent while unsubscribed are lost: everyone reads again
+                async for message in subscription.listen():
+                    _wake(message["data"].decode())
+        except (RedisError, OSError):
+            logger.warning("job notices: Redis unreachable; retrying", exc_info=True)
+            await asyncio.sleep(1)
+        finally:
+            await client.aclose()
+
+
+@asynccontextmanager
+async def listening() -> AsyncIterator[None]:
+    """Runs the process's subscription for as long as the app lives."""
+    task = asyncio.create_task(_listen_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+def wait_preference(prefer: Annotated[str | None, Header()] = None) -> int | None:
+    """Seconds from `Prefer: wait` (60) or `Prefer: wait=N` (at most 60); None without it."""
+    if prefer is None:
+        return None
+    for preference in prefer.split(","):
+        if match := _WAIT.match(preference.split(";")[0]):
+            return min(int(match.group(2) or MAX_WAIT_S), MAX_WAIT_S)
+    if "wait" in prefer.lower():
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"Prefer: {prefer!r} is not understood: use `wait` or `wait=N`, N seconds up to "
+            f"{MAX_WAIT_S}.",
+        )
+    return None
+
+
+WaitPreference = Annotated[int | None, Depends(wait_preference)]
+
+
+async def until_ended(
+    job_id: uuid.UUID, seconds: int, read: Callable[[], Awaitable[T]], ended: Callable[[T], bool]
+) -> T:
+    """The job as read() gives it, once ended() says so or `seconds` have passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    event = asyncio.Event()
+    _waiting.setdefault(str(job_id), set()).add(event)
+    try:
+        while True:
+            event.clear()  # before reading: a notice from now on is not missed
+            job = await read()
+            left = deadline - loop.time()
+            if ended(job) or left <= 0:
+                return job
+            with suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=min(left, RECHECK_S))
+    finally:
+        _waiting[str(job_id)].discard(event)
+        if not _waiting[str(job_id)]:
+            del _waiting[str(job_id)]

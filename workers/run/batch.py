@@ -1,0 +1,153 @@
+"""Batch jobs: one prediction per item, in order, through warm containers of the job's key.
+
+An item that fails (an exception, out of memory, its own timeout) fails only that item; its
+container is discarded as for any failed request, and the next item gets a fresh one. Items run
+on as many containers at once as the worker has job slots. Their outcomes are written to
+job_items a few hundred at a time, with the job's counters, so a restarted attempt goes on from
+the items already recorded. The job ends SUCCEEDED once every item has run.
+"""
+
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from core.db import session_scope
+from core.lifecycle import JobStatus
+from core.models import Job, JobItem
+from core.queue import INFERENCE_QUEUE
+from core.settings import settings
+from core.storage import Storage
+from workers.retry import with_retries
+from workers.run import sandbox
+from workers.run.cancels import Watch
+from workers.run.outputs import RESULT_FILE, OutputError, inline_result
+from workers.run.predict import Sandboxed, predict
+from workers.run.transfer import download_input, store_outputs
+from workers.workdirs import work_dir
+
+# Item outcomes are written when this many are waiting, or this long after the last write.
+FLUSH_ITEMS = 200
+FLUSH_S = 0.5
+
+
+def run(
+    where: Sandboxed, items: list[dict], done: set[int], storage: Storage, watch: Watch
+) -> dict:
+    """Runs the items not yet done; the job's outcome as the fields of its final row."""
+    with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
+        sources = _download_sources(storage, items, Path(scratch))
+        recorder = _Recorder(where.job_id)
+        todo = [index for index in range(len(items)) if index not in done]
+        slots = max(1, min(settings.inference_concurrency, len(todo)))
+
+        def run_item(index: int) -> None:
+            if not watch.canceled:
+                item_input = _cut(sources, items[index], Path(scratch) / f"item-{index}")
+                recorder.add(_item_outcome(where, storage, index, item_input, watch))
+                item_input.unlink()
+
+        with ThreadPoolExecutor(slots, thread_name_prefix=f"batch-{where.job_id}") as executor:
+            list(executor.map(run_item, todo))
+        recorder.flush()
+    return {"status": JobStatus.SUCCEEDED, "outputs": _all_outputs(where.job_id)}
+
+
+def _download_sources(storage: Storage, items: list[dict], scratch: Path) -> dict[str, Path]:
+    """Each object the items are cut from, once (an inline batch is a single object)."""
+    sizes: dict[str, int] = {}
+    for item in items:
+        sizes[item["key"]] = max(sizes.get(item["key"], 0), item["offset"] + item["size"])
+    sources = {}
+    for number, (key, size) in enumerate(sizes.items()):
+        sources[key] = scratch / f"source-{number}"
+        with_retries(download_input, storage, {"key": key, "size": size}, sources[key])
+    return sources
+
+
+def _cut(sources: dict[str, Path], item: dict, path: Path) -> tuple[str, Path]:
+    with sources[item["key"]].open("rb") as source:
+        source.seek(item["offset"])
+        path.write_bytes(source.read(item["size"]))
+    return item["name"], path
+
+
+def _item_outcome(
+    where: Sandboxed, storage: Storage, index: int, item_input: tuple[str, Path], watch: Watch
+) -> dict:
+    """The item's row in job_items, as column values."""
+    name, path = item_input
+    result = with_retries(predict, where, name, path, watch)
+    limits = where.limits
+    ran = {"job_id": where.job_id, "index": index, "run_seconds": result.seconds}
+    failure = sandbox.failure_message(result, limits)
+    if failure is None:
+        try:
+            files = result.output_files(limits.output_mb * 1024**2)
+        except OutputError as error:
+            failure = str(error)
+    if failure is not None:
+        return {**ran, "status": JobStatus.FAILED, "error": failure, "result": None, "outputs": []}
+    result_json = inline_result(files)
+    if result_json is not None:
+        files.pop(RESULT_FILE)  # the item's result.json is its inline result
+    stored = with_retries(store_outputs, storage, where.job_id, files, item=index)
+    outputs = [{**each, "name": f"items/{index}/{each['name']}"} for each in stored]
+    return {**ran, "status": JobStatus.SUCCEEDED, "error": None, "result": result_json,
+            "outputs": outputs}  # fmt: skip
+
+
+class _Recorder:
+    """Writes item outcomes and the job's counters in groups."""
+
+    def __init__(self, job_id: uuid.UUID) -> None:
+        self.job_id, self.waiting, self.written_at = job_id, [], time.monotonic()
+        self.lock = threading.Lock()
+
+    def add(self, item: dict) -> None:
+        with self.lock:
+            self.waiting.append(item)
+            if len(self.waiting) >= FLUSH_ITEMS or time.monotonic() - self.written_at > FLUSH_S:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self.waiting:
+            with_retries(_write, self.job_id, self.waiting)
+        self.waiting, self.written_at = [], time.monotonic()
+
+
+def _write(job_id: uuid.UUID, items: list[dict]) -> None:
+    """Inserts the items' rows and counts them into the job; a row already there (written by a
+    try whose answer was lost) is neither inserted nor counted twice."""
+    with session_scope() as session:
+        inserted = session.scalars(
+            insert(JobItem).values(items).on_conflict_do_nothing().returning(JobItem.status)
+        ).all()
+        failed = sum(status == JobStatus.FAILED for status in inserted)
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                items_done=Job.items_done + len(inserted), items_failed=Job.items_failed + failed
+            )
+        )
+
+
+def _all_outputs(job_id: uuid.UUID) -> list[dict]:
+    def read() -> list[dict]:
+        with session_scope() as session:
+            rows = session.scalars(
+                select(JobItem.outputs).where(JobItem.job_id == job_id).order_by(JobItem.index)
+            )
+            return [entry for outputs in rows for entry in outputs or []]
+
+    return with_retries(read)

@@ -1,0 +1,43 @@
+"""One prediction in the sandbox: on a warm container of the job owner's, or, when warm
+containers are off or the pool has no room, on a fresh one-shot container."""
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.queue import INFERENCE_QUEUE
+from core.settings import settings
+from runner.protocol import INPUT_NAME_FLAG
+from workers import images
+from workers.run import pool, sandbox
+from workers.run.cancels import Watch
+
+SANDBOX_OWNER = sandbox.owner_for(INFERENCE_QUEUE)
+
+
+@dataclass(frozen=True)
+class Sandboxed:
+    """Where a job's predictions run: its image, for its owner, within its limits."""
+
+    job_id: uuid.UUID
+    owner_id: uuid.UUID
+    image_ref: str
+    limits: sandbox.Limits
+
+
+def predict(where: Sandboxed, input_name: str, data: Path, watch: Watch) -> sandbox.RunResult:
+    if settings.warm_enabled:
+        warm = pool.shared(SANDBOX_OWNER).run(
+            where.image_ref, str(where.owner_id), where.limits, input_name, data, watch
+        )
+        if warm is not None:
+            return warm
+    client = images.docker_client(timeout=120)
+    try:
+        images.pull(client, where.image_ref)
+        return sandbox.run(
+            client, where.image_ref, [INPUT_NAME_FLAG, input_name], limits=where.limits,
+            owner=SANDBOX_OWNER, work=str(where.job_id), stdin=data, watch=watch,
+        )  # fmt: skip
+    finally:
+        client.close()
