@@ -48,9 +48,10 @@ def run(
 
         def run_item(index: int) -> None:
             if not watch.canceled:
-                item_input = _cut(sources, items[index], Path(scratch) / f"item-{index}")
+                path = Path(scratch) / f"item-{index}"
+                item_input = _cut(sources, items[index], path)
                 recorder.add(_item_outcome(where, storage, index, item_input, watch))
-                item_input.unlink()
+                path.unlink()
 
         with ThreadPoolExecutor(slots, thread_name_prefix=f"batch-{where.job_id}") as executor:
             list(executor.map(run_item, todo))
