@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from api.security import hash_password, verify_password
 from core import storage
-from core.lifecycle import Lifecycle, move, utcnow
-from core.models import Job, JobItem, Model, ModelVersion, User, Visibility
+from core.lifecycle import JOB, Lifecycle, move, utcnow
+from core.models import InlineInput, Job, JobItem, Model, ModelVersion, User, Visibility
 
 
 class AlreadyExists(Exception):
@@ -93,13 +93,19 @@ def create_version(session: Session, *, model: Model) -> ModelVersion:
 
 
 def create_job(
-    session: Session, *, job_id: uuid.UUID, owner: User, version: ModelVersion, **fields: Any
-) -> Job:
-    """A new UPLOADING job; AlreadyExists when its idempotency key is taken."""
+    session: Session, *, job_id: uuid.UUID, owner: User, version: ModelVersion,
+    inline: bytes | None, **fields: Any,
+) -> Job:  # fmt: skip
+    """A new job: UPLOADING, or QUEUED with its inline input(s) stored beside it in the same
+    transaction (the caller sends its task). AlreadyExists when its idempotency key is taken."""
     job = Job(
-        id=job_id, owner_id=owner.id, version_id=version.id, log_key=storage.job_log_key(job_id),
-        **fields,
+        id=job_id, owner_id=owner.id, version_id=version.id, status=JOB.uploading,
+        log_key=storage.job_log_key(job_id), **fields,
     )  # fmt: skip
+    if inline is not None:
+        move(JOB, job, JOB.queued)
+        job.queued_at = utcnow()
+        job.inline_input = InlineInput(data=inline)
     _add_unique(session, job)
     return job
 

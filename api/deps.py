@@ -6,12 +6,12 @@ revealed; a public model the user may read but not change is 403.
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from api.security import user_id_from_token
 from core.db import SessionLocal
@@ -27,7 +27,7 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-def get_storage() -> Storage:
+async def get_storage() -> Storage:  # async: no thread is taken to hand it over
     return _storage
 
 
@@ -61,8 +61,8 @@ def _check_access(*, what: str, owner_id: uuid.UUID, public: bool, user: User, w
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"No {what} with that id")
 
 
-def _load(session: Session, cls: type, id_: uuid.UUID, what: str):
-    found = session.get(cls, id_)
+def _load(session: Session, cls: type, id_: uuid.UUID, what: str, options: Sequence = ()):
+    found = session.get(cls, id_, options=options)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No {what} with that id")
     return found
@@ -76,7 +76,9 @@ def model_for(session: Session, user: User, model_id: uuid.UUID, *, write: bool)
 
 
 def version_for(session: Session, user: User, version_id: uuid.UUID, *, write: bool):
-    version: ModelVersion = _load(session, ModelVersion, version_id, "version")
+    version: ModelVersion = _load(
+        session, ModelVersion, version_id, "version", options=[joinedload(ModelVersion.model)]
+    )
     model = version.model
     public = model.visibility == Visibility.PUBLIC
     _check_access(what="version", owner_id=model.owner_id, public=public, user=user, write=write)

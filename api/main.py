@@ -20,7 +20,7 @@ from api.security import require_secret
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     require_secret()
-    get_storage().ensure_bucket()
+    (await get_storage()).ensure_bucket()
     async with waiting.listening():
         yield
 

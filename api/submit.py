@@ -18,7 +18,6 @@ from core.settings import settings
 from core.storage import (
     JOB_INPUT_NAME,
     Storage,
-    job_batch_key,
     job_input_key,
     job_input_upload_key,
 )
@@ -46,17 +45,19 @@ def create(
     fields, inline = _layout(job_id, body)
     try:
         job = crud.create_job(
-            session, job_id=job_id, owner=user, version=version, idempotency_key=key, **fields
-        )
-    except crud.AlreadyExists:  # a concurrent request with the same key made it first
-        return _earlier(session, user, key), True
+            session, job_id=job_id, owner=user, version=version, inline=inline,
+            idempotency_key=key, **fields,
+        )  # fmt: skip
+    except crud.AlreadyExists:
+        if key is None:
+            raise
+        return _earlier(session, user, key), True  # a concurrent request with this key won
     if inline is not None:
         try:
-            storage.put_bytes(inline[0], inline[1])
-            crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
-        except BaseException:
+            send_run(str(job.id))
+        except Exception as error:  # whatever the broker client raises
             crud.delete(session, row=job)  # so that a retry with its key starts afresh
-            raise
+            raise crud.QueueUnavailable(str(error)) from error
     return job, False
 
 
@@ -69,8 +70,8 @@ def _earlier(session: Session, user: User, key: str) -> Job | None:
     return job
 
 
-def _layout(job_id: uuid.UUID, body: JobCreate) -> tuple[dict[str, Any], tuple[str, bytes] | None]:
-    """The job's input fields, and the object to store for an inline input: (key, bytes)."""
+def _layout(job_id: uuid.UUID, body: JobCreate) -> tuple[dict[str, Any], bytes | None]:
+    """The job's input fields, and the bytes of its inline input(s), one after another."""
     inline = [body.input] if body.input else body.batch or []
     total = sum(len(each.data) for each in inline)
     if total > settings.max_inline_input_bytes:
@@ -80,15 +81,14 @@ def _layout(job_id: uuid.UUID, body: JobCreate) -> tuple[dict[str, Any], tuple[s
             "Send bigger inputs through upload URLs.",
         )
     if body.input:
-        sealed = {"key": job_input_key(job_id), "size": total}
-        return {"inputs": {body.input.name: sealed}}, (sealed["key"], body.input.data)
+        return {"inputs": {body.input.name: {"key": None, "size": total}}}, body.input.data
     if body.batch:
-        key, items, offset = job_batch_key(job_id), [], 0
+        items, offset = [], 0
         for each in body.batch:
-            items.append({"name": each.name, "key": key, "offset": offset, "size": len(each.data)})
+            items.append({"name": each.name, "key": None, "offset": offset, "size": len(each.data)})
             offset += len(each.data)
         data = b"".join(each.data for each in body.batch)
-        return {"inputs": {}, "batch": items, "items_total": len(items)}, (key, data)
+        return {"inputs": {}, "batch": items, "items_total": len(items)}, data
     if body.batch_size:
         items = [
             {"name": JOB_INPUT_NAME, "key": job_input_key(job_id, _item(i)), "offset": 0,

@@ -67,7 +67,7 @@ async def listening() -> AsyncIterator[None]:
         task.cancel()
 
 
-def wait_preference(prefer: Annotated[str | None, Header()] = None) -> int | None:
+async def wait_preference(prefer: Annotated[str | None, Header()] = None) -> int | None:
     """Seconds from `Prefer: wait` (60) or `Prefer: wait=N` (at most 60); None without it."""
     if prefer is None:
         return None

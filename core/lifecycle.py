@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.interfaces import ORMOption
 
 from core.db import session_scope
 
@@ -113,9 +115,12 @@ def too_many_attempts(lifecycle: Lifecycle, attempts: int) -> str:
     )
 
 
-def begin(session: Session, table: type, row_id: uuid.UUID) -> ModelVersion | Job | None:
-    """Locks the row and moves it to running; None when there is nothing (more) to do."""
-    row = session.get(table, row_id, with_for_update=True)
+def begin(
+    session: Session, table: type, row_id: uuid.UUID, *, options: Sequence[ORMOption] = ()
+) -> ModelVersion | Job | None:
+    """Locks the row and moves it to running; None when there is nothing (more) to do.
+    `options` load related rows in the same query (they are not locked)."""
+    row = session.get(table, row_id, with_for_update={"of": table}, options=options)
     if row is None:
         return None
     lifecycle = lifecycle_of(row)

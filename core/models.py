@@ -12,6 +12,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -117,11 +118,11 @@ class Job(Timestamped, Base):
         _enum(JobStatus, "job_status"), default=JobStatus.UPLOADING
     )
     # The job's input files: {input name: {"key": sealed object key, "size": bytes or None
-    # until sealed}}. One ("input") today.
+    # until sealed}}; one per single job. The key is None for an input sent inline (InlineInput).
     inputs: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
     # A batch job's items, in order, instead of `inputs`: [{"name", "key", "offset", "size"}],
-    # each the byte range [offset, offset + size) of the object at key (an inline batch is one
-    # object; uploaded items have one each). None for a single job.
+    # each the byte range [offset, offset + size) of the object at key (uploaded items have one
+    # each) or, key None, of the job's InlineInput. None for a single job.
     batch: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     items_total: Mapped[int | None]
     items_done: Mapped[int] = mapped_column(default=0)
@@ -140,6 +141,20 @@ class Job(Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     version: Mapped[ModelVersion] = relationship()
+    inline_input: Mapped["InlineInput | None"] = relationship(passive_deletes=True)
+
+
+class InlineInput(Base):
+    """The bytes of a job's input(s) sent inline (an inline batch's items one after another).
+    Kept in the database, written with the job in one transaction: durable, and no object
+    storage round trip on the synchronous path."""
+
+    __tablename__ = "job_inline_inputs"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class JobItem(Base):

@@ -69,11 +69,6 @@ def job_output_key(job_id: uuid.UUID, index: int, *, item: int | None = None) ->
     return f"jobs/{job_id}/outputs/{index}"
 
 
-def job_batch_key(job_id: uuid.UUID) -> str:
-    """An inline batch's items, one after another, as one object."""
-    return f"jobs/{job_id}/batch"
-
-
 def job_prefix(job_id: uuid.UUID) -> str:
     return f"jobs/{job_id}/"
 

@@ -1,3 +1,4 @@
+import json
 import uuid
 
 from fastapi import APIRouter, HTTPException, Response, status
@@ -158,6 +159,10 @@ def list_outputs(job: OwnedJob, storage: StorageDep):
     """The job's output files, result.json among them, and its log, as presigned GET URLs.
     A batch's are named items/<index>/<name>; an item's result.json is its inline result."""
     entries = list(job.outputs)
+    for entry in entries:
+        if entry.get("inline") and storage.size(entry["key"]) is None:
+            # The job's result, kept inline by the worker; stored as the runner wrote it.
+            storage.put_bytes(entry["key"], json.dumps(job.result).encode(), "application/json")
     log_size = storage.size(job.log_key)
     if log_size is not None:
         entries.append({"name": LOG_NAME, "key": job.log_key, "size": log_size})

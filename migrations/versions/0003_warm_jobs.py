@@ -1,5 +1,6 @@
 """synchronous, batch and canceled jobs: job_status gains CANCELED; jobs gain an idempotency
-key (unique per owner), a batch of items with its counters; job_items holds each item's outcome
+key (unique per owner), a batch of items with its counters; job_items holds each item's outcome;
+job_inline_inputs the bytes of inputs sent inline
 
 Revision ID: 0003
 Revises: 0002
@@ -47,9 +48,17 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("job_id", "index"),
     )
+    op.create_table(
+        "job_inline_inputs",
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("job_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("job_inline_inputs")
     op.drop_table("job_items")
     op.drop_index("uq_jobs_owner_idempotency_key", table_name="jobs")
     for column in ("idempotency_key", "items_failed", "items_done", "items_total", "batch"):

@@ -37,11 +37,12 @@ FLUSH_S = 0.5
 
 
 def run(
-    where: Sandboxed, items: list[dict], done: set[int], storage: Storage, watch: Watch
-) -> dict:
+    where: Sandboxed, items: list[dict], done: set[int], inline: bytes | None, storage: Storage,
+    watch: Watch,
+) -> dict:  # fmt: skip
     """Runs the items not yet done; the job's outcome as the fields of its final row."""
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
-        sources = _download_sources(storage, items, Path(scratch))
+        sources = _sources(storage, items, inline, Path(scratch))
         recorder = _Recorder(where.job_id)
         todo = [index for index in range(len(items)) if index not in done]
         slots = max(1, min(settings.inference_concurrency, len(todo)))
@@ -59,19 +60,25 @@ def run(
     return {"status": JobStatus.SUCCEEDED, "outputs": _all_outputs(where.job_id)}
 
 
-def _download_sources(storage: Storage, items: list[dict], scratch: Path) -> dict[str, Path]:
-    """Each object the items are cut from, once (an inline batch is a single object)."""
-    sizes: dict[str, int] = {}
+def _sources(
+    storage: Storage, items: list[dict], inline: bytes | None, scratch: Path
+) -> dict[str | None, Path]:
+    """Each object the items are cut from, on disk once: the inline items' bytes (key None),
+    and each uploaded item's sealed object."""
+    sizes: dict[str | None, int] = {}
     for item in items:
         sizes[item["key"]] = max(sizes.get(item["key"], 0), item["offset"] + item["size"])
     sources = {}
     for number, (key, size) in enumerate(sizes.items()):
         sources[key] = scratch / f"source-{number}"
-        with_retries(download_input, storage, {"key": key, "size": size}, sources[key])
+        if key is None:
+            sources[key].write_bytes(inline)
+        else:
+            with_retries(download_input, storage, {"key": key, "size": size}, sources[key])
     return sources
 
 
-def _cut(sources: dict[str, Path], item: dict, path: Path) -> tuple[str, Path]:
+def _cut(sources: dict[str | None, Path], item: dict, path: Path) -> tuple[str, Path]:
     with sources[item["key"]].open("rb") as source:
         source.seek(item["offset"])
         path.write_bytes(source.read(item["size"]))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from core import events
 from core.db import session_scope
@@ -23,7 +24,7 @@ from core.settings import settings
 from core.storage import Storage
 from workers.retry import with_retries
 from workers.run import batch, cancels, pool, sandbox
-from workers.run.outputs import inline_result
+from workers.run.outputs import RESULT_FILE, inline_result
 from workers.run.predict import SANDBOX_OWNER, Sandboxed, predict
 from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
@@ -38,6 +39,7 @@ class RunRequest:
     batch: list[dict] | None
     items_done: set[int]  # a batch's items recorded by an earlier attempt
     log_key: str
+    inline: bytes | None  # the input(s) sent inline
 
 
 def run_job(job_id: uuid.UUID) -> None:
@@ -55,7 +57,8 @@ def _outcome(request: RunRequest, watch: cancels.Watch) -> dict:
     storage = Storage()
     try:
         if request.batch is not None:
-            return batch.run(request.where, request.batch, request.items_done, storage, watch)
+            return batch.run(request.where, request.batch, request.items_done, request.inline,
+                             storage, watch)  # fmt: skip
         return _run(request, storage, watch)
     except UserFacingError as error:
         return {"status": JobStatus.FAILED, "error": str(error)}
@@ -66,15 +69,22 @@ def _outcome(request: RunRequest, watch: cancels.Watch) -> dict:
 
 def _start(job_id: uuid.UUID) -> RunRequest | None:
     with session_scope() as session:
-        job = begin(session, Job, job_id)
+        job = begin(
+            session, Job, job_id, options=[joinedload(Job.version), joinedload(Job.inline_input)]
+        )
         if job is None:
             return None
         version = job.version
         limits = sandbox.Limits.for_model(version.config)
-        done = session.scalars(select(JobItem.index).where(JobItem.job_id == job_id)).all()
+        done = set()
+        if job.batch is not None:
+            done = set(session.scalars(select(JobItem.index).where(JobItem.job_id == job_id)))
+        inline = None
+        if any(each["key"] is None for each in (*job.inputs.values(), *(job.batch or []))):
+            inline = job.inline_input.data
         return RunRequest(
-            where=Sandboxed(job.id, job.owner_id, version.image_ref, limits),
-            inputs=job.inputs, batch=job.batch, items_done=set(done), log_key=job.log_key,
+            where=Sandboxed(job.id, job.owner_id, version.image_ref, limits), inputs=job.inputs,
+            batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
         )  # fmt: skip
 
 
@@ -95,7 +105,10 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     limits = request.where.limits
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
         input_path = Path(scratch) / "input"
-        with_retries(download_input, storage, sealed, input_path)
+        if sealed["key"] is None:
+            input_path.write_bytes(request.inline)
+        else:
+            with_retries(download_input, storage, sealed, input_path)
         result = with_retries(predict, request.where, input_name, input_path, watch)
     if result.stderr_tail:
         log = result.stderr_tail.encode()
@@ -105,6 +118,7 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     if failure:
         return {"status": JobStatus.FAILED, "error": failure, **ran}
     files = result.output_files(limits.output_mb * 1024**2)
-    outputs = with_retries(store_outputs, storage, request.where.job_id, files)
     result_json = inline_result(files)
+    inlined = frozenset() if result_json is None else frozenset({RESULT_FILE})
+    outputs = with_retries(store_outputs, storage, request.where.job_id, files, inlined=inlined)
     return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}

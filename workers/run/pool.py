@@ -73,7 +73,7 @@ class WarmPool:
                     return None
                 self._idle.remove(found)
                 self._busy.add(found)
-            if found.is_running():
+            if found.is_alive():
                 return found
             self._discard(found)  # stopped behind our back: removed, or its process died
 

@@ -24,12 +24,18 @@ def download_input(storage: Storage, sealed: dict, path: Path) -> None:
 
 
 def store_outputs(
-    storage: Storage, job_id: uuid.UUID, files: dict[str, bytes], *, item: int | None = None
-) -> list[dict]:
-    """Stores the files under keys made from ids; the model's names stay in the returned list."""
+    storage: Storage, job_id: uuid.UUID, files: dict[str, bytes], *, item: int | None = None,
+    inlined: frozenset[str] = frozenset(),
+) -> list[dict]:  # fmt: skip
+    """Stores the files under keys made from ids; the model's names stay in the returned list.
+    The `inlined` ones (result.json, kept as the job's result) are listed but not stored: the
+    API stores them when the outputs are first listed, off the synchronous path."""
     outputs = []
     for index, (name, data) in enumerate(sorted(files.items())):
         key = job_output_key(job_id, index, item=item)
+        if name in inlined:
+            outputs.append({"name": name, "key": key, "size": len(data), "inline": True})
+            continue
         storage.put_bytes(key, data)
         outputs.append({"name": name, "key": key, "size": len(data)})
     return outputs

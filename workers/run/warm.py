@@ -8,6 +8,7 @@ death, since the runner exits when its stdin (held by the worker) closes.
 """
 
 import json
+import select
 import socket
 import struct
 import time
@@ -131,12 +132,12 @@ class WarmContainer:
             archive=None, protocol_error=broken,
         )  # fmt: skip
 
-    def is_running(self) -> bool:
-        try:
-            self.container.reload()
-        except docker.errors.NotFound:
-            return False
-        return self.container.attrs["State"]["Running"]
+    def is_alive(self) -> bool:
+        """Whether the runner is waiting for a request, told without a call to the engine: its
+        output is open and silent. A stopped container's attach stream has ended, and output
+        between requests means a broken runner; either makes the socket readable."""
+        readable, _, _ = select.select([self.socket], [], [], 0)
+        return not readable and not self.stdout.buffer
 
     def discard(self) -> None:
         try:
