@@ -123,6 +123,18 @@ def upload_urls(storage: Storage, job: Job) -> dict[str, Any]:
 def seal_inputs(storage: Storage, job: Job) -> None:
     """Seals what was uploaded for the job (409/413 when an upload is missing or too big)."""
     if job.batch is not None:
+        # All or none: sealing removes the uploads, so a second try must find them all there.
+        missing = [
+            f"upload_urls[{i}]"
+            for i in range(len(job.batch))
+            if storage.size(job_input_upload_key(job.id, _item(i))) is None
+        ]
+        if missing:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"No input uploaded yet to {', '.join(missing[:10])}"
+                f"{' and others' if len(missing) > 10 else ''}: PUT each item first.",
+            )
         job.batch = [
             {**item, "size": _seal(storage, job, item["key"], _item(i), f"item {i}'s input file",
                                    f"upload_urls[{i}]")}

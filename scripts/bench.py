@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_build  # noqa: E402
 import bench_run  # noqa: E402
+import bench_warm  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "bench"
 
@@ -22,11 +23,12 @@ def main() -> None:
         "machine": f"{platform.machine()}, {platform.node()}",
         "build": bench_build.measure(),
         "run": bench_run.measure(),
+        "warm": bench_warm.measure(),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"# modelfarm benchmarks ({results['when']})", "", "| figure | value |", "|---|---|"]
-    for section in ("build", "run"):
+    for section in ("build", "run", "warm"):
         lines += [f"| {section}: {name} | {value} |" for name, value in results[section].items()]
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -2,6 +2,7 @@
 deterministic ZIPs, and the clean-up of what a test user made. Used by the tests and benchmarks
 until the SDK exists."""
 
+import base64
 import io
 import secrets
 import time
@@ -41,6 +42,11 @@ def make_zip(files: dict[str, str | bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def inline(data: str, name: str = "input.txt") -> dict:
+    """An input sent inline in a job's JSON."""
+    return {"name": name, "data": base64.b64encode(data.encode()).decode()}
+
+
 class Farm:
     """An API client logged in as one user."""
 
@@ -57,6 +63,12 @@ class Farm:
         assert login.status_code == 200, login.text
         http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         return cls(http, email, registered.json()["id"])
+
+    def another_client(self) -> "Farm":
+        """The same user through a connection of its own, from an address of its own."""
+        http = httpx.Client(base_url=API_URL, timeout=60, transport=from_own_address())
+        http.headers["Authorization"] = self.http.headers["Authorization"]
+        return Farm(http, self.email, self.user_id)
 
     def create_model(self, name: str | None = None, **fields) -> dict:
         body = {"name": name or f"m-{uuid.uuid4().hex[:10]}", **fields}
@@ -99,6 +111,10 @@ class Farm:
         response = self.http.post(f"/api/jobs/{job_id}/run")
         assert response.status_code == 202, response.text
         return job_id
+
+    def submit(self, version_id: str, headers: dict | None = None, **body) -> httpx.Response:
+        """POST /api/jobs as it is: the response, whatever its status."""
+        return self.http.post("/api/jobs", json={"version_id": version_id, **body}, headers=headers)
 
     def run(self, version_id: str, data: bytes, timeout: float = 300) -> dict:
         return self.wait_job(self.start_job(version_id, data), timeout=timeout)

@@ -19,15 +19,21 @@ depends_on: str | Sequence[str] | None = None
 OLD_STATUSES = ("UPLOADING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED")
 
 
+def _postgresql() -> bool:
+    # Elsewhere (SQLite) an enum is a plain string column: a new value needs no change.
+    return op.get_bind().dialect.name == "postgresql"
+
+
 def upgrade() -> None:
-    op.execute("ALTER TYPE job_status ADD VALUE IF NOT EXISTS 'CANCELED'")
+    if _postgresql():
+        op.execute("ALTER TYPE job_status ADD VALUE IF NOT EXISTS 'CANCELED'")
     op.add_column("jobs", sa.Column("batch", sa.JSON(), nullable=True))
     op.add_column("jobs", sa.Column("items_total", sa.Integer(), nullable=True))
     for counter in ("items_done", "items_failed"):
+        # The server default fills the rows already there (and stays: SQLite cannot drop it).
         op.add_column(
             "jobs", sa.Column(counter, sa.Integer(), nullable=False, server_default="0")
         )
-        op.alter_column("jobs", counter, server_default=None)
     op.add_column("jobs", sa.Column("idempotency_key", sa.String(length=255), nullable=True))
     op.create_index(
         "uq_jobs_owner_idempotency_key", "jobs", ["owner_id", "idempotency_key"], unique=True
@@ -44,7 +50,7 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("outputs", sa.JSON(), nullable=False),
-        sa.Column("run_seconds", sa.Float(), nullable=True),
+        sa.Column("run_seconds", sa.Double(), nullable=True),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("job_id", "index"),
     )
@@ -63,8 +69,10 @@ def downgrade() -> None:
     op.drop_index("uq_jobs_owner_idempotency_key", table_name="jobs")
     for column in ("idempotency_key", "items_failed", "items_done", "items_total", "batch"):
         op.drop_column("jobs", column)
-    # PostgreSQL cannot drop an enum value: canceled jobs become failed, and the type is remade.
     op.execute("UPDATE jobs SET status = 'FAILED' WHERE status = 'CANCELED'")
+    if not _postgresql():
+        return
+    # PostgreSQL cannot drop an enum value: the type is made again without it.
     op.execute("ALTER TYPE job_status RENAME TO job_status_old")
     sa.Enum(*OLD_STATUSES, name="job_status").create(op.get_bind())
     op.execute(

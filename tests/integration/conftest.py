@@ -5,13 +5,17 @@ Every user, model, image and container a test creates is tracked and removed at 
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import httpx
 import pytest
 
+from core.lifecycle import VersionStatus
 from core.storage import Storage
-from tests.utils import API_URL, Farm, remove_user
+from tests.utils import API_URL, Farm, make_zip, remove_user
+
+WARM_MODEL = Path(__file__).parent / "models" / "warm"
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +60,14 @@ def new_user(storage, docker_client) -> Iterator:
 def new_user_module(storage, docker_client) -> Iterator:
     """new_user for fixtures shared by a module, such as one built image."""
     yield from _user_factory(storage, docker_client)
+
+
+@pytest.fixture(scope="module")
+def warm_model(new_user_module):
+    """One READY public version of the warm test model (models/warm), and its owner."""
+    owner = new_user_module()
+    files = {path.name: path.read_bytes() for path in WARM_MODEL.iterdir() if path.is_file()}
+    model = owner.create_model(visibility="public")
+    version = owner.build(make_zip(files), model_id=model["id"])
+    assert version["status"] == VersionStatus.READY, version["error"]
+    return owner, version

@@ -2,25 +2,13 @@
 any failure the model cannot report itself leaves a fresh container for the next job."""
 
 import time
-from pathlib import Path
 
 import pytest
 
-from core.lifecycle import JobStatus, VersionStatus
-from tests.utils import make_zip
-
-WARM_MODEL = Path(__file__).parent / "models" / "warm"
-
-
-@pytest.fixture(scope="module")
-def warm_model(new_user_module):
-    """One READY public version of the warm test model, and its owner."""
-    owner = new_user_module()
-    files = {path.name: path.read_bytes() for path in WARM_MODEL.iterdir() if path.is_file()}
-    model = owner.create_model(visibility="public")
-    version = owner.build(make_zip(files), model_id=model["id"])
-    assert version["status"] == VersionStatus.READY, version["error"]
-    return owner, version
+from core.lifecycle import JobStatus
+from tests.integration import stack
+from tests.integration.stack import wait_for, wait_for_sandbox
+from workers.run.sandbox import USER_LABEL
 
 
 def _run(farm, version, data: str) -> dict:
@@ -50,7 +38,7 @@ def test_a_late_write_does_not_reach_the_next_job(warm_model, new_user):
     time.sleep(1.5)  # the model's thread writes /output/late.txt meanwhile
     following = _run(farm, version, "next")
     assert following["result"]["seen"] == ["late", "next"]  # the same container
-    assert set(farm.outputs(following["id"])) == {"out.txt", "result.json", "run.log"}
+    assert set(farm.outputs(following["id"])) == {"out.txt", "result.json"}  # no log: silent
 
 
 @pytest.mark.parametrize(
@@ -71,3 +59,41 @@ def test_a_failed_request_discards_the_container(warm_model, new_user, misbehavi
     following = _run(farm, version, "after")
     assert following["status"] == JobStatus.SUCCEEDED, following["error"]
     assert following["result"] == {"setups": 1, "seen": ["after"]}  # a fresh container
+
+
+def test_a_version_can_be_warmed_ahead_of_the_first_job(warm_model, new_user, docker_client):
+    owner, version = warm_model
+    farm = new_user()
+    response = farm.http.post(f"/api/versions/{version['id']}/warm")
+    assert response.status_code == 202, response.text
+    (container,) = wait_for_sandbox(docker_client, user=farm.user_id, timeout=60)
+    job = _run(farm, version, "first")
+    assert job["result"] == {"setups": 1, "seen": ["first"]}
+    (still,) = docker_client.containers.list(filters={"label": f"{USER_LABEL}={farm.user_id}"})
+    assert still.id == container.id  # the job ran on the container warmed for it
+
+
+def test_warming_needs_a_ready_version_the_caller_may_run(warm_model, new_user):
+    owner, _ = warm_model
+    farm = new_user()
+    private = owner.create_model()
+    pending = owner.new_version(private["id"], None)
+    assert owner.http.post(f"/api/versions/{pending['id']}/warm").status_code == 409
+    assert farm.http.post(f"/api/versions/{pending['id']}/warm").status_code == 404
+
+
+def test_warm_containers_do_not_outlive_a_killed_worker(warm_model, new_user, docker_client):
+    _, version = warm_model
+    farm = new_user()
+    assert _run(farm, version, "before")["status"] == JobStatus.SUCCEEDED
+    interrupted = farm.start_job(version["id"], b"slow")
+    wait_for(lambda: farm.job(interrupted)["status"] == JobStatus.RUNNING, "the job running", 60)
+    label = {"label": f"{USER_LABEL}={farm.user_id}"}
+    assert docker_client.containers.list(filters=label)
+    stack.kill("inference-worker")
+    # The runner's stdin was the worker's: it ends, and so does the container, by itself.
+    wait_for(lambda: not docker_client.containers.list(filters=label), "warm containers gone", 30)
+    stack.up()
+    job = farm.wait_job(interrupted, timeout=180)
+    assert job["status"] == JobStatus.SUCCEEDED, job["error"]
+    assert job["result"]["seen"] == ["slow"]  # run again, on a fresh container

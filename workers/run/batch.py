@@ -14,8 +14,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import insert, select, update
 
 from core.db import session_scope
 from core.lifecycle import JobStatus
@@ -137,16 +136,21 @@ def _write(job_id: uuid.UUID, items: list[dict]) -> None:
     """Inserts the items' rows and counts them into the job; a row already there (written by a
     try whose answer was lost) is neither inserted nor counted twice."""
     with session_scope() as session:
-        inserted = session.scalars(
-            insert(JobItem).values(items).on_conflict_do_nothing().returning(JobItem.status)
-        ).all()
-        failed = sum(status == JobStatus.FAILED for status in inserted)
+        indexes = [item["index"] for item in items]
+        present = set(
+            session.scalars(
+                select(JobItem.index).where(JobItem.job_id == job_id, JobItem.index.in_(indexes))
+            )
+        )
+        new = [item for item in items if item["index"] not in present]
+        if not new:
+            return
+        session.execute(insert(JobItem), new)
+        failed = sum(item["status"] == JobStatus.FAILED for item in new)
         session.execute(
             update(Job)
             .where(Job.id == job_id)
-            .values(
-                items_done=Job.items_done + len(inserted), items_failed=Job.items_failed + failed
-            )
+            .values(items_done=Job.items_done + len(new), items_failed=Job.items_failed + failed)
         )
 
 

@@ -18,6 +18,10 @@ class Predictor:
         SEEN.append(data)
         if data == "hang":
             time.sleep(600)
+        if data == "slow":
+            time.sleep(3)
+        if data == "raise":
+            raise ValueError("asked to fail")
         if data == "oom":
             hog = bytearray(400 * 1024 * 1024)
             hog[::4096] = b"x" * len(hog[::4096])
