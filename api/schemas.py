@@ -94,18 +94,36 @@ class InlineFile(BaseModel):
     data: Base64Bytes = Field(description="The file's bytes, base64.")
 
 
+_JOB_INPUT_WAYS = ("input", "batch", "batch_size")
+
+
 class JobCreate(BaseModel):
     """A job on one input uploaded afterwards (the default), one input sent inline (`input`),
     or a batch: items inline (`batch`) or uploaded afterwards (`batch_size`)."""
 
+    # The schema says it too, so that clients and fuzzers know: at most one way per job.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "anyOf": [
+                    {"required": [first, second]}
+                    for i, first in enumerate(_JOB_INPUT_WAYS)
+                    for second in _JOB_INPUT_WAYS[i + 1 :]
+                ]
+            }
+        }
+    )
+
     version_id: uuid.UUID
     input: InlineFile | None = None
-    batch: list[InlineFile] | None = Field(None, min_length=1, max_length=settings.max_batch_items)
+    batch: list[InlineFile] | None = Field(
+        None, min_length=1, max_length=settings.max_batch_items
+    )
     batch_size: int | None = Field(None, ge=1, le=settings.max_batch_items)
 
     @model_validator(mode="after")
     def _one_way(self) -> "JobCreate":
-        given = [name for name in ("input", "batch", "batch_size") if getattr(self, name)]
+        given = [name for name in _JOB_INPUT_WAYS if name in self.model_fields_set]
         if len(given) > 1:
             raise ValueError(f"give at most one of input, batch and batch_size, not {given}")
         return self

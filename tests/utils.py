@@ -20,6 +20,8 @@ from core.models import Job, Model, ModelVersion, User
 from core.registry import Registry, engine_name, model_repository
 from core.settings import settings
 from core.storage import Storage, job_prefix, package_upload_key
+from workers.run import sandbox
+from workers.run.sandbox import USER_LABEL
 
 ROOT = Path(__file__).resolve().parent.parent
 API_URL = f"http://{settings.api_host}:{settings.api_port}"
@@ -162,9 +164,9 @@ def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClien
                 storage.delete(key)
         for job in jobs:
             storage.delete_prefix(job_prefix(job.id))
-        warm = {"label": f"org.modelfarm.user={user_id}"}
+        warm = {"label": f"{USER_LABEL}={user_id}"}
         for container in client.containers.list(all=True, filters=warm):
-            container.remove(force=True)  # the user's warm sandboxes
+            sandbox.remove(container)  # the user's warm sandboxes (gone already is fine)
         for model in models:
             _remove_images(model_repository(model.id), registry, client)
         session.execute(delete(User).where(User.id == user_id))

@@ -4,6 +4,7 @@ inputs that abuse them."""
 import base64
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from api.body_limit import MAX_BODY_BYTES
 from core.lifecycle import JobStatus
 from core.settings import settings
-from tests.utils import inline
+from tests.utils import API_URL, inline
 
 
 def test_prefer_wait_answers_with_the_finished_job(warm_model, new_user):
@@ -118,3 +119,30 @@ def test_inline_inputs_over_the_cap_are_refused_before_they_are_read(warm_model,
     items = [{"name": "a.bin", "data": half}, {"name": "b.bin", "data": half}]
     assert farm.submit(version["id"], batch=items).status_code == 413
     assert farm.http.get("/api/jobs").json()["total"] == 0
+
+
+def test_waiting_requests_hold_no_thread_and_no_connection(warm_model, new_user):
+    """More requests waiting than the API has threads (40) and database connections (15): a
+    request that holds neither while it waits leaves the API answering everyone else."""
+    _, version = warm_model
+    farm = new_user()
+    jobs = [farm.submit(version["id"]).json() for _ in range(60)]
+    for created in jobs:
+        assert httpx.put(created["upload_url"], content=b"hang").status_code == 200
+
+    def run_and_wait(created: dict) -> httpx.Response:
+        with httpx.Client(base_url=API_URL, timeout=30, headers=farm.http.headers) as client:
+            return client.post(
+                f"/api/jobs/{created['job']['id']}/run", headers={"Prefer": "wait=6"}
+            )
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        waiting = [pool.submit(run_and_wait, created) for created in jobs]
+        time.sleep(2)  # all of them are waiting now
+        started = time.monotonic()
+        assert farm.http.get("/api/users/me").status_code == 200
+        assert time.monotonic() - started < 1.5
+        answered = [future.result() for future in waiting]
+    assert all(response.headers["Preference-Applied"] == "wait=6" for response in answered)
+    for created in jobs:
+        farm.http.post(f"/api/jobs/{created['job']['id']}/cancel")
