@@ -34,6 +34,8 @@ def sync_job(farm: Farm, version_id: str) -> float:
     started = time.perf_counter()
     response = farm.submit(version_id, {"Prefer": "wait=60"}, input=INPUT)
     elapsed = time.perf_counter() - started
+    if response.status_code != 201:
+        raise SystemExit(f"POST /api/jobs answered {response.status_code}: {response.text}")
     job = response.json()["job"]
     if job["status"] != JobStatus.SUCCEEDED:
         raise SystemExit(f"job {job['id']} is {job['status']}: {job['error']}")
@@ -89,7 +91,8 @@ def cold_and_warm(version_id: str, users: int = 3) -> tuple[float, float]:
 
 
 def build(farm: Farm, files: dict[str, bytes]) -> str:
-    version = farm.build(files)
+    """A READY version of a public model: the new users of cold_and_warm run it too."""
+    version = farm.build(files, model_id=farm.create_model(visibility="public")["id"])
     if version["status"] != VersionStatus.READY:
         raise SystemExit(f"build failed: {version['error']}")
     return version["id"]
