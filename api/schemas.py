@@ -116,9 +116,7 @@ class JobCreate(BaseModel):
 
     version_id: uuid.UUID
     input: InlineFile | None = None
-    batch: list[InlineFile] | None = Field(
-        None, min_length=1, max_length=settings.max_batch_items
-    )
+    batch: list[InlineFile] | None = Field(None, min_length=1, max_length=settings.max_batch_items)
     batch_size: int | None = Field(None, ge=1, le=settings.max_batch_items)
 
     @model_validator(mode="after")

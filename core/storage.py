@@ -8,6 +8,7 @@ streaming them with the recorded size as a hard cap, so a later PUT changes noth
 
 import io
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from minio.error import S3Error
 from core.settings import settings
 
 # The codes an S3 server answers for an object that is not there.
+PARALLEL_PUTS = 8
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
@@ -130,6 +132,11 @@ class Storage:
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream"):
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type)
+
+    def put_all(self, objects: list[tuple[str, bytes]]) -> None:
+        """Many small objects at once (a batch's outputs)."""
+        with ThreadPoolExecutor(PARALLEL_PUTS) as pool:
+            list(pool.map(lambda each: self.put_bytes(*each), objects))
 
     def seal(self, upload_key: str, sealed_key: str, *, limit: int) -> int | None:
         """Copies an upload to its sealed key and removes the upload; returns the sealed size,

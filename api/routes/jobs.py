@@ -1,8 +1,9 @@
-import json
+import base64
 import uuid
 
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from api import crud, submit
 from api.deps import CurrentUser, OwnedJob, PageDep, SessionDep, StorageDep, version_for
@@ -22,6 +23,7 @@ from core.db import session_scope
 from core.lifecycle import JOB, VERSION, move, utcnow
 from core.models import Job
 from core.queue import send_run
+from core.storage import Storage
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 LOG_NAME = "run.log"
@@ -155,14 +157,11 @@ def list_items(job: OwnedJob, session: SessionDep, paging: PageDep):
 
 
 @router.get("/{job_id}/outputs", response_model=JobOutputs, responses=responses(404))
-def list_outputs(job: OwnedJob, storage: StorageDep):
+def list_outputs(job: OwnedJob, session: SessionDep, storage: StorageDep):
     """The job's output files, result.json among them, and its log, as presigned GET URLs.
     A batch's are named items/<index>/<name>; an item's result.json is its inline result."""
+    _store_kept_outputs(job, session, storage)
     entries = list(job.outputs)
-    for entry in entries:
-        if entry.get("inline") and storage.size(entry["key"]) is None:
-            # The job's result, kept inline by the worker; stored as the runner wrote it.
-            storage.put_bytes(entry["key"], json.dumps(job.result).encode(), "application/json")
     log_size = storage.size(job.log_key)
     if log_size is not None:
         entries.append({"name": LOG_NAME, "key": job.log_key, "size": log_size})
@@ -176,3 +175,15 @@ def list_outputs(job: OwnedJob, storage: StorageDep):
     ]
     expires_in = int(storage.url_lifetime.total_seconds())
     return JobOutputs(job_id=job.id, status=job.status, outputs=outputs, expires_in=expires_in)
+
+
+def _store_kept_outputs(job: Job, session: Session, storage: Storage) -> None:
+    """Puts the small outputs the worker kept in the job's row (workers/run/transfer.py) into
+    object storage, once; a listing at the same time stores the same bytes, harmlessly."""
+    kept = [
+        (entry["key"], base64.b64decode(entry["data"])) for entry in job.outputs if "data" in entry
+    ]
+    if kept:
+        storage.put_all(kept)
+        job.outputs = [{k: v for k, v in entry.items() if k != "data"} for entry in job.outputs]
+        session.commit()

@@ -24,7 +24,7 @@ from core.settings import settings
 from core.storage import Storage
 from workers.retry import with_retries
 from workers.run import batch, cancels, pool, sandbox
-from workers.run.outputs import RESULT_FILE, inline_result
+from workers.run.outputs import inline_result
 from workers.run.predict import SANDBOX_OWNER, Sandboxed, predict
 from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
@@ -118,7 +118,6 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     if failure:
         return {"status": JobStatus.FAILED, "error": failure, **ran}
     files = result.output_files(limits.output_mb * 1024**2)
+    outputs = with_retries(store_outputs, storage, request.where.job_id, files)
     result_json = inline_result(files)
-    inlined = frozenset() if result_json is None else frozenset({RESULT_FILE})
-    outputs = with_retries(store_outputs, storage, request.where.job_id, files, inlined=inlined)
     return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}

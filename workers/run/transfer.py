@@ -1,10 +1,13 @@
 """A job's files between object storage and the worker: sealed inputs in, outputs out."""
 
+import base64
 import uuid
 from pathlib import Path
 
 from core.errors import UserFacingError
 from core.storage import NotAsSealed, Storage, job_output_key
+
+KEPT_OUTPUT_BYTES = 64 * 1024
 
 
 class InputMissing(UserFacingError):
@@ -24,18 +27,21 @@ def download_input(storage: Storage, sealed: dict, path: Path) -> None:
 
 
 def store_outputs(
-    storage: Storage, job_id: uuid.UUID, files: dict[str, bytes], *, item: int | None = None,
-    inlined: frozenset[str] = frozenset(),
-) -> list[dict]:  # fmt: skip
-    """Stores the files under keys made from ids; the model's names stay in the returned list.
-    The `inlined` ones (result.json, kept as the job's result) are listed but not stored: the
-    API stores them when the outputs are first listed, off the synchronous path."""
-    outputs = []
+    storage: Storage, job_id: uuid.UUID, files: dict[str, bytes], *, item: int | None = None
+) -> list[dict]:
+    """The outputs' entries for the job's row, keys made from ids, the model's names kept.
+
+    Small outputs, up to KEPT_OUTPUT_BYTES in all, are kept in the entry itself (base64
+    "data", in the database) and stored in object storage when the outputs are first listed
+    (api/routes/jobs.py): a synchronous job or a batch item pays no object storage round trip
+    for them. The others are stored now."""
+    outputs, kept = [], 0
     for index, (name, data) in enumerate(sorted(files.items())):
-        key = job_output_key(job_id, index, item=item)
-        if name in inlined:
-            outputs.append({"name": name, "key": key, "size": len(data), "inline": True})
-            continue
-        storage.put_bytes(key, data)
-        outputs.append({"name": name, "key": key, "size": len(data)})
+        entry = {"name": name, "key": job_output_key(job_id, index, item=item), "size": len(data)}
+        if kept + len(data) <= KEPT_OUTPUT_BYTES:
+            kept += len(data)
+            entry["data"] = base64.b64encode(data).decode()
+        else:
+            storage.put_bytes(entry["key"], data)
+        outputs.append(entry)
     return outputs
