@@ -67,3 +67,16 @@ def test_items_of_a_single_job_are_refused(warm_model, new_user):
     job = farm.submit(version["id"], input=inline("one")).json()["job"]
     response = farm.http.get(f"/api/jobs/{job['id']}/items")
     assert response.status_code == 409 and "not a batch" in response.json()["detail"]
+
+
+def test_an_item_that_hangs_times_out_alone(warm_model, new_user):
+    _, version = warm_model
+    farm = new_user()
+    batch = [inline("first"), inline("hang"), inline("third")]
+    job = farm.submit(version["id"], {"Prefer": "wait=60"}, batch=batch).json()["job"]
+    job = farm.wait_job(job["id"], timeout=60)
+    assert job["status"] == JobStatus.SUCCEEDED and job["items_failed"] == 1
+    first, hung, third = _items(farm, job["id"])
+    assert "timed out after 5 s" in hung["error"]
+    assert first["result"]["seen"] == ["first"]
+    assert third["result"]["seen"] == ["third"]  # sent with the hung one, run on a fresh container

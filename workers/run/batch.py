@@ -1,16 +1,21 @@
 """Batch jobs: one prediction per item, in order, through warm containers of the job's key.
 
 An item that fails (an exception, out of memory, its own timeout) fails only that item; its
-container is discarded as for any failed request, and the next item gets a fresh one. Items run
-on as many containers at once as the worker has job slots. Their outcomes are written to
-job_items a few hundred at a time, with the job's counters, so a restarted attempt goes on from
-the items already recorded. The job ends SUCCEEDED once every item has run.
+container is discarded as for any failed request, and the next items get a fresh one. Items run
+on as many containers at once as the worker has job slots, a window of them at a time per
+container: their requests are sent together and answered in order (WarmContainer.predict_all).
+When a container dies on an item, the items after it in its window did not run and go back to
+be run on a fresh container; when an item merely raised, the rest of its window still ran on
+that container (the same user's, the same job's) before it is discarded. Outcomes are written
+to job_items a few hundred at a time, with the job's counters, so a restarted attempt goes on
+from the items already recorded. The job ends SUCCEEDED once every item has run.
 """
 
 import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,13 +31,15 @@ from workers.retry import with_retries
 from workers.run import sandbox
 from workers.run.cancels import Watch
 from workers.run.outputs import RESULT_FILE, OutputError, inline_result
-from workers.run.predict import Sandboxed, predict
+from workers.run.predict import Sandboxed, predict_all
 from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
 
 # Item outcomes are written when this many are waiting, or this long after the last write.
 FLUSH_ITEMS = 200
 FLUSH_S = 0.5
+WINDOW_ITEMS = 16
+WINDOW_BYTES = 64 * 1024
 
 
 def run(
@@ -43,20 +50,47 @@ def run(
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
         sources = _sources(storage, items, inline, Path(scratch))
         recorder = _Recorder(where.job_id)
-        todo = [index for index in range(len(items)) if index not in done]
-        slots = max(1, min(settings.inference_concurrency, len(todo)))
+        todo = _Todo([index for index in range(len(items)) if index not in done], items)
 
-        def run_item(index: int) -> None:
-            if not watch.canceled:
-                path = Path(scratch) / f"item-{index}"
-                item_input = _cut(sources, items[index], path)
-                recorder.add(_item_outcome(where, storage, index, item_input, watch))
-                path.unlink()
+        def run_windows() -> None:
+            while not watch.canceled and (window := todo.take()):
+                inputs = [_cut(sources, items[i], Path(scratch) / f"item-{i}") for i in window]
+                results = with_retries(predict_all, where, inputs, watch)
+                for index, result in zip(window, results, strict=False):
+                    recorder.add(_item_outcome(where, storage, index, result))
+                todo.put_back(window[len(results) :])  # after a container died: not run yet
+                for _, path in inputs:
+                    path.unlink()
 
+        slots = max(1, min(settings.inference_concurrency, len(todo.indexes)))
         with ThreadPoolExecutor(slots, thread_name_prefix=f"batch-{where.job_id}") as executor:
-            list(executor.map(run_item, todo))
+            for each in [executor.submit(run_windows) for _ in range(slots)]:
+                each.result()
         recorder.flush()
     return {"status": JobStatus.SUCCEEDED, "outputs": _all_outputs(where.job_id)}
+
+
+class _Todo:
+    """The items still to run, handed out in windows: up to WINDOW_ITEMS items whose inputs
+    add up to at most WINDOW_BYTES (one item at least), so that a window's requests fit in the
+    attach stream's buffers while the runner answers them."""
+
+    def __init__(self, indexes: list[int], items: list[dict]) -> None:
+        self.indexes, self.items, self.lock = deque(indexes), items, threading.Lock()
+
+    def take(self) -> list[int]:
+        window, size = [], 0
+        with self.lock:
+            while self.indexes and len(window) < WINDOW_ITEMS:
+                size += self.items[self.indexes[0]]["size"]
+                if window and size > WINDOW_BYTES:
+                    break
+                window.append(self.indexes.popleft())
+        return window
+
+    def put_back(self, indexes: list[int]) -> None:
+        with self.lock:
+            self.indexes.extendleft(reversed(indexes))
 
 
 def _sources(
@@ -85,11 +119,9 @@ def _cut(sources: dict[str | None, Path], item: dict, path: Path) -> tuple[str, 
 
 
 def _item_outcome(
-    where: Sandboxed, storage: Storage, index: int, item_input: tuple[str, Path], watch: Watch
+    where: Sandboxed, storage: Storage, index: int, result: sandbox.RunResult
 ) -> dict:
     """The item's row in job_items, as column values."""
-    name, path = item_input
-    result = with_retries(predict, where, name, path, watch)
     limits = where.limits
     ran = {"job_id": where.job_id, "index": index, "run_seconds": result.seconds}
     failure = sandbox.failure_message(result, limits)

@@ -33,22 +33,24 @@ class WarmPool:
         self._client: docker.DockerClient | None = None
 
     def run(
-        self, image: str, user: str, limits: sandbox.Limits, input_name: str, input_path: Path,
+        self, image: str, user: str, limits: sandbox.Limits, inputs: list[tuple[str, Path]],
         watch: Watch,
-    ) -> sandbox.RunResult | None:  # fmt: skip
-        """One request on a warm container of this key; None when the bounds allow none (the
-        caller runs the job cold). A container whose run failed or was canceled is discarded."""
+    ) -> list[sandbox.RunResult] | None:  # fmt: skip
+        """The inputs' requests on a warm container of this key (WarmContainer.predict_all);
+        None when the bounds allow no container (the caller runs cold). A container that
+        failed a request or was canceled is discarded afterwards."""
         container = self._take((image, user, limits)) or self._start(image, (image, user, limits))
         if container is None:
             return None
         try:
             with watch.running(container.container.kill):
-                result = container.predict(input_name, input_path)
+                results = container.predict_all(inputs)
         except BaseException:
             self._discard(container)
             raise
-        self._give_back(container, reusable=_reusable(result, limits))
-        return result
+        reusable = len(results) == len(inputs) and all(_reusable(r, limits) for r in results)
+        self._give_back(container, reusable=reusable and not watch.canceled)
+        return results
 
     def prewarm(self, image: str, user: str, limits: sandbox.Limits) -> bool:
         """Starts an idle container of this key ahead of its first job, unless one is idle

@@ -26,18 +26,29 @@ class Sandboxed:
 
 
 def predict(where: Sandboxed, input_name: str, data: Path, watch: Watch) -> sandbox.RunResult:
+    return predict_all(where, [(input_name, data)], watch)[0]
+
+
+def predict_all(
+    where: Sandboxed, inputs: list[tuple[str, Path]], watch: Watch
+) -> list[sandbox.RunResult]:
+    """One result per input, in order; fewer when a warm container died on one: the last is
+    then that input's failure, and the inputs after it did not run."""
     if settings.warm_enabled:
         warm = pool.shared(SANDBOX_OWNER).run(
-            where.image_ref, str(where.owner_id), where.limits, input_name, data, watch
+            where.image_ref, str(where.owner_id), where.limits, inputs, watch
         )
         if warm is not None:
             return warm
     client = images.docker_client(timeout=120)
     try:
         images.pull(client, where.image_ref)
-        return sandbox.run(
-            client, where.image_ref, [INPUT_NAME_FLAG, input_name], limits=where.limits,
-            owner=SANDBOX_OWNER, work=str(where.job_id), stdin=data, watch=watch,
-        )  # fmt: skip
+        return [
+            sandbox.run(
+                client, where.image_ref, [INPUT_NAME_FLAG, input_name], limits=where.limits,
+                owner=SANDBOX_OWNER, work=str(where.job_id), stdin=data, watch=watch,
+            )
+            for input_name, data in inputs
+        ]  # fmt: skip
     finally:
         client.close()

@@ -81,20 +81,40 @@ class WarmContainer:
         self.container.start()
         self.stdout = _Stdout(self.socket)
 
-    def predict(self, input_name: str, input_path: Path) -> sandbox.RunResult:
-        """One request; a result the caller must check (a failed one means: discard me)."""
+    def predict_all(self, inputs: list[tuple[str, Path]]) -> list[sandbox.RunResult]:
+        """Requests sent one after another without waiting (the runner answers them in order,
+        so the engine's attach stream is crossed once for all of them), then one result each;
+        fewer when the container did not survive a request: the last result is then that
+        request's failure (the container is stopped), and the requests after it did not run.
+        Any failed result means: discard me."""
+        sent = 0
+        try:
+            for input_name, input_path in inputs:
+                self._send(input_name, input_path)
+                sent += 1
+        except OSError:
+            pass  # the container is gone: reading says why
+        results = []
+        for _ in range(max(sent, 1)):
+            result, alive = self._receive()
+            results.append(result)
+            if not alive:
+                break
+        return results
+
+    def _receive(self) -> tuple[sandbox.RunResult, bool]:
+        """The next request's result, within its timeout; and whether the container lives."""
         started = time.monotonic()
         deadline = started + self.limits.timeout_s
         try:
-            self._send(input_name, input_path)
             log = self._frame(deadline, "log")[1]
             header, archive = self._frame(deadline, "result")
         except TimeoutError:
-            return self._ended(started, timed_out=True)
+            return self._ended(started, timed_out=True), False
         except protocol.FramingError as error:
-            return self._ended(started, timed_out=False, broken=str(error))
+            return self._ended(started, timed_out=False, broken=str(error)), False
         except (ContainerGone, OSError):
-            return self._ended(started, timed_out=False)
+            return self._ended(started, timed_out=False), False
         self.last_used = time.monotonic()
         stderr = log.decode("utf-8", "replace")
         if header.get("error"):
@@ -102,7 +122,7 @@ class WarmContainer:
         return sandbox.RunResult(
             exit_code=header.get("exit"), timed_out=False, oom_killed=False, stdout=b"",
             stderr_tail=stderr, seconds=time.monotonic() - started, archive=archive,
-        )  # fmt: skip
+        ), True  # fmt: skip
 
     def _send(self, input_name: str, input_path: Path) -> None:
         size = input_path.stat().st_size
