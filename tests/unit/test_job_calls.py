@@ -1,0 +1,89 @@
+"""The pure logic behind synchronous, batch and canceled jobs: the Prefer header, the body's
+one way of giving inputs, a batch's windows, and the cancel handshake."""
+
+import asyncio
+import threading
+
+import pytest
+from fastapi import HTTPException
+from pydantic import ValidationError
+
+from api.schemas import JobCreate
+from api.waiting import MAX_WAIT_S, wait_preference
+from workers.run.batch import WINDOW_BYTES, WINDOW_ITEMS, _Todo
+from workers.run.cancels import Watch
+
+VERSION = "7f0c8f0e-4a43-4f5e-9e1d-2b8b3f9c7e11"
+
+
+@pytest.mark.parametrize(
+    "header, seconds",
+    [
+        (None, None),
+        ("wait", MAX_WAIT_S),
+        ("wait=5", 5),
+        (" WAIT = 7 ", 7),
+        ("respond-async, wait=3", 3),
+        ("wait=600", MAX_WAIT_S),
+        ("return=minimal", None),
+    ],
+)
+def test_prefer_wait_is_read_and_capped(header, seconds):
+    assert asyncio.run(wait_preference(header)) == seconds
+
+
+@pytest.mark.parametrize("header", ["wait=soon", "wait=-1", "wait=1.5"])
+def test_a_wait_preference_that_makes_no_sense_is_refused(header):
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(wait_preference(header))
+    assert refused.value.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "ways",
+    [
+        {"input": {"name": "a", "data": ""}, "batch_size": 2},
+        {"input": None, "batch": [{"name": "a", "data": ""}]},
+        {"batch": [{"name": "a", "data": ""}], "batch_size": 1},
+    ],
+)
+def test_a_job_gives_its_inputs_one_way_only(ways):
+    with pytest.raises(ValidationError, match="at most one of"):
+        JobCreate.model_validate({"version_id": VERSION, **ways})
+    assert JobCreate.model_validate({"version_id": VERSION, "batch_size": 2}).batch_size == 2
+
+
+def test_windows_are_bounded_by_items_and_bytes_and_take_back_what_did_not_run():
+    small = [{"size": 10}] * (WINDOW_ITEMS + 5)
+    todo = _Todo(list(range(len(small))), small)
+    first = todo.take()
+    assert first == list(range(WINDOW_ITEMS))
+    todo.put_back(first[3:])  # the container died on item 2
+    assert todo.take() == list(range(3, WINDOW_ITEMS + 3))
+    big = [{"size": WINDOW_BYTES}, {"size": 1}, {"size": WINDOW_BYTES + 1}]
+    todo = _Todo([0, 1, 2], big)
+    assert [todo.take(), todo.take(), todo.take(), todo.take()] == [[0], [1], [2], []]
+
+
+def test_a_cancel_kills_what_runs_now_or_what_starts_after_it():
+    kills = []
+    watch = Watch()
+    with watch.running(lambda: kills.append("first")):
+        watch.cancel()
+    assert kills == ["first"] and watch.canceled
+    with watch.running(lambda: kills.append("late")):  # started after the cancel
+        pass
+    assert kills == ["first", "late"]
+    idle = Watch()
+    idle.cancel()  # nothing running: only the flag
+    assert idle.canceled
+
+
+def test_cancel_and_start_racing_always_kill():
+    for _ in range(200):
+        kills, watch = [], Watch()
+        racer = threading.Thread(target=watch.cancel)
+        racer.start()
+        with watch.running(lambda kills=kills: kills.append(1)):
+            racer.join()
+        assert kills == [1]
