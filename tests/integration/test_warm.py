@@ -1,14 +1,19 @@
 """Warm sandboxes: a user's jobs reuse a loaded model, other users never see its memory, and
 any failure the model cannot report itself leaves a fresh container for the next job."""
 
+import json
 import time
+import uuid
 
 import pytest
 
 from core.lifecycle import JobStatus
+from core.settings import settings
 from tests.integration import stack
 from tests.integration.stack import wait_for, wait_for_sandbox
-from workers.run.sandbox import USER_LABEL
+from workers.run.cancels import Watch
+from workers.run.predict import Sandboxed, predict_all
+from workers.run.sandbox import USER_LABEL, WORK_LABEL, Limits
 
 
 def _run(farm, version, data: str) -> dict:
@@ -97,3 +102,23 @@ def test_warm_containers_do_not_outlive_a_killed_worker(warm_model, new_user, do
     job = farm.wait_job(interrupted, timeout=180)
     assert job["status"] == JobStatus.SUCCEEDED, job["error"]
     assert job["result"]["seen"] == ["slow"]  # run again, on a fresh container
+
+
+def test_with_warm_containers_off_each_request_gets_a_one_shot_container(
+    warm_model, monkeypatch, docker_client
+):
+    """The cold path, as the worker takes it when warm containers are off or none has room."""
+    _, version = warm_model
+    monkeypatch.setattr(settings, "warm_enabled", False)
+    limits = Limits.for_model({"memory_mb": 128, "timeout_s": 5})
+    where = Sandboxed(uuid.uuid4(), uuid.uuid4(), version["image_ref"], limits)
+    results = predict_all(where, [("a.txt", b"one"), ("b.txt", b"two")], Watch())
+    files = [result.output_files(limits.output_mb * 1024**2) for result in results]
+    assert [json.loads(each["result.json"]) for each in files] == [
+        {"setups": 1, "seen": ["one"]},  # each in a container of its own
+        {"setups": 1, "seen": ["two"]},
+    ]
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"{WORK_LABEL}={where.job_id}"}
+    )
+    assert left == []

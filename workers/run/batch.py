@@ -31,7 +31,7 @@ from workers.retry import with_retries
 from workers.run import sandbox
 from workers.run.cancels import Watch
 from workers.run.outputs import RESULT_FILE, OutputError, inline_result
-from workers.run.predict import Sandboxed, predict_all
+from workers.run.predict import Input, Sandboxed, predict_all
 from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
 
@@ -59,8 +59,8 @@ def run(
                 for index, result in zip(window, results, strict=False):
                     recorder.add(_item_outcome(where, storage, index, result))
                 todo.put_back(window[len(results) :])  # after a container died: not run yet
-                for _, path in inputs:
-                    path.unlink()
+                for index in window:
+                    (Path(scratch) / f"item-{index}").unlink(missing_ok=True)
 
         slots = max(1, min(settings.inference_concurrency, len(todo.indexes)))
         with ThreadPoolExecutor(slots, thread_name_prefix=f"batch-{where.job_id}") as executor:
@@ -95,26 +95,32 @@ class _Todo:
 
 def _sources(
     storage: Storage, items: list[dict], inline: bytes | None, scratch: Path
-) -> dict[str | None, Path]:
-    """Each object the items are cut from, on disk once: the inline items' bytes (key None),
-    and each uploaded item's sealed object."""
+) -> dict[str | None, bytes | Path]:
+    """What the items are cut from: the inline items' bytes (key None), and each uploaded
+    item's sealed object, downloaded once."""
     sizes: dict[str | None, int] = {}
     for item in items:
         sizes[item["key"]] = max(sizes.get(item["key"], 0), item["offset"] + item["size"])
-    sources = {}
+    sources: dict[str | None, bytes | Path] = {None: inline or b""}
     for number, (key, size) in enumerate(sizes.items()):
-        sources[key] = scratch / f"source-{number}"
-        if key is None:
-            sources[key].write_bytes(inline)
-        else:
+        if key is not None:
+            sources[key] = scratch / f"source-{number}"
             with_retries(download_input, storage, {"key": key, "size": size}, sources[key])
     return sources
 
 
-def _cut(sources: dict[str | None, Path], item: dict, path: Path) -> tuple[str, Path]:
-    with sources[item["key"]].open("rb") as source:
-        source.seek(item["offset"])
-        path.write_bytes(source.read(item["size"]))
+def _cut(sources: dict[str | None, bytes | Path], item: dict, path: Path) -> Input:
+    """The item's input: its bytes when small, else a file of its own at path."""
+    source, start, size = sources[item["key"]], item["offset"], item["size"]
+    if isinstance(source, bytes):
+        return item["name"], source[start : start + size]
+    with source.open("rb") as opened:
+        opened.seek(start)
+        if size <= WINDOW_BYTES:
+            return item["name"], opened.read(size)
+        with path.open("wb") as target:
+            while remaining := size - target.tell():
+                target.write(opened.read(min(remaining, 1 << 20)))
     return item["name"], path
 
 

@@ -33,7 +33,7 @@ class WarmPool:
         self._client: docker.DockerClient | None = None
 
     def run(
-        self, image: str, user: str, limits: sandbox.Limits, inputs: list[tuple[str, Path]],
+        self, image: str, user: str, limits: sandbox.Limits, inputs: list[tuple[str, bytes | Path]],
         watch: Watch,
     ) -> list[sandbox.RunResult] | None:  # fmt: skip
         """The inputs' requests on a warm container of this key (WarmContainer.predict_all);
