@@ -103,8 +103,7 @@ def create_job(
         log_key=storage.job_log_key(job_id), **fields,
     )  # fmt: skip
     if inline is not None:
-        move(JOB, job, JOB.queued)
-        job.queued_at = utcnow()
+        _queue(JOB, job)
         job.inline_input = InlineInput(data=inline)
     _add_unique(session, job)
     return job
@@ -141,13 +140,25 @@ def mark_queued(
     that is not queued yet.
     """
     previous = row.status
-    move(lifecycle, row, lifecycle.queued)
-    row.queued_at = utcnow()
+    _queue(lifecycle, row)
     session.commit()
     try:
-        send(str(row.id))
-    except Exception as error:  # whatever the broker client raises, the row goes back
+        enqueue(send, str(row.id))
+    except QueueUnavailable:  # the row goes back
         row.status = previous  # an undo of the move above, not a transition of its own
         row.queued_at = None
         session.commit()
+        raise
+
+
+def _queue(lifecycle: Lifecycle, row: ModelVersion | Job) -> None:
+    move(lifecycle, row, lifecycle.queued)
+    row.queued_at = utcnow()
+
+
+def enqueue(send: Callable[..., None], *args: str) -> None:
+    """Sends a task; QueueUnavailable (a 503) whatever the broker client raises."""
+    try:
+        send(*args)
+    except Exception as error:  # whatever the broker client raises
         raise QueueUnavailable(str(error)) from error

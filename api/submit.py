@@ -54,10 +54,10 @@ def create(
         return _earlier(session, user, key), True  # a concurrent request with this key won
     if inline is not None:
         try:
-            send_run(str(job.id))
-        except Exception as error:  # whatever the broker client raises
+            crud.enqueue(send_run, str(job.id))
+        except crud.QueueUnavailable:
             crud.delete(session, row=job)  # so that a retry with its key starts afresh
-            raise crud.QueueUnavailable(str(error)) from error
+            raise
     return job, False
 
 

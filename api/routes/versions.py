@@ -73,10 +73,7 @@ def warm_version(version: ReadableVersion, user: CurrentUser):
             status.HTTP_409_CONFLICT,
             f"This version is {version.status}; only a {VERSION.succeeded} version can be warmed.",
         )
-    try:
-        send_warm(str(version.id), str(user.id))
-    except Exception as error:  # whatever the broker client raises
-        raise crud.QueueUnavailable(str(error)) from error
+    crud.enqueue(send_warm, str(version.id), str(user.id))
     return WarmRequested(
         version_id=version.id,
         detail="A warm container is starting for you on an inference worker with room for it.",

@@ -104,12 +104,11 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     ((input_name, sealed),) = request.inputs.items()  # one input per single job
     limits = request.where.limits
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
-        input_path = Path(scratch) / "input"
-        if sealed["key"] is None:
-            input_path.write_bytes(request.inline)
-        else:
-            with_retries(download_input, storage, sealed, input_path)
-        result = with_retries(predict, request.where, input_name, input_path, watch)
+        data: bytes | Path = request.inline  # an inline input goes to the sandbox as it is
+        if sealed["key"] is not None:
+            data = Path(scratch) / "input"
+            with_retries(download_input, storage, sealed, data)
+        result = with_retries(predict, request.where, input_name, data, watch)
     if result.stderr_tail:
         log = result.stderr_tail.encode()
         with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")

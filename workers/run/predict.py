@@ -31,7 +31,9 @@ class Sandboxed:
     limits: sandbox.Limits
 
 
-def predict(where: Sandboxed, input_name: str, data: Path, watch: Watch) -> sandbox.RunResult:
+def predict(
+    where: Sandboxed, input_name: str, data: bytes | Path, watch: Watch
+) -> sandbox.RunResult:
     return predict_all(where, [(input_name, data)], watch)[0]
 
 
