@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import stat
 import sys
 import tarfile
 import traceback
@@ -96,11 +97,33 @@ def receive_input(name: str) -> Path:
 
 
 def archive_outputs() -> bytes:
-    """/output as an (uncompressed) tar."""
+    """/output as an (uncompressed) tar. In GNU format, since the default (PAX) adds a header
+    per file for its fractional mtime; and ending at the end-of-archive blocks, without the
+    padding to a 10 KiB record: most of a small output's tar would be zeros."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        archive.add(OUTPUT_DIR, arcname=".")
-    return buffer.getvalue()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for folder, subfolders, files in os.walk(OUTPUT_DIR):
+            for name in sorted(subfolders + files):
+                _add_entry(archive, Path(folder, name))
+    return buffer.getbuffer()[: archive.offset].tobytes()
+
+
+def _add_entry(archive: tarfile.TarFile, path: Path) -> None:
+    """A file or folder's entry, made from its lstat alone (tarfile's add looks up the names
+    of its owner and group, a read of /etc/passwd and /etc/group per entry); anything else is
+    added as tarfile makes it, for the worker to refuse."""
+    status = path.lstat()
+    entry = tarfile.TarInfo(path.relative_to(OUTPUT_DIR).as_posix())
+    entry.mode, entry.mtime = stat.S_IMODE(status.st_mode), int(status.st_mtime)
+    if stat.S_ISDIR(status.st_mode):
+        entry.type = tarfile.DIRTYPE
+        archive.addfile(entry)
+    elif stat.S_ISREG(status.st_mode):
+        entry.size = status.st_size
+        with path.open("rb") as data:
+            archive.addfile(entry, data)
+    else:
+        archive.add(path, arcname=entry.name, recursive=False)
 
 
 def send_outputs(stream) -> None:

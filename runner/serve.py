@@ -1,7 +1,7 @@
 """Serve mode: the model stays loaded and answers framed requests until stdin closes.
 
 Standard library only; the frames are described in runner/protocol.py. Before each request the
-input folder is made anew and /output emptied, so nothing of one request is seen by the next
+input folder and /output are emptied, so nothing of one request is seen by the next
 but what the model keeps in its own memory (which is why the worker never shares a warm
 container between users).
 """
@@ -20,41 +20,43 @@ CHUNK = 1 << 20
 
 def serve(predict, requests, replies, log_limit: int) -> None:
     """Answers every request frame read from `requests` with two frames on `replies`."""
-    while (
-        header := protocol.decode_header(requests.readline(protocol.FRAME_HEADER_MAX))
-    ) is not None:
-        input_path = _receive(requests, header)
-        _empty(OUTPUT_DIR)
-        with tempfile.TemporaryFile(dir="/tmp") as log:
+    with tempfile.TemporaryFile(dir="/tmp") as log:
+        while (
+            header := protocol.decode_header(requests.readline(protocol.FRAME_HEADER_MAX))
+        ) is not None:
+            input_path = _receive(requests, header)
+            _empty(OUTPUT_DIR)
+            log.seek(0)
+            log.truncate()
             exit_code, error = _run_logged(predict, input_path, log)
             log.seek(max(0, log.seek(0, os.SEEK_END) - log_limit))
-            _send(replies, log.read(), kind="log")
-        archive = b""
-        if exit_code == protocol.EXIT_OK:
-            try:
-                archive = archive_outputs()
-            except OSError as failure:
-                exit_code = protocol.EXIT_OUTPUT_FAILED
-                error = record_of(Failure("output", exit_code, failure))
-        _send(replies, archive, kind="result", exit=exit_code, error=error)
+            log_frame = _frame(log.read(), kind="log")
+            archive = b""
+            if exit_code == protocol.EXIT_OK:
+                try:
+                    archive = archive_outputs()
+                except OSError as failure:
+                    exit_code = protocol.EXIT_OUTPUT_FAILED
+                    error = record_of(Failure("output", exit_code, failure))
+            # Both frames in one write: one pass through the engine's attach stream.
+            replies.write(log_frame + _frame(archive, kind="result", exit=exit_code, error=error))
+            replies.flush()
 
 
 def _receive(requests, header: dict) -> Path:
     """Writes the request's input into a fresh input folder, read-only for the model."""
-    if INPUT_DIR.exists():
-        INPUT_DIR.chmod(0o755)
-        shutil.rmtree(INPUT_DIR)
-    INPUT_DIR.mkdir(parents=True)
+    INPUT_DIR.mkdir(parents=True, exist_ok=True)
+    INPUT_DIR.chmod(0o755)
+    _empty(INPUT_DIR)
     path = INPUT_DIR / Path(str(header.get("input_name", "input"))).name
     remaining = header["size"]
-    with path.open("wb") as target:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444), "wb") as target:
         while remaining:
             chunk = requests.read(min(CHUNK, remaining))
             if not chunk:
                 raise protocol.FramingError("the input ended before its size")
             target.write(chunk)
             remaining -= len(chunk)
-    path.chmod(0o444)
     INPUT_DIR.chmod(0o555)
     return path
 
@@ -87,7 +89,5 @@ def _run_logged(predict, input_path: Path, log) -> tuple[int, dict | None]:
         os.close(saved)
 
 
-def _send(replies, payload: bytes, **fields: object) -> None:
-    replies.write(protocol.encode_header(**fields, size=len(payload)))
-    replies.write(payload)
-    replies.flush()
+def _frame(payload: bytes, **fields: object) -> bytes:
+    return protocol.encode_header(**fields, size=len(payload)) + payload

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
@@ -59,14 +59,15 @@ def run(
                 for index, result in zip(window, results, strict=False):
                     recorder.add(_item_outcome(where, storage, index, result))
                 todo.put_back(window[len(results) :])  # after a container died: not run yet
-                for index in window:
-                    (Path(scratch) / f"item-{index}").unlink(missing_ok=True)
+                for _, data in inputs:
+                    if isinstance(data, Path):
+                        data.unlink()
 
         slots = max(1, min(settings.inference_concurrency, len(todo.indexes)))
         with ThreadPoolExecutor(slots, thread_name_prefix=f"batch-{where.job_id}") as executor:
             for each in [executor.submit(run_windows) for _ in range(slots)]:
                 each.result()
-        recorder.flush()
+        recorder.close()
     return {"status": JobStatus.SUCCEEDED, "outputs": _all_outputs(where.job_id)}
 
 
@@ -148,11 +149,15 @@ def _item_outcome(
 
 
 class _Recorder:
-    """Writes item outcomes and the job's counters in groups."""
+    """Writes item outcomes and the job's counters in groups, in a thread of its own (one
+    write at a time, in order), so that the windows' threads go on feeding their containers
+    while a group is written."""
 
     def __init__(self, job_id: uuid.UUID) -> None:
         self.job_id, self.waiting, self.written_at = job_id, [], time.monotonic()
         self.lock = threading.Lock()
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"items-{job_id}")
+        self.writes: list[Future] = []
 
     def add(self, item: dict) -> None:
         with self.lock:
@@ -160,13 +165,21 @@ class _Recorder:
             if len(self.waiting) >= FLUSH_ITEMS or time.monotonic() - self.written_at > FLUSH_S:
                 self._flush_locked()
 
-    def flush(self) -> None:
+    def close(self) -> None:
+        """Writes what is waiting and returns once every group is written (raising the
+        error of a group that could not be)."""
         with self.lock:
             self._flush_locked()
+        self.writer.shutdown()
+        for write in self.writes:
+            write.result()
 
     def _flush_locked(self) -> None:
+        for write in [write for write in self.writes if write.done()]:
+            self.writes.remove(write)
+            write.result()  # a group that could not be written fails the job now
         if self.waiting:
-            with_retries(_write, self.job_id, self.waiting)
+            self.writes.append(self.writer.submit(with_retries, _write, self.job_id, self.waiting))
         self.waiting, self.written_at = [], time.monotonic()
 
 

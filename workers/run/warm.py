@@ -95,7 +95,11 @@ class WarmContainer:
         Any failed result means: discard me."""
         sent = 0
         try:
-            for input_name, data in inputs:
+            if all(isinstance(data, bytes) for _, data in inputs):  # small: in one write
+                self.socket.settimeout(self.limits.timeout_s)
+                self.socket.sendall(b"".join(_request(name, data) for name, data in inputs))
+                sent = len(inputs)
+            for input_name, data in inputs[sent:]:
                 self._send(input_name, data)
                 sent += 1
         except OSError:
@@ -133,8 +137,7 @@ class WarmContainer:
     def _send(self, input_name: str, data: bytes | Path) -> None:
         self.socket.settimeout(self.limits.timeout_s)
         if isinstance(data, bytes):  # small: header and input in one write
-            header = protocol.encode_header(input_name=input_name, size=len(data))
-            self.socket.sendall(header + data)
+            self.socket.sendall(_request(input_name, data))
             return
         size = data.stat().st_size
         self.socket.sendall(protocol.encode_header(input_name=input_name, size=size))
@@ -174,6 +177,10 @@ class WarmContainer:
             self.socket.close()
         finally:
             sandbox.remove(self.container)
+
+
+def _request(input_name: str, data: bytes) -> bytes:
+    return protocol.encode_header(input_name=input_name, size=len(data)) + data
 
 
 def _final_state(container) -> dict:
