@@ -37,7 +37,10 @@ INPUT_NAME_FLAG = "--input-name"
 # once, then answers requests one after another until its stdin closes. Every message, both
 # ways, is a frame: one line of JSON (the header, at most FRAME_HEADER_MAX bytes, always with
 # "size") followed by exactly `size` raw bytes.
-#   worker -> runner   {"input_name": "input", "size": N}          + the input's bytes
+#   worker -> runner   {"input_name": "input", "size": N, "more": false}
+#                                                                   + the input's bytes
+#                      ("more": true says that further requests follow at once, so their
+#                      answers may be held for a few milliseconds and sent together)
 #   runner -> worker   {"kind": "log", "size": N}                   + the model's stderr
 #                      {"kind": "result", "exit": code, "error": record or null, "size": N}
 #                                                                   + a tar of /output (exit 0)

@@ -10,37 +10,88 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from runner import protocol
 from runner.__main__ import INPUT_DIR, OUTPUT_DIR, Failure, archive_outputs, record_of, run_once
 
 CHUNK = 1 << 20
+HOLD_S = 0.01
+HOLD_BYTES = 1 << 16
 
 
 def serve(predict, requests, replies, log_limit: int) -> None:
     """Answers every request frame read from `requests` with two frames on `replies`."""
+    outgoing = _Replies(replies)
     with tempfile.TemporaryFile(dir="/tmp") as log:
         while (
             header := protocol.decode_header(requests.readline(protocol.FRAME_HEADER_MAX))
         ) is not None:
             input_path = _receive(requests, header)
-            _empty(OUTPUT_DIR)
-            log.seek(0)
-            log.truncate()
-            exit_code, error = _run_logged(predict, input_path, log)
-            log.seek(max(0, log.seek(0, os.SEEK_END) - log_limit))
-            log_frame = _frame(log.read(), kind="log")
-            archive = b""
-            if exit_code == protocol.EXIT_OK:
-                try:
-                    archive = archive_outputs()
-                except OSError as failure:
-                    exit_code = protocol.EXIT_OUTPUT_FAILED
-                    error = record_of(Failure("output", exit_code, failure))
-            # Both frames in one write: one pass through the engine's attach stream.
-            replies.write(log_frame + _frame(archive, kind="result", exit=exit_code, error=error))
-            replies.flush()
+            outgoing.send(
+                _answer(predict, input_path, log, log_limit), more=bool(header.get("more"))
+            )
+
+
+def _answer(predict, input_path: Path, log, log_limit: int) -> bytes:
+    """The log and result frames of one request, run with /output emptied and `log` anew."""
+    _empty(OUTPUT_DIR)
+    log.seek(0)
+    log.truncate()
+    exit_code, error = _run_logged(predict, input_path, log)
+    log.seek(max(0, log.seek(0, os.SEEK_END) - log_limit))
+    log_frame = _frame(log.read(), kind="log")
+    archive = b""
+    if exit_code == protocol.EXIT_OK:
+        try:
+            archive = archive_outputs()
+        except OSError as failure:
+            exit_code = protocol.EXIT_OUTPUT_FAILED
+            error = record_of(Failure("output", exit_code, failure))
+    return log_frame + _frame(archive, kind="result", exit=exit_code, error=error)
+
+
+class _Replies:
+    """Answers on their way to the worker. While the worker says that more requests follow
+    (a batch window, sent at once), answers are held and leave together: every write is a
+    pass through the engine's attach stream, which costs more than the answer's bytes. A held
+    answer leaves within HOLD_S whatever the next request does (a thread sends it), so a
+    request that hangs is never taken for the one before it."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.held, self.since = stream, bytearray(), None
+        self.changed = threading.Condition()
+        threading.Thread(target=self._send_late, daemon=True).start()
+
+    def send(self, frames: bytes, *, more: bool) -> None:
+        with self.changed:
+            self.held += frames
+            if not more or len(self.held) >= HOLD_BYTES:
+                self._write_locked()
+            elif self.since is None:
+                self.since = time.monotonic()
+                self.changed.notify()
+
+    def _write_locked(self) -> None:
+        self.stream.write(self.held)
+        self.stream.flush()
+        self.held.clear()
+        self.since = None
+
+    def _send_late(self) -> None:
+        with self.changed:
+            while True:
+                if self.since is None:
+                    self.changed.wait()
+                elif (left := self.since + HOLD_S - time.monotonic()) > 0:
+                    self.changed.wait(left)
+                else:
+                    try:
+                        self._write_locked()
+                    except OSError:  # the worker is gone; the main loop ends at stdin's end
+                        return
 
 
 def _receive(requests, header: dict) -> Path:

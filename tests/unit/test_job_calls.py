@@ -58,8 +58,11 @@ def test_windows_are_bounded_by_items_and_bytes_and_take_back_what_did_not_run()
     todo = _Todo(list(range(len(small))), small)
     first = todo.take()
     assert first == list(range(WINDOW_ITEMS))
-    todo.put_back(first[3:])  # the container died on item 2
+    todo.put_back(first[3:])  # the container timed out on item 2
     assert todo.take() == list(range(3, WINDOW_ITEMS + 3))
+    todo.put_back([5, 6, 7], alone=True)  # it crashed answering one of 5..7: which one?
+    assert [todo.take(), todo.take(), todo.take()] == [[5], [6], [7]]
+    assert todo.take() == list(range(WINDOW_ITEMS + 3, WINDOW_ITEMS + 5))
     big = [{"size": WINDOW_BYTES}, {"size": 1}, {"size": WINDOW_BYTES + 1}]
     todo = _Todo([0, 1, 2], big)
     assert [todo.take(), todo.take(), todo.take(), todo.take()] == [[0], [1], [2], []]

@@ -3,9 +3,11 @@ image, read back by the worker's own parsing."""
 
 import subprocess
 import sys
+import time
 
 import pytest
 
+from runner import serve
 from runner.protocol import (
     EXIT_LOAD_FAILED,
     EXIT_OK,
@@ -145,3 +147,39 @@ def test_broken_frame_headers_are_refused(line):
     with pytest.raises(FramingError):
         decode_header(line)
     assert decode_header(b"") is None
+
+
+class _Recording:
+    """A stream that records each write as it is flushed."""
+
+    def __init__(self) -> None:
+        self.pending, self.writes = b"", []
+
+    def write(self, data) -> None:
+        self.pending += bytes(data)
+
+    def flush(self) -> None:
+        self.writes.append(self.pending)
+        self.pending = b""
+
+
+def test_answers_of_a_window_leave_together(monkeypatch):
+    monkeypatch.setattr(serve, "HOLD_S", 30)  # only the window's end may send them
+    stream = _Recording()
+    replies = serve._Replies(stream)
+    replies.send(b"one;", more=True)
+    replies.send(b"two;", more=True)
+    assert stream.writes == []
+    replies.send(b"three;", more=False)
+    assert stream.writes == [b"one;two;three;"]
+    replies.send(b"x" * serve.HOLD_BYTES, more=True)  # too much to hold
+    assert stream.writes[-1] == b"x" * serve.HOLD_BYTES
+
+
+def test_a_held_answer_leaves_even_if_the_next_request_never_ends():
+    stream = _Recording()
+    serve._Replies(stream).send(b"answered;", more=True)  # and the next request hangs
+    deadline = time.monotonic() + 10
+    while not stream.writes and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert stream.writes == [b"answered;"]

@@ -4,11 +4,14 @@ An item that fails (an exception, out of memory, its own timeout) fails only tha
 container is discarded as for any failed request, and the next items get a fresh one. Items run
 on as many containers at once as the worker has job slots, a window of them at a time per
 container: their requests are sent together and answered in order (WarmContainer.predict_all).
-When a container dies on an item, the items after it in its window did not run and go back to
-be run on a fresh container; when an item merely raised, the rest of its window still ran on
-that container (the same user's, the same job's) before it is discarded. Outcomes are written
-to job_items a few hundred at a time, with the job's counters, so a restarted attempt goes on
-from the items already recorded. The job ends SUCCEEDED once every item has run.
+The runner may hold a window's answers for a few milliseconds to send them together, so when a
+container crashes (out of memory, a killed process) the unanswered items of its window go back
+to run one per window, and the crash is pinned on the item that causes it again; a timeout is
+pinned at once (held answers leave well within it). When an item merely raised, the rest of
+its window still ran on that container (the same user's, the same job's) before it is
+discarded. Outcomes are written to job_items a few hundred at a time, with the job's counters,
+so a restarted attempt goes on from the items already recorded. The job ends SUCCEEDED once
+every item has run.
 """
 
 import tempfile
@@ -56,9 +59,12 @@ def run(
             while not watch.canceled and (window := todo.take()):
                 inputs = [_cut(sources, items[i], Path(scratch) / f"item-{i}") for i in window]
                 results = with_retries(predict_all, where, inputs, watch)
+                crashed = len(window) > 1 and _crashed(results[-1])
+                if crashed:  # answers held before the crash may be lost with it
+                    results.pop()
                 for index, result in zip(window, results, strict=False):
                     recorder.add(_item_outcome(where, storage, index, result))
-                todo.put_back(window[len(results) :])  # after a container died: not run yet
+                todo.put_back(window[len(results) :], alone=crashed)
                 for _, data in inputs:
                     if isinstance(data, Path):
                         data.unlink()
@@ -71,27 +77,41 @@ def run(
     return {"status": JobStatus.SUCCEEDED, "outputs": _all_outputs(where.job_id)}
 
 
+def _crashed(result: sandbox.RunResult) -> bool:
+    """Whether the container died on its own (not killed for a timeout, which the runner's
+    held answers never outlast: runner/serve.py sends them within milliseconds)."""
+    return result.container_died and not result.timed_out
+
+
 class _Todo:
     """The items still to run, handed out in windows: up to WINDOW_ITEMS items whose inputs
     add up to at most WINDOW_BYTES (one item at least), so that a window's requests fit in the
-    attach stream's buffers while the runner answers them."""
+    attach stream's buffers while the runner answers them. Items put back `alone` (those of a
+    window whose container crashed: which one did it is not known) run one per window, so
+    that a crash is pinned on its own item."""
 
     def __init__(self, indexes: list[int], items: list[dict]) -> None:
         self.indexes, self.items, self.lock = deque(indexes), items, threading.Lock()
+        self.alone: set[int] = set()
 
     def take(self) -> list[int]:
         window, size = [], 0
         with self.lock:
             while self.indexes and len(window) < WINDOW_ITEMS:
-                size += self.items[self.indexes[0]]["size"]
-                if window and size > WINDOW_BYTES:
+                index = self.indexes[0]
+                size += self.items[index]["size"]
+                if window and (size > WINDOW_BYTES or index in self.alone):
                     break
                 window.append(self.indexes.popleft())
+                if index in self.alone:
+                    break
         return window
 
-    def put_back(self, indexes: list[int]) -> None:
+    def put_back(self, indexes: list[int], *, alone: bool = False) -> None:
         with self.lock:
             self.indexes.extendleft(reversed(indexes))
+            if alone:
+                self.alone.update(indexes)
 
 
 def _sources(

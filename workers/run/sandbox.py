@@ -76,6 +76,7 @@ class RunResult:
     # outputs are in stdout), and why the framing broke, if it did.
     archive: bytes | None = None
     protocol_error: str | None = None
+    container_died: bool = False  # a warm container that did not survive the request
     _files: dict[str, bytes] | None = field(default=None, repr=False)
 
     def output_files(self, max_bytes: int) -> dict[str, bytes]:

@@ -97,7 +97,11 @@ class WarmContainer:
         try:
             if all(isinstance(data, bytes) for _, data in inputs):  # small: in one write
                 self.socket.settimeout(self.limits.timeout_s)
-                self.socket.sendall(b"".join(_request(name, data) for name, data in inputs))
+                last = len(inputs) - 1
+                self.socket.sendall(b"".join(
+                    _request(name, data, more=number < last)
+                    for number, (name, data) in enumerate(inputs)
+                ))  # fmt: skip
                 sent = len(inputs)
             for input_name, data in inputs[sent:]:
                 self._send(input_name, data)
@@ -162,7 +166,7 @@ class WarmContainer:
             oom_killed=bool(state.get("OOMKilled")), stdout=b"",
             stderr_tail=sandbox.stderr_tail(self.container, self.limits),
             seconds=time.monotonic() - started,
-            archive=None, protocol_error=broken,
+            archive=None, protocol_error=broken, container_died=True,
         )  # fmt: skip
 
     def is_alive(self) -> bool:
@@ -179,8 +183,9 @@ class WarmContainer:
             sandbox.remove(self.container)
 
 
-def _request(input_name: str, data: bytes) -> bytes:
-    return protocol.encode_header(input_name=input_name, size=len(data)) + data
+def _request(input_name: str, data: bytes, *, more: bool = False) -> bytes:
+    """A request frame; `more`: others follow at once, so the runner may answer them together."""
+    return protocol.encode_header(input_name=input_name, size=len(data), more=more) + data
 
 
 def _final_state(container) -> dict:
