@@ -2,14 +2,18 @@
 
 A waiting request holds no thread and no database connection while it waits: it awaits an
 asyncio event, set by the one Redis subscription of this API process when a worker announces
-that the job ended (core/events.py). Each wake-up reads the row again, briefly; so does a
-periodic check, in case a notice was missed while Redis was away.
+that the job ended (core/events.py). The notice carries the ended job, which is the answer; a
+notice without it (or a periodic check, in case a notice was missed while Redis was away) has
+the row read again, briefly. The last notices are kept a while, so that a job ending before
+its request starts to wait is seen at once.
 """
 
 import asyncio
+import json
 import logging
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, TypeVar
@@ -27,11 +31,18 @@ MAX_WAIT_S = 60
 RECHECK_S = 5
 _WAIT = re.compile(r"^\s*wait\s*(=\s*(\d+)\s*)?$", re.IGNORECASE)
 
+RECENT_NOTICES = 1000
+
 _waiting: dict[str, set[asyncio.Event]] = {}
+_ended: OrderedDict[str, dict | None] = OrderedDict()  # the last notices: job id -> its fields
 
 
-def _wake(job_id: str) -> None:
-    for event in _waiting.get(job_id, ()):
+def _wake(message: bytes) -> None:
+    notice = json.loads(message)
+    _ended[notice["id"]] = notice["job"]
+    if len(_ended) > RECENT_NOTICES:
+        _ended.popitem(last=False)
+    for event in _waiting.get(notice["id"], ()):
         event.set()
 
 
@@ -49,7 +60,7 @@ async def _listen_forever() -> None:
                 await subscription.subscribe(JOB_ENDED_CHANNEL)
                 _wake_all()  # notices sent while unsubscribed are lost: everyone reads again
                 async for message in subscription.listen():
-                    _wake(message["data"].decode())
+                    _wake(message["data"])
         except (RedisError, OSError):
             logger.warning("job notices: Redis unreachable; retrying", exc_info=True)
             await asyncio.sleep(1)
@@ -87,23 +98,41 @@ WaitPreference = Annotated[int | None, Depends(wait_preference)]
 
 
 async def until_ended(
-    job_id: uuid.UUID, seconds: int, read: Callable[[], Awaitable[T]], ended: Callable[[T], bool]
-) -> T:
-    """The job as read() gives it, once ended() says so or `seconds` have passed."""
+    job_id: uuid.UUID, seconds: int, job: T, read: Callable[[], Awaitable[T]],
+    noticed: Callable[[dict], T], ended: Callable[[T], bool],
+) -> T:  # fmt: skip
+    """The job, once ended() says so or `seconds` have passed: first `job` as the caller has
+    it; after each wake-up, as its end notice tells (noticed() turns the notice's fields into
+    a T, or raises ValueError), else as read() gives it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    event = asyncio.Event()
-    _waiting.setdefault(str(job_id), set()).add(event)
+    key, event = str(job_id), asyncio.Event()
+    _waiting.setdefault(key, set()).add(event)
     try:
+        woken = False
         while True:
-            event.clear()  # before reading: a notice from now on is not missed
-            job = await read()
+            event.clear()  # before looking: a notice from now on is not missed
+            if key in _ended:
+                job = _from_notice(_ended[key], noticed) or await read()
+            elif woken:
+                job = await read()
             left = deadline - loop.time()
             if ended(job) or left <= 0:
                 return job
             with suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=min(left, RECHECK_S))
+            woken = True
     finally:
-        _waiting[str(job_id)].discard(event)
-        if not _waiting[str(job_id)]:
-            del _waiting[str(job_id)]
+        _waiting[key].discard(event)
+        if not _waiting[key]:
+            del _waiting[key]
+
+
+def _from_notice(fields: dict | None, noticed: Callable[[dict], T]) -> T | None:
+    if fields is None:
+        return None
+    try:
+        return noticed(fields)
+    except ValueError:  # a notice from a farm of another version: the row says
+        logger.warning("an end notice could not be read: %s", fields, exc_info=True)
+        return None

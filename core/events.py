@@ -1,38 +1,57 @@
 """Notices sent through Redis pub/sub: a job reached its end, a job's owner canceled it.
 
-Notices are hints, never the record: the row in the database is. A listener that missed one
-(Redis restarted, the listener reconnecting) reads the row again, so a lost notice costs time,
-never a wrong answer.
+Notices are hints, never the record: the row in the database is. A job's end carries the
+row's public fields as they were committed, so that a request waiting for it answers without
+reading the row again; a listener that missed a notice (Redis restarted, the listener
+reconnecting) reads the row, so a lost notice costs time, never a wrong answer.
 """
 
+import json
 import logging
 import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import redis
 
 from core.settings import settings
 
+if TYPE_CHECKING:
+    from core.models import Job
+
 logger = logging.getLogger(__name__)
 
-# The payload of both is the job's id.
+# A cancel's payload is the job's id; an end's is JSON {"id": job id, "job": {field: value for
+# ENDED_FIELDS} or null when the sender does not have the row}.
 JOB_ENDED_CHANNEL = "modelfarm:job-ended"
 JOB_CANCELED_CHANNEL = "modelfarm:job-canceled"
+ENDED_FIELDS = (
+    "id", "owner_id", "version_id", "status", "result", "error", "exit_code", "run_seconds",
+    "items_total", "items_done", "items_failed", "created_at", "queued_at", "started_at",
+    "finished_at",
+)  # fmt: skip
 
 _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
 
 
-def _publish(channel: str, job_id: uuid.UUID | str) -> None:
+def _publish(channel: str, job_id: uuid.UUID | str, payload: str) -> None:
     try:
-        _redis.publish(channel, str(job_id))
+        _redis.publish(channel, payload)
     except redis.RedisError:
         logger.warning("could not publish %s for job %s", channel, job_id, exc_info=True)
 
 
-def job_ended(job_id: uuid.UUID | str) -> None:
-    """Wakes the requests waiting for this job (Prefer: wait)."""
-    _publish(JOB_ENDED_CHANNEL, job_id)
+def job_ended(job_id: uuid.UUID | str, job: "Job | None" = None) -> None:
+    """Wakes the requests waiting for this job (Prefer: wait), handing them its ended row."""
+    fields = None if job is None else {name: getattr(job, name) for name in ENDED_FIELDS}
+    _publish(JOB_ENDED_CHANNEL, job_id, json.dumps({"id": str(job_id), "job": fields},
+                                                   default=_json_value))  # fmt: skip
+
+
+def _json_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)  # and UUIDs
 
 
 def job_canceled(job_id: uuid.UUID | str) -> None:
     """Tells the inference workers to stop this job's sandbox."""
-    _publish(JOB_CANCELED_CHANNEL, job_id)
+    _publish(JOB_CANCELED_CHANNEL, job_id, str(job_id))

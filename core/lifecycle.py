@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -104,8 +105,8 @@ def move(lifecycle: Lifecycle, row: ModelVersion | Job, target) -> None:
     row.status = target
 
 
-def lifecycle_of(row: ModelVersion | Job) -> Lifecycle:
-    return VERSION if isinstance(row.status, VersionStatus) else JOB
+def lifecycle_of(status: enum.StrEnum) -> Lifecycle:
+    return VERSION if isinstance(status, VersionStatus) else JOB
 
 
 def too_many_attempts(lifecycle: Lifecycle, attempts: int) -> str:
@@ -123,7 +124,7 @@ def begin(
     row = session.get(table, row_id, with_for_update={"of": table}, options=options)
     if row is None:
         return None
-    lifecycle = lifecycle_of(row)
+    lifecycle = lifecycle_of(row.status)
     if row.status not in (lifecycle.queued, lifecycle.running):
         return None
     if row.attempts >= MAX_ATTEMPTS:
@@ -141,17 +142,18 @@ def fail(lifecycle: Lifecycle, row: ModelVersion | Job, error: str) -> None:
     row.finished_at = utcnow()
 
 
-def finish(table: type, row_id: uuid.UUID, *, status, **fields) -> None:
-    """Moves the row to its final status, with the outcome's fields (once: a second finish of
-    the same row, such as a duplicate delivery's, changes nothing)."""
+def finish(table: type, row_id: uuid.UUID, *, status, **fields) -> ModelVersion | Job | None:
+    """Moves the row to its final status, with the outcome's fields, in one statement; once: a
+    row already ended (such as by a duplicate delivery, or canceled meanwhile) or deleted is
+    left as it is. The row as committed, or None when it was left."""
+    lifecycle = lifecycle_of(status)
+    if status not in lifecycle.terminal:
+        raise IllegalTransition(f"{lifecycle.what} {row_id}: finished as {status}")
+    sources = [source for source in lifecycle.transitions if lifecycle.can_move(source, status)]
     with session_scope() as session:
-        row = session.get(table, row_id, with_for_update=True)
-        if row is None:
-            return  # deleted meanwhile
-        lifecycle = lifecycle_of(row)
-        if row.status in lifecycle.terminal:
-            return  # already finished
-        move(lifecycle, row, status)
-        row.finished_at = utcnow()
-        for name, value in fields.items():
-            setattr(row, name, value)
+        return session.scalars(
+            update(table)
+            .where(table.id == row_id, table.status.in_(sources))
+            .values(status=status, finished_at=utcnow(), **fields)
+            .returning(table)
+        ).one_or_none()

@@ -116,8 +116,8 @@ async def run_job(
 async def _waited(job: JobPublic, seconds: int, response: Response) -> JobPublic:
     response.headers["Preference-Applied"] = f"wait={seconds}"
     return await until_ended(
-        job.id, seconds, read=lambda: run_in_threadpool(_read_job, job.id),
-        ended=lambda found: found.status in JOB.terminal,
+        job.id, seconds, job, read=lambda: run_in_threadpool(_read_job, job.id),
+        noticed=JobPublic.model_validate, ended=lambda found: found.status in JOB.terminal,
     )  # fmt: skip
 
 
@@ -140,7 +140,7 @@ def cancel_job(job: OwnedJob, session: SessionDep):
     job.finished_at = utcnow()
     session.commit()
     events.job_canceled(job.id)
-    events.job_ended(job.id)
+    events.job_ended(job.id, job)
     return job
 
 

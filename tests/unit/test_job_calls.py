@@ -1,15 +1,20 @@
 """The pure logic behind synchronous, batch and canceled jobs: the Prefer header, the body's
-one way of giving inputs, a batch's windows, and the cancel handshake."""
+one way of giving inputs, waiting on end notices, a batch's windows, and the cancel
+handshake."""
 
 import asyncio
+import json
 import threading
+import uuid
 
 import pytest
 from fastapi import HTTPException
 from pydantic import ValidationError
 
-from api.schemas import JobCreate
+from api import waiting
+from api.schemas import JobCreate, JobPublic
 from api.waiting import MAX_WAIT_S, wait_preference
+from core.events import ENDED_FIELDS
 from workers.run.batch import WINDOW_BYTES, WINDOW_ITEMS, _Todo
 from workers.run.cancels import Watch
 
@@ -89,3 +94,45 @@ def test_cancel_and_start_racing_always_kill():
         with watch.running(lambda kills=kills: kills.append(1)):
             racer.join()
         assert kills == [1]
+
+
+def test_an_end_notice_carries_every_field_of_a_job():
+    assert set(JobPublic.model_fields) <= set(ENDED_FIELDS)
+
+
+def _wait(job_id: str, job: dict, seconds: int = 5) -> tuple[dict, int]:
+    """until_ended on plain dicts: the job it returns, and how many times it read the row."""
+    reads = []
+
+    async def read() -> dict:
+        reads.append(1)
+        return {"status": "SUCCEEDED", "from": "read"}
+
+    async def wait() -> dict:
+        return await waiting.until_ended(
+            uuid.UUID(job_id), seconds, job, read, noticed=dict,
+            ended=lambda found: found["status"] == "SUCCEEDED",
+        )  # fmt: skip
+
+    return asyncio.run(wait()), len(reads)
+
+
+def _notice(job_id: str, fields: dict | None) -> bytes:
+    return json.dumps({"id": job_id, "job": fields}).encode()
+
+
+def test_a_job_that_ended_before_its_wait_began_is_answered_from_its_notice():
+    job_id = str(uuid.uuid4())
+    waiting._wake(_notice(job_id, {"status": "SUCCEEDED", "from": "notice"}))
+    assert _wait(job_id, {"status": "QUEUED"}) == ({"status": "SUCCEEDED", "from": "notice"}, 0)
+
+
+def test_a_notice_without_the_job_has_the_row_read():
+    job_id = str(uuid.uuid4())
+    waiting._wake(_notice(job_id, None))  # a sender without the row
+    assert _wait(job_id, {"status": "QUEUED"}) == ({"status": "SUCCEEDED", "from": "read"}, 1)
+
+
+def test_without_a_notice_the_wait_ends_on_time_without_reading_at_first():
+    job, reads = _wait(str(uuid.uuid4()), {"status": "QUEUED"}, seconds=0)
+    assert (job, reads) == ({"status": "QUEUED"}, 0)

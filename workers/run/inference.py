@@ -45,12 +45,12 @@ class RunRequest:
 def run_job(job_id: uuid.UUID) -> None:
     """Runs a QUEUED job (or one whose earlier attempt died) to its end, unless it was
     canceled meanwhile."""
-    request = with_retries(_start, job_id)
+    request, ended = with_retries(_start, job_id), None
     if request is not None:
         with cancels.watching(job_id) as watch:
             outcome = _outcome(request, watch)
-        with_retries(finish, Job, job_id, **outcome)
-    events.job_ended(job_id)  # also when _start failed it for too many attempts
+        ended = with_retries(finish, Job, job_id, **outcome)
+    events.job_ended(job_id, ended)  # also when _start failed it for too many attempts
 
 
 def _outcome(request: RunRequest, watch: cancels.Watch) -> dict:
