@@ -13,11 +13,16 @@ import httpx
 
 from core.settings import settings
 
-MANIFEST_TYPES = ", ".join(
+IMAGE_MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
         "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
+MANIFEST_TYPES = ", ".join(
+    [
+        IMAGE_MANIFEST_TYPES,
+        "application/vnd.docker.distribution.manifest.list.v2+json",
         "application/vnd.oci.image.index.v1+json",
     ]
 )
@@ -73,3 +78,40 @@ class Registry:
             return None
         response.raise_for_status()
         return response.headers["Docker-Content-Digest"]
+
+    def copy_image(self, source: str, digest: str, target: str, tag: str) -> str | None:
+        """source@digest put into target as target:tag without moving its bytes: each blob is
+        mounted from source (the registry links it), then the same manifest is put. Its digest
+        (the same), or None when the source lacks the image or a blob cannot be mounted."""
+        response = httpx.get(
+            f"{self.base_url}/v2/{source}/manifests/{digest}",
+            headers={"Accept": IMAGE_MANIFEST_TYPES}, timeout=self.timeout,
+        )  # fmt: skip
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        media_type = response.headers["Content-Type"]
+        if media_type not in IMAGE_MANIFEST_TYPES.split(", "):
+            return None  # an index of images: not what the farm builds
+        manifest = response.json()
+        for blob in [manifest["config"], *manifest["layers"]]:
+            if not self._mount(blob["digest"], source, target):
+                return None
+        response = httpx.put(
+            f"{self.base_url}/v2/{target}/manifests/{tag}", content=response.content,
+            headers={"Content-Type": media_type}, timeout=self.timeout,
+        )  # fmt: skip
+        response.raise_for_status()
+        return response.headers["Docker-Content-Digest"]
+
+    def _mount(self, blob: str, source: str, target: str) -> bool:
+        response = httpx.post(
+            f"{self.base_url}/v2/{target}/blobs/uploads/", params={"mount": blob, "from": source},
+            timeout=self.timeout,
+        )  # fmt: skip
+        if response.status_code == 202:  # not mounted: an upload was opened instead
+            upload = httpx.URL(self.base_url).join(response.headers["Location"])
+            httpx.delete(upload, timeout=self.timeout)
+            return False
+        response.raise_for_status()
+        return response.status_code == 201

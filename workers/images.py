@@ -36,7 +36,6 @@ def build(
     cache_from: list[str],
     time_limit_s: int,
     log: Log,
-    labels: dict[str, str] | None = None,
     target: str | None = None,
 ) -> str:
     """Builds context/Dockerfile (up to stage `target`) with no network; returns the image id."""
@@ -49,7 +48,6 @@ def build(
         forcerm=True,
         pull=False,
         cache_from=cache_from or None,
-        labels=labels,
         target=target,
         decode=True,
         timeout=time_limit_s,

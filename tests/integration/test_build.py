@@ -1,11 +1,14 @@
 """The build pipeline against the real Docker engine, registry and PyPI wheels."""
 
+import io
 import time
+import uuid
+import zipfile
 
 import httpx
 import pytest
 
-from core.lifecycle import VersionStatus
+from core.lifecycle import JobStatus, VersionStatus
 from core.settings import settings
 from tests.utils import make_zip
 from workers.run.sandbox import SANDBOX_LABEL
@@ -42,7 +45,7 @@ def _run_in_image(docker_client, image: str, script: str) -> str:
     return output.decode()
 
 
-def test_echo_package_builds_a_non_root_labelled_image_in_the_registry(new_user, docker_client):
+def test_echo_package_builds_a_non_root_image_in_the_registry(new_user, docker_client):
     farm = new_user()
     version = farm.build({"predict.py": PREDICT, "weights.bin": b"\1" * 1000})
     assert version["status"] == VersionStatus.READY, version["error"]
@@ -53,9 +56,8 @@ def test_echo_package_builds_a_non_root_labelled_image_in_the_registry(new_user,
     assert "v1" in tags and any(tag.startswith("c-") for tag in tags)
     config = _inspect(docker_client, version)["Config"]
     assert config["User"] == "10001:10001"
-    assert config["Labels"]["org.modelfarm.package-sha256"] == version["package_sha256"]
-    assert config["Labels"]["org.modelfarm.model-id"] == version["model_id"]
-    assert config["Labels"]["org.modelfarm.version-number"] == "1"
+    # Nothing in the image names its model or version: equal contents are one image.
+    assert not any(label.startswith("org.modelfarm.") for label in config["Labels"] or {})
     logs = farm.http.get(f"/api/versions/{version['id']}/logs").text
     assert "Successfully built" in logs and "self-test passed" in logs
 
@@ -101,6 +103,63 @@ def test_identical_package_is_served_from_the_registry_even_without_local_images
         "reuse: the registry has this exact image"
         in farm.http.get(f"/api/versions/{second['id']}/logs").text
     )
+
+
+def _unique_files() -> dict[str, str | bytes]:
+    """Files no earlier build (of this run or another on this stack) has had."""
+    return {"predict.py": PREDICT + f"# {uuid.uuid4()}\n", "w/weights.bin": b"\3" * 3000}
+
+
+def _rezipped(files: dict[str, str | bytes]) -> bytes:
+    """The same files zipped again: other timestamps, the other order, no compression."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, content in reversed(files.items()):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 5, 6, 7, 8, 10)), content)
+    return buffer.getvalue()
+
+
+def _log(farm, version: dict) -> str:
+    return farm.http.get(f"/api/versions/{version['id']}/logs").text
+
+
+def test_the_same_files_zipped_again_are_reused_without_a_build(new_user):
+    farm = new_user()
+    model = farm.create_model()
+    files = _unique_files()
+    first = farm.build(files, model["id"])
+    assert first["status"] == VersionStatus.READY and first["reused"] is False, first["error"]
+    again = farm.build(_rezipped(files), model["id"])
+    assert again["status"] == VersionStatus.READY and again["reused"] is True
+    assert again["package_sha256"] != first["package_sha256"]  # other ZIP bytes
+    assert again["image_digest"] == first["image_digest"]
+    assert "reuse: the registry has this exact image" in _log(farm, again)
+    assert "Step " not in _log(farm, again)  # no docker build ran
+
+
+def test_content_is_reused_across_an_owners_models_and_from_public_ones_only(new_user):
+    owner, stranger = new_user(), new_user()
+    files = _unique_files()
+    private = owner.build(files, owner.create_model()["id"])
+    assert private["status"] == VersionStatus.READY and private["reused"] is False
+    mine = owner.build(_rezipped(files), owner.create_model()["id"])
+    assert mine["status"] == VersionStatus.READY and mine["reused"] is True
+    assert mine["image_digest"] == private["image_digest"]
+    repository = f"models/{mine['model_id']}"
+    tags = httpx.get(f"{settings.registry_base_url}/v2/{repository}/tags/list").json()["tags"]
+    assert any(tag.startswith("c-") for tag in tags)  # in the second model's repository
+    assert mine["image_ref"].startswith(f"{settings.registry}/{repository}@")
+    assert owner.run(mine["id"], b"x")["status"] == JobStatus.SUCCEEDED
+    # A stranger's build of the same files: the private image is not theirs to reuse.
+    theirs = stranger.build(files, stranger.create_model()["id"])
+    assert theirs["status"] == VersionStatus.READY and theirs["reused"] is False
+    assert stranger.run(theirs["id"], b"x")["status"] == JobStatus.SUCCEEDED
+    # Once the owner publishes a model holding them, anyone's same files reuse it.
+    published = {**files, "predict.py": files["predict.py"] + "# public\n"}
+    public_model = owner.create_model(visibility="public")
+    assert owner.build(published, public_model["id"])["reused"] is False
+    reused = stranger.build(published, stranger.create_model()["id"])
+    assert reused["status"] == VersionStatus.READY and reused["reused"] is True
 
 
 def test_code_only_change_reuses_the_dependency_and_weight_layers(new_user):

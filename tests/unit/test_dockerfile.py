@@ -1,32 +1,20 @@
 """The generated Dockerfile: no value can add an instruction; layers are ordered for the cache."""
 
-import uuid
-
 import pytest
 
 from workers.build import dockerfile
 
-GOOD = {
-    "base_image": "modelfarm/base:bookworm",
-    "model_id": str(uuid.uuid4()),
-    "model_name": "digits",
-    "package_sha256": "a" * 64,
-    "modelfarm_version": "0.1.0",
-    "uid": "10001",
-}
+GOOD = {"base_image": "modelfarm/base:bookworm", "uid": "10001"}
 
 
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("model_name", "digits\nRUN curl http://127.0.0.1:6379/ | sh"),
-        ("model_name", 'x" \\\nRUN id'),
-        ("base_image", "python:3.11-slim\nRUN id"),
+        ("base_image", "python:3.11-slim\nRUN curl http://127.0.0.1:6379/ | sh"),
         ("base_image", "python:3.11 AS deps"),
-        ("model_id", "not-a-uuid"),
-        ("package_sha256", "a" * 63 + "\n"),
+        ("base_image", 'x" \\\nRUN id'),
         ("uid", "0\nUSER root"),
-        ("modelfarm_version", "1.0 $HOME"),
+        ("uid", "1 $HOME"),
     ],
 )
 def test_a_value_that_could_add_an_instruction_is_refused(field, value):
@@ -52,11 +40,11 @@ def test_layers_go_from_dependencies_to_weights_to_code_to_runner():
 
 
 def test_content_key_changes_with_each_input():
-    base = {"package_sha256": "a" * 64, "dockerfile": "FROM x", "base_image_id": "sha256:1"}
+    base = {"contents_sha256": "a" * 64, "dockerfile": "FROM x", "base_image_id": "sha256:1"}
     key = dockerfile.content_key(**base)
     assert key == dockerfile.content_key(**base)
     for field, other in [
-        ("package_sha256", "b" * 64), ("dockerfile", "FROM y"), ("base_image_id", "sha256:2")
+        ("contents_sha256", "b" * 64), ("dockerfile", "FROM y"), ("base_image_id", "sha256:2")
     ]:  # fmt: skip
         assert dockerfile.content_key(**{**base, field: other}) != key
 
@@ -74,3 +62,8 @@ def test_context_splits_code_from_data_and_leaves_out_contract_files(tmp_path):
     assert {"code/predict.py", "code/pkg/util.py", "data/model.onnx"} <= files
     assert not any("requirements.txt" in f or "modelfarm.yaml" in f for f in files)
     assert "runner/__main__.py" in files and "deps/requirements.lock" in files
+
+
+def test_the_dockerfile_names_no_model_and_no_version():
+    text = dockerfile.render_for(base_image=GOOD["base_image"])
+    assert "LABEL" not in text  # equal contents, equal image, whoever's model it is

@@ -1,6 +1,8 @@
 """Every ZIP validation rule, on the package module itself: no stack, no extraction outside the
 destination. (tests/integration/test_package_rules.py sends the same ZIPs through the worker.)"""
 
+import zipfile
+
 import pytest
 
 from tests.crafted import BROKEN_PACKAGES, PREDICT
@@ -35,3 +37,32 @@ def test_a_good_package_is_extracted_with_its_contract_files(tmp_path):
     assert package.requirements == ["numpy>=1.26"]
     assert package.config.memory_mb == 64
     assert (tmp_path / "out" / "weights" / "w.bin").read_bytes() == b"\x00\x01"
+
+
+def _zip(tmp_path, name: str, entries: list[tuple[str, bytes, int]], **options) -> str:
+    """The contents digest of a ZIP of (name, bytes, mode) entries written in that order."""
+    path = tmp_path / f"{name}.zip"
+    with zipfile.ZipFile(path, "w", **options) as archive:
+        for number, (entry_name, data, mode) in enumerate(entries):
+            info = zipfile.ZipInfo(entry_name, date_time=(2001 + number, 2, 3, 4, 5, 6))
+            info.external_attr = mode << 16
+            info.compress_type = options.get("compression", zipfile.ZIP_STORED)
+            archive.writestr(info, data)
+    (tmp_path / name).mkdir()
+    return open_package(path, tmp_path / name).contents_sha256
+
+
+def test_the_contents_digest_ignores_the_zip_and_follows_the_files(tmp_path):
+    files = [("predict.py", PREDICT.encode(), 0o644), ("w/a.bin", b"\1" * 100, 0o644)]
+    digest = _zip(tmp_path, "first", files)
+    # Zipped again: other timestamps (per entry), the other order, compressed.
+    again = _zip(tmp_path, "again", files[::-1], compression=zipfile.ZIP_DEFLATED)
+    assert again == digest
+    changed = {
+        "bytes": [files[0], ("w/a.bin", b"\2" * 100, 0o644)],
+        "name": [files[0], ("w/b.bin", b"\1" * 100, 0o644)],
+        "exec": [files[0], ("w/a.bin", b"\1" * 100, 0o755)],
+        "more": [*files, ("extra.txt", b"", 0o644)],
+    }
+    for name, entries in changed.items():
+        assert _zip(tmp_path, name, entries) != digest, name

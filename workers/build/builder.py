@@ -1,9 +1,10 @@
 """The build pipeline: model ZIP -> validated -> generated Dockerfile -> image in the registry.
 
-An unchanged package is never built twice: every image is also tagged with a content key, and a
-build whose key the registry already has is served from there. Each step that touches a
-dependency is retried on the farm's faults (workers/retry.py); a user's fault fails the version
-with its message at once.
+An unchanged package is never built twice: every image is also tagged with a content key made
+from what the package holds (not from its ZIP's bytes), and a build whose key the registry
+already has, for this model or for another of its owner's or a public one, is served from
+there. Each step that touches a dependency is retried on the farm's faults (workers/retry.py);
+a user's fault fails the version with its message at once.
 """
 
 import logging
@@ -13,13 +14,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from core import registry
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VERSION, VersionStatus, begin, finish
-from core.models import ModelVersion
+from core.models import Model, ModelVersion, Visibility
 from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 class BuildRequest:
     version_id: uuid.UUID
     model_id: uuid.UUID
-    model_name: str
+    owner_id: uuid.UUID
     number: int
     package_key: str
     package_size: int
@@ -50,6 +51,7 @@ class BuildRequest:
 class Built:
     image_ref: str
     image_digest: str
+    content_key: str
     reused: bool
     package_sha256: str
     lock: list[dict] | None
@@ -88,7 +90,7 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
         return BuildRequest(
             version_id=version.id,
             model_id=version.model_id,
-            model_name=version.model.name,
+            owner_id=version.model.owner_id,
             number=version.number,
             package_key=version.package_key,
             package_size=version.package_size,
@@ -136,36 +138,57 @@ def _build_image(
 ) -> Built:
     images.pull(client, settings.base_image)
     base_image_id = images.image_id(client, settings.base_image)
-    text = dockerfile.render_for(
-        base_image=settings.base_image,
-        model_id=str(request.model_id),
-        model_name=request.model_name,
-        package_sha256=package.sha256,
-    )
+    text = dockerfile.render_for(base_image=settings.base_image)
     key = dockerfile.content_key(
-        package_sha256=package.sha256, dockerfile=text, base_image_id=base_image_id
+        contents_sha256=package.contents_sha256, dockerfile=text, base_image_id=base_image_id
     )
     repository = registry.model_repository(request.model_id)
-    found = registry.Registry().manifest_digest(repository, registry.content_tag(key))
-    lock = None
-    if found:
-        log(f"reuse: the registry has this exact image ({repository}:c-{key[:12]}...)\n")
-    else:
+    lock, digest = None, _reusable_image(request.owner_id, repository, key, log)
+    if digest is None:
         lock = _build_and_push(
             request, package, client, work, log,
             dockerfile_text=text, key=key, base_image_id=base_image_id,
         )  # fmt: skip
-    digest = found or registry.Registry().manifest_digest(repository, registry.content_tag(key))
-    if digest is None:
-        raise images.FarmFault(images.REGISTRY, f"{repository}:c-{key} is missing after the push")
+        digest = registry.Registry().manifest_digest(repository, registry.content_tag(key))
+        if digest is None:
+            raise images.FarmFault(
+                images.REGISTRY, f"{repository}:c-{key} is missing after the push"
+            )
     return Built(
         image_ref=registry.pinned(repository, digest),
         image_digest=digest,
-        reused=bool(found),
+        content_key=key,
+        reused=lock is None,
         package_sha256=package.sha256,
         lock=lock,
         config=package.config.model_dump(exclude_none=True),
     )
+
+
+def _reusable_image(owner_id: uuid.UUID, repository: str, key: str, log: StreamingLog):
+    """The digest of an image with this content key that this model may have without a build:
+    its own, or one of its owner's other models' or a public model's, put into its repository
+    without moving a byte. Never one held only by a stranger's private model: reusing it
+    would tell them that it holds exactly these files."""
+    tag = registry.content_tag(key)
+    if found := registry.Registry().manifest_digest(repository, tag):
+        log(f"reuse: the registry has this exact image ({repository}:c-{key[:12]}...)\n")
+        return found
+    with session_scope() as session:
+        source = session.execute(
+            select(ModelVersion.model_id, ModelVersion.image_digest)
+            .join(Model)
+            .where(ModelVersion.content_key == key, ModelVersion.status == VERSION.succeeded)
+            .where(or_(Model.owner_id == owner_id, Model.visibility == Visibility.PUBLIC))
+            .limit(1)
+        ).first()
+    if source is None:
+        return None
+    shared = registry.model_repository(source.model_id)
+    copied = registry.Registry().copy_image(shared, source.image_digest, repository, tag)
+    if copied:
+        log(f"reuse: the registry has this exact image under {shared}; put into {repository}\n")
+    return copied
 
 
 def _build_and_push(
@@ -191,7 +214,6 @@ def _build_and_push(
         context=context,
         tag=f"{name}:{registry.version_tag(request.number)}",
         cache_from=[deps_image, *_cache_sources(client, request.previous_image, log)],
-        labels={"org.modelfarm.version-number": str(request.number)},
         time_limit_s=settings.build_time_limit_s,
         log=log,
     )

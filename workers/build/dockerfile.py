@@ -5,24 +5,19 @@ import json
 import re
 import shutil
 import string
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 import runner
-from core.models import MODEL_NAME_PATTERN
 from runner.protocol import MODEL_UID
 from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
 
 TEMPLATE = Path(__file__).with_name("Dockerfile.template")
 RUNNER_DIR = Path(runner.__file__).parent
 
-# Each value put into the template must match its pattern in full: none can add a line.
+# Each value put into the template must match its pattern in full: none can add a line. None
+# names a model or a version: equal contents make an equal image, whoever's model it is.
 _VALUE_PATTERNS = {
     "base_image": r"[a-z0-9][a-z0-9._/:@-]{0,254}",
-    "model_id": r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-    "model_name": MODEL_NAME_PATTERN.strip("^$"),
-    "package_sha256": r"[0-9a-f]{64}",
-    "modelfarm_version": r"[0-9A-Za-z.+-]{1,64}",
     "uid": r"[0-9]{1,9}",
 }
 
@@ -36,15 +31,8 @@ def render(**values: str) -> str:
     return string.Template(TEMPLATE.read_text()).substitute(values)
 
 
-def render_for(*, base_image: str, model_id: str, model_name: str, package_sha256: str) -> str:
-    return render(
-        base_image=base_image,
-        model_id=model_id,
-        model_name=model_name,
-        package_sha256=package_sha256,
-        modelfarm_version=package_version("modelfarm"),
-        uid=str(MODEL_UID),
-    )
+def render_for(*, base_image: str) -> str:
+    return render(base_image=base_image, uid=str(MODEL_UID))
 
 
 def runner_digest() -> str:
@@ -55,9 +43,9 @@ def runner_digest() -> str:
     return digest.hexdigest()
 
 
-def content_key(*, package_sha256: str, dockerfile: str, base_image_id: str) -> str:
+def content_key(*, contents_sha256: str, dockerfile: str, base_image_id: str) -> str:
     """Names an image by everything it is built from; equal keys mean an equal image."""
-    parts = [package_sha256, hashlib.sha256(dockerfile.encode()).hexdigest(), base_image_id]
+    parts = [contents_sha256, hashlib.sha256(dockerfile.encode()).hexdigest(), base_image_id]
     return hashlib.sha256("\n".join([*parts, runner_digest()]).encode()).hexdigest()
 
 

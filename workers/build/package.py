@@ -44,7 +44,8 @@ class ModelConfig(BaseModel):
 @dataclass
 class Package:
     root: Path
-    sha256: str
+    sha256: str  # of the ZIP as uploaded, for the record
+    contents_sha256: str  # of what it holds (contents_digest): what the image is built from
     requirements: list[str]
     config: ModelConfig
 
@@ -74,9 +75,22 @@ def open_package(zip_path: Path, destination: Path) -> Package:
     return Package(
         root=destination,
         sha256=sha256_file(zip_path),
+        contents_sha256=contents_digest(entries, destination),
         requirements=_read_requirements(destination),
         config=_read_config(destination),
     )
+
+
+def contents_digest(entries: list[zipfile.ZipInfo], root: Path) -> str:
+    """The package's files in name order, each as its name, executable bit and bytes (as
+    extracted under root): the same files zipped again, with other timestamps, order or
+    compression, give the same digest."""
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=lambda each: each.filename):
+        executable = bool((entry.external_attr >> 16) & 0o111)
+        file_digest = sha256_file(root.joinpath(*entry.filename.split("/")))
+        digest.update(f"{entry.filename}\0{int(executable)}\0{file_digest}\n".encode())
+    return digest.hexdigest()
 
 
 def check_entries(entries: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
