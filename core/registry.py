@@ -4,7 +4,8 @@ Every image name the farm uses is made here, from ids and content keys only:
 
     models/<model id>:v<number>     a version's image, as built
     models/<model id>:c-<key>       the same image by content key: an equal key is an equal image
-    modelfarm/deps:deps-<key>       the dependency stage shared by every model with that lock
+    modelfarm/deps:deps-<key>       a dependency image (base + virtualenv), FROM which every
+                                    model image with that lock is built
 """
 
 import uuid

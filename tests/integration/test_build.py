@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from core.lifecycle import JobStatus, VersionStatus
+from core.registry import DEPS_REPOSITORY
 from core.settings import settings
 from tests.utils import make_zip
 from workers.run.sandbox import SANDBOX_LABEL
@@ -174,9 +175,41 @@ def test_code_only_change_reuses_the_dependency_and_weight_layers(new_user):
     log = farm.http.get(f"/api/versions/{changed['id']}/logs").text
     steps = log.split("Step ")
     cached = [step.splitlines()[0] for step in steps if "Using cache" in step]
-    assert any("COPY --from=deps" in step for step in cached), log
+    assert "dependencies: reusing" in log and "pip install" not in log, log
     assert any("COPY data/" in step for step in cached), log
     assert not any("COPY code/" in step for step in cached), log
+
+
+def _layers(repository: str, reference: str) -> list[str]:
+    manifest = httpx.get(
+        f"{settings.registry_base_url}/v2/{repository}/manifests/{reference}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    ).json()
+    return [layer["digest"] for layer in manifest["layers"]]
+
+
+def _image_layers(version: dict) -> list[str]:
+    return _layers(*version["image_ref"].split("/", 1)[1].split("@"))
+
+
+def test_models_of_one_dependency_set_share_its_image_and_its_virtualenv_blob(new_user):
+    farm = new_user()
+    requirements = {"requirements.txt": "six==1.16.0\n"}
+    one = farm.build({**_unique_files(), **requirements})
+    two = farm.build({**_unique_files(), **requirements})
+    assert one["status"] == two["status"] == VersionStatus.READY, (one["error"], two["error"])
+    log = _log(farm, two)
+    assert "dependencies: reusing" in log and "pip install" not in log
+    # Both images begin with the very blobs of one dependency image (base, then virtualenv);
+    # after them come only each model's own layers (WORKDIR, data/, code/, runner/).
+    layers_one, layers_two = _image_layers(one), _image_layers(two)
+    shared = layers_one[: len(layers_one) - 4]
+    assert (
+        layers_two[: len(shared)] == shared
+        and layers_two[len(shared) :] != layers_one[len(shared) :]
+    )
+    tags = httpx.get(f"{settings.registry_base_url}/v2/{DEPS_REPOSITORY}/tags/list").json()
+    assert shared in [_layers(DEPS_REPOSITORY, tag) for tag in tags["tags"]]
 
 
 def test_requirements_are_installed_from_locked_wheels_and_reused(new_user, docker_client):

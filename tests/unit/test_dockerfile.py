@@ -1,42 +1,57 @@
-"""The generated Dockerfile: no value can add an instruction; layers are ordered for the cache."""
+"""The generated Dockerfiles: no value can add an instruction; layers are ordered for the cache;
+a model's build context holds no wheels."""
 
 import pytest
 
 from workers.build import dockerfile
 
-GOOD = {"base_image": "modelfarm/base:bookworm", "uid": "10001"}
+DEPS_IMAGE = "127.0.0.1:5000/modelfarm/deps@sha256:" + "a" * 64
+MODEL = {"deps_image": DEPS_IMAGE, "uid": "10001"}
+DEPS = {"base_image": "modelfarm/base:bookworm"}
 
 
 @pytest.mark.parametrize(
-    "field, value",
+    "template, values, field, value",
     [
-        ("base_image", "python:3.11-slim\nRUN curl http://127.0.0.1:6379/ | sh"),
-        ("base_image", "python:3.11 AS deps"),
-        ("base_image", 'x" \\\nRUN id'),
-        ("uid", "0\nUSER root"),
-        ("uid", "1 $HOME"),
+        (dockerfile.DEPS_TEMPLATE, DEPS, "base_image", "python:3.11\nRUN curl 127.0.0.1:6379 | sh"),
+        (dockerfile.DEPS_TEMPLATE, DEPS, "base_image", "python:3.11 AS deps"),
+        (dockerfile.DEPS_TEMPLATE, DEPS, "base_image", 'x" \\\nRUN id'),
+        (dockerfile.TEMPLATE, MODEL, "deps_image", "modelfarm/deps:latest"),  # not pinned
+        (dockerfile.TEMPLATE, MODEL, "deps_image", DEPS_IMAGE + "\nRUN id"),
+        (dockerfile.TEMPLATE, MODEL, "uid", "0\nUSER root"),
+        (dockerfile.TEMPLATE, MODEL, "uid", "1 $HOME"),
     ],
 )
-def test_a_value_that_could_add_an_instruction_is_refused(field, value):
+def test_a_value_that_could_add_an_instruction_is_refused(template, values, field, value):
     with pytest.raises(ValueError, match=f"refusing to put {field}"):
-        dockerfile.render(**{**GOOD, field: value})
+        dockerfile.render(template, **{**values, field: value})
 
 
 def test_missing_or_extra_values_are_refused():
     with pytest.raises(ValueError):
-        dockerfile.render(**{k: v for k, v in GOOD.items() if k != "uid"})
+        dockerfile.render(dockerfile.TEMPLATE, deps_image=DEPS_IMAGE)
     with pytest.raises(ValueError):
-        dockerfile.render(**GOOD, extra="x")
+        dockerfile.render(dockerfile.TEMPLATE, **MODEL, base_image="x")
+    with pytest.raises(ValueError):
+        dockerfile.render(dockerfile.DEPS_TEMPLATE, **DEPS, uid="10001")
 
 
-def test_layers_go_from_dependencies_to_weights_to_code_to_runner():
-    text = dockerfile.render(**GOOD)
-    final_stage = text[text.rindex("FROM ") :]
-    order = ["COPY --from=deps", "COPY data/", "COPY code/", "COPY runner/", "USER 10001:10001"]
-    positions = [final_stage.index(step) for step in order]
+def test_a_model_image_is_the_dependency_image_then_weights_code_runner():
+    text = dockerfile.render_model(deps_image=DEPS_IMAGE)
+    order = [f"FROM {DEPS_IMAGE}", "COPY data/", "COPY code/", "COPY runner/", "USER 10001:10001"]
+    positions = [text.index(step) for step in order]
     assert positions == sorted(positions)
-    assert "ENTRYPOINT" in final_stage and "--no-index" in text and "--require-hashes" in text
-    assert "$" not in text.replace("$PATH", "")  # every placeholder was filled
+    assert [line for line in text.splitlines() if line.startswith("FROM")] == [f"FROM {DEPS_IMAGE}"]
+    assert "ENTRYPOINT" in text and "$" not in text  # every placeholder was filled
+    assert "LABEL" not in text  # nothing names a model or version: equal contents, one image
+
+
+def test_a_dependency_image_keeps_only_the_virtualenv_of_its_hashed_wheels():
+    text = dockerfile.render_deps(**DEPS)
+    final_stage = text[text.rindex("FROM ") :]
+    assert "--no-index" in text and "--require-hashes" in text
+    assert final_stage.count("COPY") == 1 and "COPY --from=install /opt/venv /opt/venv" in text
+    assert "$" not in text.replace("$PATH", "")
 
 
 def test_content_key_changes_with_each_input():
@@ -49,21 +64,27 @@ def test_content_key_changes_with_each_input():
         assert dockerfile.content_key(**{**base, field: other}) != key
 
 
-def test_context_splits_code_from_data_and_leaves_out_contract_files(tmp_path):
+def test_a_model_context_splits_code_from_data_and_holds_no_wheels(tmp_path):
     source = tmp_path / "source"
     (source / "pkg").mkdir(parents=True)
     for name in ("predict.py", "pkg/util.py", "model.onnx", "requirements.txt", "modelfarm.yaml"):
         (source / name).write_text(name)
     context = tmp_path / "context"
-    dockerfile.write_context(
-        source=source, context=context, dockerfile="FROM x", lock=[], wheels=tmp_path
-    )
+    dockerfile.write_model_context(source=source, context=context, dockerfile="FROM x")
     files = {str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()}
     assert {"code/predict.py", "code/pkg/util.py", "data/model.onnx"} <= files
     assert not any("requirements.txt" in f or "modelfarm.yaml" in f for f in files)
-    assert "runner/__main__.py" in files and "deps/requirements.lock" in files
+    assert "runner/__main__.py" in files
+    assert not any(f.endswith((".whl", ".lock")) for f in files)
 
 
-def test_the_dockerfile_names_no_model_and_no_version():
-    text = dockerfile.render_for(base_image=GOOD["base_image"])
-    assert "LABEL" not in text  # equal contents, equal image, whoever's model it is
+def test_a_dependency_context_holds_the_lock_and_its_wheels(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "six-1.16.0-py2.py3-none-any.whl").write_bytes(b"wheel")
+    lock = [{"name": "six", "version": "1.16.0", "sha256": "b" * 64,
+             "filename": "six-1.16.0-py2.py3-none-any.whl"}]  # fmt: skip
+    context = tmp_path / "context"
+    dockerfile.write_deps_context(context=context, dockerfile="FROM x", lock=lock, wheels=wheels)
+    assert (context / "requirements.lock").read_text() == f"six==1.16.0 --hash=sha256:{'b' * 64}\n"
+    assert (context / "wheels" / lock[0]["filename"]).read_bytes() == b"wheel"

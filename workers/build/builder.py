@@ -27,6 +27,7 @@ from core.storage import NotAsSealed, Storage
 from workers import images
 from workers.build import dockerfile, wheels
 from workers.build.buildlog import StreamingLog
+from workers.build.dependencies import dependency_image
 from workers.build.package import Package, PackageError, open_package
 from workers.build.smoke import smoke_test, target_python
 from workers.retry import with_retries
@@ -138,17 +139,14 @@ def _build_image(
 ) -> Built:
     images.pull(client, settings.base_image)
     base_image_id = images.image_id(client, settings.base_image)
-    text = dockerfile.render_for(base_image=settings.base_image)
     key = dockerfile.content_key(
-        contents_sha256=package.contents_sha256, dockerfile=text, base_image_id=base_image_id
-    )
+        contents_sha256=package.contents_sha256, dockerfile=dockerfile.recipe(),
+        base_image_id=base_image_id,
+    )  # fmt: skip
     repository = registry.model_repository(request.model_id)
     lock, digest = None, _reusable_image(request.owner_id, repository, key, log)
     if digest is None:
-        lock = _build_and_push(
-            request, package, client, work, log,
-            dockerfile_text=text, key=key, base_image_id=base_image_id,
-        )  # fmt: skip
+        lock = _build_and_push(request, package, client, work, log, key, base_image_id)
         digest = registry.Registry().manifest_digest(repository, registry.content_tag(key))
         if digest is None:
             raise images.FarmFault(
@@ -192,23 +190,21 @@ def _reusable_image(owner_id: uuid.UUID, repository: str, key: str, log: Streami
 
 
 def _build_and_push(
-    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, *,
-    dockerfile_text: str, key: str, base_image_id: str,
+    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, key: str,
+    base_image_id: str,
 ) -> list[dict]:  # fmt: skip
-    """Resolves the wheels, builds, smoke-tests and pushes the image; returns the lock."""
+    """Resolves the wheels, builds FROM their dependency image, smoke-tests and pushes the
+    image; returns the lock."""
     name = registry.engine_name(registry.model_repository(request.model_id))
     wheelhouse = Path(settings.cache_dir) / "wheelhouse"
     target = target_python(client, base_image_id)
     lock = wheels.resolve(package.requirements, target, wheelhouse, log)
+    deps_image = dependency_image(client, lock, base_image_id, wheelhouse / "files", work, log)
     context = work / "context"
-    dockerfile.write_context(
-        source=package.root,
-        context=context,
-        dockerfile=dockerfile_text,
-        lock=lock,
-        wheels=wheelhouse / "files",
-    )
-    deps_image = _dependency_image(client, context, lock, base_image_id, log)
+    dockerfile.write_model_context(
+        source=package.root, context=context,
+        dockerfile=dockerfile.render_model(deps_image=deps_image),
+    )  # fmt: skip
     image = images.build(
         client,
         context=context,
@@ -223,27 +219,6 @@ def _build_and_push(
     images.push(client, name, registry.version_tag(request.number), log)
     images.push(client, name, registry.content_tag(key), log)
     return lock
-
-
-def _dependency_image(
-    client, context: Path, lock: list[dict], base_image_id: str, log: StreamingLog
-) -> str:
-    """The builder stage as an image of its own in the registry, shared by every model with the
-    same locked wheels. With cache_from the classic builder uses no other cache, so naming this
-    image is what lets a rebuild skip reinstalling unchanged dependencies."""
-    tag = registry.deps_tag(dockerfile.deps_key(lock=lock, base_image_id=base_image_id))
-    name = registry.engine_name(registry.DEPS_REPOSITORY)
-    reference = f"{name}:{tag}"
-    if registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag):
-        images.pull(client, reference)
-        log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
-        return reference
-    images.build(
-        client, context=context, tag=reference, target="deps", cache_from=[],
-        time_limit_s=settings.build_time_limit_s, log=log,
-    )  # fmt: skip
-    images.push(client, name, tag, log)
-    return reference
 
 
 def _cache_sources(client, previous_image: str | None, log) -> list[str]:

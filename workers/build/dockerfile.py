@@ -1,4 +1,5 @@
-"""The generated Dockerfile, the build context around it, and the image's content key."""
+"""The generated Dockerfiles (a dependency image's, a model image's FROM it), the build contexts
+around them, and the keys that name the images."""
 
 import hashlib
 import json
@@ -12,27 +13,34 @@ from runner.protocol import MODEL_UID
 from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
 
 TEMPLATE = Path(__file__).with_name("Dockerfile.template")
+DEPS_TEMPLATE = Path(__file__).with_name("Dockerfile.deps.template")
 RUNNER_DIR = Path(runner.__file__).parent
 
-# Each value put into the template must match its pattern in full: none can add a line. None
+# Each value put into a template must match its pattern in full: none can add a line. None
 # names a model or a version: equal contents make an equal image, whoever's model it is.
 _VALUE_PATTERNS = {
     "base_image": r"[a-z0-9][a-z0-9._/:@-]{0,254}",
+    "deps_image": r"[a-z0-9][a-z0-9._/:-]{0,200}@sha256:[0-9a-f]{64}",
     "uid": r"[0-9]{1,9}",
 }
+_VALUES = {TEMPLATE: {"deps_image", "uid"}, DEPS_TEMPLATE: {"base_image"}}
 
 
-def render(**values: str) -> str:
-    if set(values) != set(_VALUE_PATTERNS):
-        raise ValueError(f"Dockerfile values must be exactly {sorted(_VALUE_PATTERNS)}")
+def render(template: Path, **values: str) -> str:
+    if set(values) != _VALUES[template]:
+        raise ValueError(f"{template.name} takes exactly {sorted(_VALUES[template])}")
     for name, value in values.items():
         if not re.fullmatch(_VALUE_PATTERNS[name], value):
             raise ValueError(f"refusing to put {name}={value!r} into the Dockerfile")
-    return string.Template(TEMPLATE.read_text()).substitute(values)
+    return string.Template(template.read_text()).substitute(values)
 
 
-def render_for(*, base_image: str) -> str:
-    return render(base_image=base_image, uid=str(MODEL_UID))
+def render_model(*, deps_image: str) -> str:
+    return render(TEMPLATE, deps_image=deps_image, uid=str(MODEL_UID))
+
+
+def render_deps(*, base_image: str) -> str:
+    return render(DEPS_TEMPLATE, base_image=base_image)
 
 
 def runner_digest() -> str:
@@ -43,6 +51,12 @@ def runner_digest() -> str:
     return digest.hexdigest()
 
 
+def recipe() -> str:
+    """Both templates: with the package's contents (its requirements among them) and the base
+    image, all that a model image is made from."""
+    return DEPS_TEMPLATE.read_text() + TEMPLATE.read_text()
+
+
 def content_key(*, contents_sha256: str, dockerfile: str, base_image_id: str) -> str:
     """Names an image by everything it is built from; equal keys mean an equal image."""
     parts = [contents_sha256, hashlib.sha256(dockerfile.encode()).hexdigest(), base_image_id]
@@ -50,20 +64,23 @@ def content_key(*, contents_sha256: str, dockerfile: str, base_image_id: str) ->
 
 
 def deps_key(*, lock: list[dict], base_image_id: str) -> str:
-    """Names the dependency stage by the template, the locked wheels and the base image."""
-    parts = [TEMPLATE.read_text(), json.dumps(lock, sort_keys=True), base_image_id]
+    """Names the dependency image by its template, the locked wheels and the base image."""
+    parts = [DEPS_TEMPLATE.read_text(), json.dumps(lock, sort_keys=True), base_image_id]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def write_context(
-    *, source: Path, context: Path, dockerfile: str, lock: list[dict], wheels: Path
-) -> None:
-    """Lay out the build context: deps/ (lock + wheels), data/, code/, runner/, Dockerfile."""
-    (context / "deps" / "wheels").mkdir(parents=True)
+def write_deps_context(*, context: Path, dockerfile: str, lock: list[dict], wheels: Path) -> None:
+    """A dependency image's build context: the lock, its wheels and the Dockerfile."""
+    (context / "wheels").mkdir(parents=True)
     lock_lines = [f"{i['name']}=={i['version']} --hash=sha256:{i['sha256']}" for i in lock]
-    (context / "deps" / "requirements.lock").write_text("".join(f"{x}\n" for x in lock_lines))
+    (context / "requirements.lock").write_text("".join(f"{x}\n" for x in lock_lines))
     for item in lock:
-        shutil.copy2(wheels / item["filename"], context / "deps" / "wheels" / item["filename"])
+        shutil.copy2(wheels / item["filename"], context / "wheels" / item["filename"])
+    (context / "Dockerfile").write_text(dockerfile)
+
+
+def write_model_context(*, source: Path, context: Path, dockerfile: str) -> None:
+    """A model image's build context: data/, code/, runner/ and the Dockerfile; no wheels."""
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if not path.is_file() or str(relative) in (REQUIREMENTS_FILE, CONFIG_FILE):
@@ -73,6 +90,6 @@ def write_context(
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
     for layer in ("code", "data"):
-        (context / layer).mkdir(exist_ok=True)
+        (context / layer).mkdir(parents=True, exist_ok=True)
     shutil.copytree(RUNNER_DIR, context / "runner", ignore=shutil.ignore_patterns("__pycache__"))
     (context / "Dockerfile").write_text(dockerfile)

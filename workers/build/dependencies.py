@@ -1,0 +1,67 @@
+"""Dependency images: the base image plus one layer, the virtualenv of a set of locked wheels.
+
+One per (lock, base image), built once and pushed once: every model image using the set is FROM
+it (by digest), so the virtualenv's blob is shared in the registry and on every engine. Two
+builds that need the same new set at once build it once: the first takes a claim on it, the
+other waits for the image to appear in the registry and uses it.
+"""
+
+import time
+from pathlib import Path
+
+from core import registry
+from core.settings import settings
+from workers import images, leases
+from workers.build import dockerfile
+from workers.build.buildlog import StreamingLog
+
+WAIT_POLL_S = 1.0
+
+
+def dependency_image(
+    client, lock: list[dict], base_image_id: str, wheels: Path, work: Path, log: StreamingLog
+) -> str:
+    """The pinned reference of the set's dependency image, present on this engine."""
+    tag = registry.deps_tag(dockerfile.deps_key(lock=lock, base_image_id=base_image_id))
+    deadline, waiting = time.monotonic() + settings.build_time_limit_s, False
+    while (digest := registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag)) is None:
+        try:
+            with leases.claim(f"deps:{tag}"):
+                digest = _build_unless_there(client, tag, lock, wheels, work, log)
+            break
+        except leases.Busy:
+            if time.monotonic() > deadline:
+                raise images.FarmFault(images.REGISTRY, f"{tag} was never pushed") from None
+            if not waiting:
+                log(f"dependencies: another build is making {tag[:17]}...; waiting for it\n")
+                waiting = True
+            time.sleep(WAIT_POLL_S)
+    else:
+        log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
+    reference = registry.pinned(registry.DEPS_REPOSITORY, digest)
+    images.pull(client, reference)  # by digest, when this engine lacks it
+    return reference
+
+
+def _build_unless_there(
+    client, tag: str, lock: list[dict], wheels: Path, work: Path, log: StreamingLog
+) -> str:
+    """Builds and pushes the image under the claim (unless a build that held it before did);
+    its digest."""
+    if digest := registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag):
+        return digest
+    context = work / "deps-context"
+    dockerfile.write_deps_context(
+        context=context, dockerfile=dockerfile.render_deps(base_image=settings.base_image),
+        lock=lock, wheels=wheels,
+    )  # fmt: skip
+    name = registry.engine_name(registry.DEPS_REPOSITORY)
+    images.build(
+        client, context=context, tag=f"{name}:{tag}", cache_from=[],
+        time_limit_s=settings.build_time_limit_s, log=log,
+    )  # fmt: skip
+    images.push(client, name, tag, log)
+    digest = registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag)
+    if digest is None:
+        raise images.FarmFault(images.REGISTRY, f"{tag} is missing after the push")
+    return digest
