@@ -38,11 +38,16 @@ _ended: OrderedDict[str, dict | None] = OrderedDict()  # the last notices: job i
 
 
 def _wake(message: bytes) -> None:
-    notice = json.loads(message)
-    _ended[notice["id"]] = notice["job"]
+    try:
+        notice = json.loads(message)
+        job_id, fields = str(notice["id"]), notice["job"]
+    except (ValueError, KeyError, TypeError):  # not a notice of this farm's: the listener goes on
+        logger.warning("job notices: ignoring %r", message[:200])
+        return
+    _ended[job_id] = fields
     if len(_ended) > RECENT_NOTICES:
         _ended.popitem(last=False)
-    for event in _waiting.get(notice["id"], ()):
+    for event in _waiting.get(job_id, ()):
         event.set()
 
 

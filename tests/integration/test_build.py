@@ -4,6 +4,7 @@ import io
 import time
 import uuid
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -12,6 +13,8 @@ from core.lifecycle import JobStatus, VersionStatus
 from core.registry import DEPS_REPOSITORY
 from core.settings import settings
 from tests.utils import make_zip
+from workers import images
+from workers.build.dependencies import dependency_image
 from workers.run.sandbox import SANDBOX_LABEL
 
 PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
@@ -210,6 +213,33 @@ def test_models_of_one_dependency_set_share_its_image_and_its_virtualenv_blob(ne
     )
     tags = httpx.get(f"{settings.registry_base_url}/v2/{DEPS_REPOSITORY}/tags/list").json()
     assert shared in [_layers(DEPS_REPOSITORY, tag) for tag in tags["tags"]]
+
+
+def test_two_builds_needing_one_new_dependency_set_build_it_once(docker_client, tmp_path):
+    # A base image id no build has had makes the set new; the image is built on the real base.
+    base_image_id = f"sha256:{uuid.uuid4().hex}"
+    logs: list[list[str]] = [[], []]
+
+    def build(number: int) -> str:
+        (tmp_path / str(number)).mkdir()
+        client = images.docker_client()
+        try:
+            return dependency_image(
+                client, [], base_image_id, tmp_path, tmp_path / str(number), logs[number].append
+            )
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        references = list(pool.map(build, [0, 1]))
+    try:
+        assert references[0] == references[1]
+        texts = ["".join(log) for log in logs]
+        builders = [number for number, text in enumerate(texts) if "Successfully built" in text]
+        assert len(builders) == 1, texts  # one docker build for both
+        assert "another build is making" in texts[1 - builders[0]]
+    finally:
+        docker_client.images.remove(docker_client.images.get(references[0]).id, force=True)
 
 
 def test_requirements_are_installed_from_locked_wheels_and_reused(new_user, docker_client):

@@ -136,3 +136,10 @@ def test_a_notice_without_the_job_has_the_row_read():
 def test_without_a_notice_the_wait_ends_on_time_without_reading_at_first():
     job, reads = _wait(str(uuid.uuid4()), {"status": "QUEUED"}, seconds=0)
     assert (job, reads) == ({"status": "QUEUED"}, 0)
+
+
+@pytest.mark.parametrize("message", [b"not json", b"[1, 2]", b'{"id": "x"}', b"\xff"])
+def test_a_notice_that_is_not_one_is_ignored(message):
+    before = dict(waiting._ended)
+    waiting._wake(message)  # does not raise: the process's one listener goes on
+    assert waiting._ended == before
