@@ -1,5 +1,7 @@
-"""Build benchmark on the digits example: cold build, identical resubmission (reuse),
-code-only change, weights-only change, and image size against the base image.
+"""Build benchmark on the digits example: cold build, identical resubmission (reuse), the same
+files zipped again, the same content under another model of the owner, a new model of a
+dependency set already built, code-only change, weights-only change, and image size against
+the base image.
 
     .venv/bin/python scripts/bench_build.py     (needs the stack: scripts/up.sh)
 
@@ -21,13 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.lifecycle import VersionStatus
 from core.registry import DEPS_REPOSITORY, Registry, engine_name  # noqa: E402
 from core.settings import settings  # noqa: E402
-from tests.utils import Farm  # noqa: E402
+from tests.utils import Farm, make_zip  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
 PACKAGE_FILES = ("predict.py", "requirements.txt", "modelfarm.yaml", "model.onnx")
 
 
-def timed_build(farm: Farm, model_id: str, files: dict) -> tuple[float, dict]:
+def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, dict]:
     started = time.perf_counter()
     version = farm.build(files, model_id)
     seconds = time.perf_counter() - started
@@ -57,6 +59,10 @@ def measure() -> dict:
     forget_dependency_images(client)
     cold, version = timed_build(farm, model_id, files)
     reuse, reused = timed_build(farm, model_id, files)
+    rezipped, _ = timed_build(farm, model_id, make_zip(files, again=True))
+    other_model, _ = timed_build(farm, farm.create_model()["id"], files)
+    new_model_files = {**files, "predict.py": files["predict.py"] + b"# another model\n"}
+    new_model, _ = timed_build(farm, farm.create_model()["id"], new_model_files)
     code_files = {**files, "predict.py": files["predict.py"] + b"# code change\n"}
     code_only, _ = timed_build(farm, model_id, code_files)
     weight_files = {**code_files, "calibration.bin": os.urandom(256 * 1024)}
@@ -72,6 +78,9 @@ def measure() -> dict:
         "cold_build_s": round(cold, 2),
         "reuse_s": round(reuse, 3),
         "reused": reused["reused"],
+        "same_files_rezipped_s": round(rezipped, 3),
+        "same_content_other_model_same_owner_s": round(other_model, 3),
+        "new_model_dependency_set_seen_s": round(new_model, 2),
         "code_only_rebuild_s": round(code_only, 2),
         "weights_only_rebuild_s": round(weights_only, 2),
         "code_only_over_cold": round(code_only / cold, 3),

@@ -35,12 +35,14 @@ def from_own_address() -> httpx.HTTPTransport:
     return httpx.HTTPTransport(local_address=f"127.{octets[0]}.{octets[1]}.{max(octets[2], 2)}")
 
 
-def make_zip(files: dict[str, str | bytes]) -> bytes:
-    """A ZIP of files; the same files always give the same bytes (fixed timestamps)."""
+def make_zip(files: dict[str, str | bytes], *, again: bool = False) -> bytes:
+    """A ZIP of files; the same files always give the same bytes (fixed timestamps). `again`:
+    the same files zipped another way (other timestamps, the other order, stored)."""
+    when, order = ((2024, 5, 6, 7, 8, 10), reversed) if again else ((2020, 1, 1, 0, 0, 0), list)
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), content)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED if again else zipfile.ZIP_DEFLATED) as zf:
+        for name, content in order(list(files.items())):
+            zf.writestr(zipfile.ZipInfo(name, date_time=when), content)
     return buffer.getvalue()
 
 

@@ -1,9 +1,7 @@
 """The build pipeline against the real Docker engine, registry and PyPI wheels."""
 
-import io
 import time
 import uuid
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -114,15 +112,6 @@ def _unique_files() -> dict[str, str | bytes]:
     return {"predict.py": PREDICT + f"# {uuid.uuid4()}\n", "w/weights.bin": b"\3" * 3000}
 
 
-def _rezipped(files: dict[str, str | bytes]) -> bytes:
-    """The same files zipped again: other timestamps, the other order, no compression."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, content in reversed(files.items()):
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 5, 6, 7, 8, 10)), content)
-    return buffer.getvalue()
-
-
 def _log(farm, version: dict) -> str:
     return farm.http.get(f"/api/versions/{version['id']}/logs").text
 
@@ -133,7 +122,7 @@ def test_the_same_files_zipped_again_are_reused_without_a_build(new_user):
     files = _unique_files()
     first = farm.build(files, model["id"])
     assert first["status"] == VersionStatus.READY and first["reused"] is False, first["error"]
-    again = farm.build(_rezipped(files), model["id"])
+    again = farm.build(make_zip(files, again=True), model["id"])
     assert again["status"] == VersionStatus.READY and again["reused"] is True
     assert again["package_sha256"] != first["package_sha256"]  # other ZIP bytes
     assert again["image_digest"] == first["image_digest"]
@@ -146,7 +135,7 @@ def test_content_is_reused_across_an_owners_models_and_from_public_ones_only(new
     files = _unique_files()
     private = owner.build(files, owner.create_model()["id"])
     assert private["status"] == VersionStatus.READY and private["reused"] is False
-    mine = owner.build(_rezipped(files), owner.create_model()["id"])
+    mine = owner.build(make_zip(files, again=True), owner.create_model()["id"])
     assert mine["status"] == VersionStatus.READY and mine["reused"] is True
     assert mine["image_digest"] == private["image_digest"]
     repository = f"models/{mine['model_id']}"
