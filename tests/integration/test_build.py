@@ -7,11 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from core import registry
 from core.lifecycle import JobStatus, VersionStatus
 from core.registry import DEPS_REPOSITORY
 from core.settings import settings
 from tests.utils import make_zip
 from workers import images
+from workers.build import dockerfile
 from workers.build.dependencies import dependency_image
 from workers.run.sandbox import SANDBOX_LABEL
 
@@ -227,8 +229,9 @@ def test_two_builds_needing_one_new_dependency_set_build_it_once(docker_client, 
         builders = [number for number, text in enumerate(texts) if "Successfully built" in text]
         assert len(builders) == 1, texts  # one docker build for both
         assert "another build is making" in texts[1 - builders[0]]
-    finally:
-        docker_client.images.remove(docker_client.images.get(references[0]).id, force=True)
+    finally:  # untagged only: the image is the one every model without requirements is FROM
+        tag = registry.deps_tag(dockerfile.deps_key(lock=[], base_image_id=base_image_id))
+        docker_client.images.remove(f"{registry.engine_name(DEPS_REPOSITORY)}:{tag}")
 
 
 def test_requirements_are_installed_from_locked_wheels_and_reused(new_user, docker_client):
