@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 
 import docker
@@ -39,6 +40,9 @@ def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, 
 
 
 def forget_dependency_images(client: docker.DockerClient) -> None:
+    """No dependency image left in the registry or on the engine: the registry's dependency
+    manifests are deleted, and the engine's images of models (built FROM them) and the
+    dependency images themselves are removed, so nothing can come from a cache."""
     registry = Registry()
     repository = engine_name(DEPS_REPOSITORY)
     for image in client.images.list(name=repository):
@@ -46,8 +50,19 @@ def forget_dependency_images(client: docker.DockerClient) -> None:
             digest = registry.manifest_digest(DEPS_REPOSITORY, tag.rsplit(":", 1)[1])
             if digest:
                 httpx.delete(f"{registry.base_url}/v2/{DEPS_REPOSITORY}/manifests/{digest}")
-        client.images.remove(image.id, force=True)
-    client.images.prune(filters={"dangling": True})
+    parents = {image.id: image.attrs["Parent"] for image in client.images.list(all=True)}
+    dependency_ids = {image.id for image in client.images.list(name=repository)}
+
+    def generations_below(image_id: str) -> int:  # from a dependency image, or -1
+        generations = 0
+        while image_id and image_id not in dependency_ids:
+            image_id, generations = parents.get(image_id), generations + 1
+        return generations if image_id else -1
+
+    built_on = [image_id for image_id in parents if generations_below(image_id) >= 0]
+    for image_id in sorted(built_on, key=generations_below, reverse=True):  # children first
+        with suppress(docker.errors.ImageNotFound):  # gone with a child: untagged parents go
+            client.images.remove(image_id, force=True)
 
 
 def measure() -> dict:
