@@ -167,7 +167,7 @@ def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClien
         for job in jobs:
             storage.delete_prefix(job_prefix(job.id))
         warm = {"label": f"{USER_LABEL}={user_id}"}
-        for container in client.containers.list(all=True, filters=warm):
+        for container in client.containers.list(all=True, filters=warm, sparse=True):
             sandbox.remove(container)  # the user's warm sandboxes (gone already is fine)
         for model in models:
             _remove_images(model_repository(model.id), registry, client)
@@ -178,8 +178,10 @@ def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClien
 def _remove_images(repository: str, registry: Registry, client: docker.DockerClient) -> None:
     for image in client.images.list(name=engine_name(repository)):
         # Warm sandboxes of any user who ran this (public) model hold the image.
-        for container in client.containers.list(all=True, filters={"ancestor": image.id}):
-            container.remove(force=True)
+        # sparse: a container removed since the listing (the pool's own discards) is fine
+        held = client.containers.list(all=True, filters={"ancestor": image.id}, sparse=True)
+        for container in held:
+            sandbox.remove(container)
         client.images.remove(image.id, force=True)
     tags = httpx.get(f"{registry.base_url}/v2/{repository}/tags/list").json().get("tags") or []
     for tag in tags:

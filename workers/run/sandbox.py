@@ -265,7 +265,8 @@ def remove_leftovers(client: docker.DockerClient, owner: str) -> int:
 
 def _remove_labelled(client: docker.DockerClient, label: str) -> int:
     filters = {"label": [f"{SANDBOX_LABEL}=1", label]}
-    leftovers = client.containers.list(all=True, filters=filters)
+    # sparse: no inspect per container, which fails for one removed since the listing
+    leftovers = client.containers.list(all=True, filters=filters, sparse=True)
     for container in leftovers:
         remove(container)
     return len(leftovers)
