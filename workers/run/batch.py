@@ -70,10 +70,12 @@ def run(
                         data.unlink()
 
         slots = max(1, min(settings.inference_concurrency, len(todo.indexes)))
-        with ThreadPoolExecutor(slots, thread_name_prefix=f"batch-{where.job_id}") as executor:
-            for each in [executor.submit(run_windows) for _ in range(slots)]:
-                each.result()
-        recorder.close()
+        try:
+            with ThreadPoolExecutor(slots, thread_name_prefix=f"batch-{where.job_id}") as pool:
+                for each in [pool.submit(run_windows) for _ in range(slots)]:
+                    each.result()
+        finally:  # also after a failure: the items run so far are recorded, the writer ends
+            recorder.close()
     return {"status": JobStatus.SUCCEEDED, "outputs": _all_outputs(where.job_id)}
 
 
