@@ -6,10 +6,12 @@ revealed; a public model the user may read but not change is 403.
 """
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Query, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session, joinedload
 
@@ -22,9 +24,19 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
 _storage = Storage(patient=False)
 
 
-def get_session() -> Iterator[Session]:
-    with SessionLocal() as session:
+async def get_session() -> AsyncIterator[Session]:
+    """A session for the request. Made in the event loop, where it costs nothing (it connects
+    when the route first uses it, in the route's thread); closed in a thread only when the
+    route left a transaction open, since closing then ends it on the connection."""
+    session = SessionLocal()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):  # closed even when the client went away
+                await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 async def get_storage() -> Storage:  # async: no thread is taken to hand it over

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.interfaces import ORMOption
 
 from core.db import session_scope
 
@@ -116,23 +114,30 @@ def too_many_attempts(lifecycle: Lifecycle, attempts: int) -> str:
     )
 
 
-def begin(
-    session: Session, table: type, row_id: uuid.UUID, *, options: Sequence[ORMOption] = ()
-) -> ModelVersion | Job | None:
-    """Locks the row and moves it to running; None when there is nothing (more) to do.
-    `options` load related rows in the same query (they are not locked)."""
-    row = session.get(table, row_id, with_for_update={"of": table}, options=options)
+def begin(session: Session, table: type, row_id: uuid.UUID) -> ModelVersion | Job | None:
+    """Moves the row to running, in one statement: a queued row, or one a dead worker left
+    running with attempts left. None when there is nothing (more) to do; a row out of attempts
+    is failed with the reason.
+
+    The move is committed without waiting for the disk (PostgreSQL's asynchronous commit): were
+    the database to lose it in a crash, the row would be queued again, and the outcome's
+    commit, which does wait, makes this one durable first."""
+    lifecycle = lifecycle_of(table.status.type.enum_class.QUEUED)
+    sources = [source for source in lifecycle.transitions
+               if lifecycle.can_move(source, lifecycle.running)]  # fmt: skip
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+    row = session.scalars(
+        update(table)
+        .where(table.id == row_id, table.status.in_(sources), table.attempts < MAX_ATTEMPTS)
+        .values(status=lifecycle.running, attempts=table.attempts + 1, started_at=utcnow())
+        .returning(table)
+    ).one_or_none()
     if row is None:
+        row = session.get(table, row_id, with_for_update=True)
+        if row is not None and row.status in sources:
+            fail(lifecycle, row, too_many_attempts(lifecycle, row.attempts))
         return None
-    lifecycle = lifecycle_of(row.status)
-    if row.status not in (lifecycle.queued, lifecycle.running):
-        return None
-    if row.attempts >= MAX_ATTEMPTS:
-        fail(lifecycle, row, too_many_attempts(lifecycle, row.attempts))
-        return None
-    move(lifecycle, row, lifecycle.running)
-    row.attempts += 1
-    row.started_at = utcnow()
     return row
 
 

@@ -5,6 +5,7 @@ Each step that touches a dependency is retried on the farm's faults (workers/ret
 model's finished work is kept while object storage or the database is briefly down.
 """
 
+import functools
 import logging
 import tempfile
 import uuid
@@ -12,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from core import events
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import JobStatus, VersionStatus, begin, finish
-from core.models import Job, JobItem, ModelVersion
+from core.models import InlineInput, Job, JobItem, ModelVersion
 from core.queue import INFERENCE_QUEUE
 from core.settings import settings
 from core.storage import Storage
@@ -69,23 +69,30 @@ def _outcome(request: RunRequest, watch: cancels.Watch) -> dict:
 
 def _start(job_id: uuid.UUID) -> RunRequest | None:
     with session_scope() as session:
-        job = begin(
-            session, Job, job_id, options=[joinedload(Job.version), joinedload(Job.inline_input)]
-        )
+        job = begin(session, Job, job_id)
+
         if job is None:
             return None
-        version = job.version
-        limits = sandbox.Limits.for_model(version.config)
         done = set()
         if job.batch is not None:
             done = set(session.scalars(select(JobItem.index).where(JobItem.job_id == job_id)))
         inline = None
         if any(each["key"] is None for each in (*job.inputs.values(), *(job.batch or []))):
-            inline = job.inline_input.data
+            inline = session.scalar(select(InlineInput.data).where(InlineInput.job_id == job_id))
+        image, limits = _image_and_limits(job.version_id)
         return RunRequest(
-            where=Sandboxed(job.id, job.owner_id, version.image_ref, limits), inputs=job.inputs,
+            where=Sandboxed(job.id, job.owner_id, image, limits), inputs=job.inputs,
             batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
         )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1024)
+def _image_and_limits(version_id: uuid.UUID) -> tuple[str, sandbox.Limits]:
+    """A READY version's image and sandbox limits, read once per process: they never change
+    once it is READY, and jobs run only on READY versions."""
+    with session_scope() as session:
+        version = session.get(ModelVersion, version_id)
+        return version.image_ref, sandbox.Limits.for_model(version.config)
 
 
 def prewarm(version_id: uuid.UUID, user_id: uuid.UUID) -> None:
