@@ -134,13 +134,15 @@ class Farm:
     def job(self, job_id: str) -> dict:
         return self.http.get(f"/api/jobs/{job_id}").json()
 
-    def wait_version(self, version_id: str, timeout: float = 600) -> dict:
-        return self.wait(f"/api/versions/{version_id}", VERSION.terminal, timeout)
+    def wait_version(self, version_id: str, timeout: float = 600, poll_s: float = 0.3) -> dict:
+        return self.wait(f"/api/versions/{version_id}", VERSION.terminal, timeout, poll_s)
 
     def wait_job(self, job_id: str, timeout: float = 300) -> dict:
         return self.wait(f"/api/jobs/{job_id}", JOB.terminal, timeout)
 
-    def wait(self, path: str, terminal: frozenset[str], timeout: float) -> dict:
+    def wait(
+        self, path: str, terminal: frozenset[str], timeout: float, poll_s: float = 0.3
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             response = self.http.get(path)
@@ -148,7 +150,7 @@ class Farm:
             if body["status"] in terminal:
                 return body
             assert time.monotonic() < deadline, f"{path} still {body['status']} after {timeout} s"
-            time.sleep(0.3)
+            time.sleep(poll_s)
 
 
 def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClient) -> None:

@@ -195,9 +195,9 @@ def test_models_of_one_dependency_set_share_its_image_and_its_virtualenv_blob(ne
     log = _log(farm, two)
     assert "dependencies: reusing" in log and "pip install" not in log
     # Both images begin with the very blobs of one dependency image (base, then virtualenv);
-    # after them come only each model's own layers (WORKDIR, data/, code/, runner/).
+    # after them come only each model's own layers (data/, code/, runner/).
     layers_one, layers_two = _image_layers(one), _image_layers(two)
-    shared = layers_one[: len(layers_one) - 4]
+    shared = layers_one[: len(layers_one) - 3]
     assert (
         layers_two[: len(shared)] == shared
         and layers_two[len(shared) :] != layers_one[len(shared) :]

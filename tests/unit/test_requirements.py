@@ -1,8 +1,12 @@
-"""requirements.txt: plain requirement lines only; anything that redirects pip is refused."""
+"""requirements.txt: plain requirement lines only; anything that redirects pip is refused. The
+wheels locked for them are checked before use."""
 
 import pytest
 
+from core.errors import FarmFault
+from workers.build.package import sha256_file
 from workers.build.requirements import RequirementsError, parse_requirements
+from workers.build.wheels import verify_wheels
 
 
 def test_plain_lines_with_extras_specifiers_markers_and_comments_are_kept():
@@ -41,3 +45,16 @@ def test_plain_lines_with_extras_specifiers_markers_and_comments_are_kept():
 def test_lines_that_change_where_or_how_pip_installs_are_refused_with_line_number(line):
     with pytest.raises(RequirementsError, match=r"requirements.txt line 2 "):
         parse_requirements(f"numpy\n{line}\n")
+
+
+def test_a_wheel_changed_since_it_was_locked_is_removed_so_the_retry_downloads_it(tmp_path):
+    wheel = tmp_path / "six-1.16.0-py2.py3-none-any.whl"
+    wheel.write_bytes(b"the locked bytes")
+    lock = [{"name": "six", "version": "1.16.0", "filename": wheel.name,
+             "sha256": sha256_file(wheel)}]  # fmt: skip
+    verify_wheels(lock, tmp_path)  # unchanged: kept
+    assert wheel.exists()
+    wheel.write_bytes(b"other bytes")
+    with pytest.raises(FarmFault, match="changed since it was locked"):
+        verify_wheels(lock, tmp_path)
+    assert not wheel.exists()

@@ -14,6 +14,7 @@ from core.settings import settings
 from workers import images, leases
 from workers.build import dockerfile
 from workers.build.buildlog import StreamingLog
+from workers.build.wheels import verify_wheels
 
 WAIT_POLL_S = 1.0
 
@@ -50,6 +51,7 @@ def _build_unless_there(
     its digest."""
     if digest := registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag):
         return digest
+    verify_wheels(lock, wheels)
     context = work / "deps-context"
     dockerfile.write_deps_context(
         context=context, dockerfile=dockerfile.render_deps(base_image=settings.base_image),

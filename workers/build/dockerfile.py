@@ -23,7 +23,7 @@ _VALUE_PATTERNS = {
     "deps_image": r"[a-z0-9][a-z0-9._/:-]{0,200}@sha256:[0-9a-f]{64}",
     "uid": r"[0-9]{1,9}",
 }
-_VALUES = {TEMPLATE: {"deps_image", "uid"}, DEPS_TEMPLATE: {"base_image"}}
+_VALUES = {TEMPLATE: {"deps_image"}, DEPS_TEMPLATE: {"base_image", "uid"}}
 
 
 def render(template: Path, **values: str) -> str:
@@ -36,11 +36,11 @@ def render(template: Path, **values: str) -> str:
 
 
 def render_model(*, deps_image: str) -> str:
-    return render(TEMPLATE, deps_image=deps_image, uid=str(MODEL_UID))
+    return render(TEMPLATE, deps_image=deps_image)
 
 
 def render_deps(*, base_image: str) -> str:
-    return render(DEPS_TEMPLATE, base_image=base_image)
+    return render(DEPS_TEMPLATE, base_image=base_image, uid=str(MODEL_UID))
 
 
 def runner_digest() -> str:

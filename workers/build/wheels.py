@@ -17,10 +17,12 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
+from core.errors import FarmFault
 from core.settings import settings
 from workers.build.package import PackageError, sha256_file
 
 OLDEST_MANYLINUX_MINOR = 17
+WHEELHOUSE = "the wheelhouse"
 # Drop this machine's pip configuration (extra indexes, constraints): builds use the farm's index.
 _PIP_VARIABLES_TO_DROP = (
     "PIP_FIND_LINKS",
@@ -94,12 +96,19 @@ def resolve(requirements: list[str], target: TargetPython, wheelhouse: Path, log
 
 
 def _is_complete(lock: list[dict], files: Path) -> bool:
-    """Every wheel of the lock is in the wheelhouse, unchanged."""
-    return all(
-        (files / item["filename"]).exists()
-        and sha256_file(files / item["filename"]) == item["sha256"]
-        for item in lock
-    )
+    """Every wheel of the lock is in the wheelhouse. Their bytes are checked where they are used
+    (`verify_wheels`): a set whose dependency image exists needs none of them."""
+    return all((files / item["filename"]).exists() for item in lock)
+
+
+def verify_wheels(lock: list[dict], files: Path) -> None:
+    """Each wheel's bytes are those the lock recorded. A changed one is removed, so that the
+    build's retry downloads it again, and FarmFault raised."""
+    for item in lock:
+        path = files / item["filename"]
+        if sha256_file(path) != item["sha256"]:
+            path.unlink(missing_ok=True)
+            raise FarmFault(WHEELHOUSE, f"{item['filename']} changed since it was locked")
 
 
 def _download(requirements: list[str], target: TargetPython, into: Path, log) -> None:
