@@ -6,7 +6,10 @@ import json
 import re
 import shutil
 import string
+from importlib.metadata import version
 from pathlib import Path
+
+import uv
 
 import runner
 from runner.protocol import MODEL_UID
@@ -64,14 +67,20 @@ def content_key(*, contents_sha256: str, dockerfile: str, base_image_id: str) ->
 
 
 def deps_key(*, lock: list[dict], base_image_id: str) -> str:
-    """Names the dependency image by its template, the locked wheels and the base image."""
-    parts = [DEPS_TEMPLATE.read_text(), json.dumps(lock, sort_keys=True), base_image_id]
+    """Names the dependency image by its template, the installer, the locked wheels and the
+    base image."""
+    parts = [
+        DEPS_TEMPLATE.read_text(), f"uv {version('uv')}", json.dumps(lock, sort_keys=True),
+        base_image_id,
+    ]  # fmt: skip
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def write_deps_context(*, context: Path, dockerfile: str, lock: list[dict], wheels: Path) -> None:
-    """A dependency image's build context: the lock, its wheels and the Dockerfile."""
+    """A dependency image's build context: the installer, the lock, its wheels and the
+    Dockerfile."""
     (context / "wheels").mkdir(parents=True)
+    shutil.copy2(uv.find_uv_bin(), context / "uv")
     lock_lines = [f"{i['name']}=={i['version']} --hash=sha256:{i['sha256']}" for i in lock]
     (context / "requirements.lock").write_text("".join(f"{x}\n" for x in lock_lines))
     for item in lock:
