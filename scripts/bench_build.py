@@ -6,12 +6,14 @@ the base image.
     .venv/bin/python scripts/bench_build.py     (needs the stack: scripts/up.sh)
 
 Each build is timed from `POST …/build` to READY, seen by a client polling every 50 ms.
-"Cold" means nothing of this package is in the registry or the engine, its dependency image
-is removed too; the worker's wheelhouse stays (a download from the index is not what we time).
+"True cold" means an empty wheelhouse (the wheels come from the index) and no dependency image
+anywhere; "new dependency set, wheels cached" the same with the wheelhouse kept. Then ten new
+models of one dependency set, and the registry's bytes for them.
 """
 
 import json
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -23,13 +25,21 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.lifecycle import VersionStatus
-from core.registry import DEPS_REPOSITORY, Registry, engine_name  # noqa: E402
+from core.registry import (  # noqa: E402
+    DEPS_REPOSITORY,
+    IMAGE_MANIFEST_TYPES,
+    Registry,
+    engine_name,
+)
 from core.settings import settings  # noqa: E402
 from tests.utils import Farm, make_zip  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
 PACKAGE_FILES = ("predict.py", "requirements.txt", "modelfarm.yaml", "model.onnx")
 POLL_S = 0.05
+# Recorded by the issue for the same digits model and base on this kind of machine (not re-run
+# here: neither is installed); reported beside ours.
+PEERS = {"truss": 18.9, "bentoml": 37.2}
 
 
 def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, dict]:
@@ -73,6 +83,33 @@ def forget_dependency_images(client: docker.DockerClient) -> None:
             client.images.remove(image_id, force=True)
 
 
+def forget_wheels() -> None:
+    """An empty wheelhouse: the next new dependency set is downloaded from the index."""
+    shutil.rmtree(Path(settings.cache_dir) / "wheelhouse", ignore_errors=True)
+
+
+def registry_bytes(versions: list[dict]) -> tuple[int, int]:
+    """The registry's stored bytes for these versions' images (each blob once), and what
+    they would take with nothing shared (every image's blobs counted for itself)."""
+    blobs: dict[str, int] = {}
+    unshared = 0
+    for version in versions:
+        repository, digest = version["image_ref"].split("/", 1)[1].split("@")
+        manifest = httpx.get(
+            f"{settings.registry_base_url}/v2/{repository}/manifests/{digest}",
+            headers={"Accept": IMAGE_MANIFEST_TYPES},
+        ).json()
+        sizes = {blob["digest"]: blob["size"] for blob in [manifest["config"], *manifest["layers"]]}
+        blobs |= sizes
+        unshared += sum(sizes.values())
+    return sum(blobs.values()), unshared
+
+
+def variant(files: dict[str, bytes], name: str) -> dict[str, bytes]:
+    """The package with its code changed: a new model, same dependency set."""
+    return {**files, "predict.py": files["predict.py"] + f"# {name}\n".encode()}
+
+
 def measure() -> dict:
     client = docker.from_env(timeout=600)
     farm = Farm.register(f"bench-{uuid.uuid4().hex[:8]}@example.com", "bench-password")
@@ -80,25 +117,33 @@ def measure() -> dict:
     files = {name: (DIGITS / name).read_bytes() for name in PACKAGE_FILES}
     files["predict.py"] += f"\n# benchmark run {uuid.uuid4()}\n".encode()  # a new package
     forget_dependency_images(client)
+    forget_wheels()
+    true_cold, _ = timed_build(farm, farm.create_model()["id"], variant(files, "true cold"))
+    forget_dependency_images(client)
     cold, version = timed_build(farm, model_id, files)
     reuse, reused = timed_build(farm, model_id, files)
     rezipped, _ = timed_build(farm, model_id, make_zip(files, again=True))
     other_model, _ = timed_build(farm, farm.create_model()["id"], files)
-    new_model_files = {**files, "predict.py": files["predict.py"] + b"# another model\n"}
-    new_model, _ = timed_build(farm, farm.create_model()["id"], new_model_files)
-    code_files = {**files, "predict.py": files["predict.py"] + b"# code change\n"}
+    new_model, _ = timed_build(farm, farm.create_model()["id"], variant(files, "another model"))
+    code_files = variant(files, "code change")
     code_only, _ = timed_build(farm, model_id, code_files)
     weight_files = {**code_files, "calibration.bin": os.urandom(256 * 1024)}
     weights_only, _ = timed_build(farm, model_id, weight_files)
+    ten = [
+        timed_build(farm, farm.create_model()["id"], variant(files, f"model {n}"))[1]
+        for n in range(10)
+    ]
+    stored, unshared = registry_bytes(ten)
     image = client.images.get(version["image_ref"])
     base = client.images.get(settings.base_image)
     dependencies = sum(
         layer["Size"]
         for layer in image.history()
-        if "COPY --from=deps" in layer["CreatedBy"] or "/opt/venv" in layer["CreatedBy"]
+        if "COPY --from=install" in layer["CreatedBy"] or "/opt/venv" in layer["CreatedBy"]
     )
     return {
-        "cold_build_s": round(cold, 2),
+        "true_cold_build_s": round(true_cold, 2),
+        "new_dependency_set_wheels_cached_s": round(cold, 2),
         "reuse_s": round(reuse, 3),
         "reused": reused["reused"],
         "same_files_rezipped_s": round(rezipped, 3),
@@ -113,6 +158,9 @@ def measure() -> dict:
         "added_over_base_mb": round((image.attrs["Size"] - base.attrs["Size"]) / 1e6, 1),
         "dependencies_mb": round(dependencies / 1e6, 1),
         "weights_mb": round(len(files["model.onnx"]) / 1e6, 3),
+        "registry_mb_10_models_one_dependency_set": round(stored / 1e6, 1),
+        "registry_mb_10_models_if_nothing_shared": round(unshared / 1e6, 1),
+        **{f"peer_{name}_true_cold_build_s": seconds for name, seconds in PEERS.items()},
     }
 
 
