@@ -11,7 +11,16 @@ from sqlalchemy.orm import Session
 from api.security import hash_password, verify_password
 from core import storage
 from core.lifecycle import JOB, Lifecycle, move, utcnow
-from core.models import InlineInput, Job, JobItem, Model, ModelVersion, User, Visibility
+from core.models import (
+    InlineInput,
+    Job,
+    JobItem,
+    Model,
+    ModelAlias,
+    ModelVersion,
+    User,
+    Visibility,
+)
 
 
 class AlreadyExists(Exception):
@@ -68,6 +77,27 @@ def versions_of(*, model: Model) -> Select:
 
 def jobs_of(*, owner: User) -> Select:
     return select(Job).where(Job.owner_id == owner.id).order_by(Job.created_at.desc(), Job.id)
+
+
+def aliases_of(*, model: Model) -> Select:
+    return select(ModelAlias).where(ModelAlias.model_id == model.id).order_by(ModelAlias.name)
+
+
+def set_alias(session: Session, *, model: Model, name: str, version: ModelVersion) -> ModelAlias:
+    """Points the model's alias at the version, made if new; the last of two at once wins."""
+    for _ in range(2):  # a concurrent request may make the alias between the read and insert
+        alias = session.get(ModelAlias, (model.id, name), with_for_update=True)
+        if alias is not None:
+            alias.version_id = version.id
+            session.commit()
+            return alias
+        try:
+            alias = ModelAlias(model_id=model.id, name=name, version_id=version.id)
+            _add_unique(session, alias)
+            return alias
+        except AlreadyExists:
+            continue
+    raise AlreadyExists("the alias changed too often at once; try again")
 
 
 def create_version(session: Session, *, model: Model) -> ModelVersion:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from api.security import user_id_from_token
 from core.db import SessionLocal
-from core.models import Job, Model, ModelVersion, User, Visibility
+from core.lifecycle import VERSION
+from core.models import Job, Model, ModelAlias, ModelVersion, User, Visibility
 from core.storage import Storage
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
@@ -95,6 +96,28 @@ def version_for(session: Session, user: User, version_id: uuid.UUID, *, write: b
     public = model.visibility == Visibility.PUBLIC
     _check_access(what="version", owner_id=model.owner_id, public=public, user=user, write=write)
     return version
+
+
+def version_by_alias(session: Session, user: User, model_id: uuid.UUID, alias: str):
+    """The version an alias of a model the user may read points at."""
+    model = model_for(session, user, model_id, write=False)
+    found = session.get(ModelAlias, (model.id, alias))
+    if found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"This model has no alias {alias!r}; its owner sets one with "
+            f"PUT /api/models/{model.id}/aliases/{alias}",
+        )
+    return session.get(ModelVersion, found.version_id)
+
+
+def require_ready(version: ModelVersion, purpose: str) -> None:
+    """409 unless the version is READY; `purpose` says what needed it ("a job")."""
+    if version.status != VERSION.succeeded:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This version is {version.status}; {purpose} needs a {VERSION.succeeded} version.",
+        )
 
 
 def _model_access(write: bool):

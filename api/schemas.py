@@ -6,7 +6,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import Base64Bytes, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from core.models import MODEL_NAME_PATTERN, JobStatus, VersionStatus, Visibility
+from core.models import ALIAS_PATTERN, MODEL_NAME_PATTERN, JobStatus, VersionStatus, Visibility
 from core.settings import settings
 
 T = TypeVar("T")
@@ -80,6 +80,19 @@ class VersionPublic(BaseModel):
     finished_at: datetime | None
 
 
+class AliasSet(BaseModel):
+    version_id: uuid.UUID = Field(description="A READY version of this model.")
+
+
+class AliasPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    model_id: uuid.UUID
+    version_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
 class VersionCreated(BaseModel):
     version: VersionPublic
     upload_url: str = Field(description="PUT the model ZIP here, then start the build.")
@@ -97,30 +110,49 @@ class InlineFile(BaseModel):
 _JOB_INPUT_WAYS = ("input", "batch", "batch_size")
 
 
-class JobCreate(BaseModel):
-    """A job on one input uploaded afterwards (the default), one input sent inline (`input`),
-    or a batch: items inline (`batch`) or uploaded afterwards (`batch_size`)."""
+_BY_ALIAS = ("model_id", "alias")
 
-    # The schema says it too, so that clients and fuzzers know: at most one way per job.
+
+def _given(name: str) -> dict:
+    """JSON Schema: the body has this field, and not as null."""
+    return {"required": [name], "properties": {name: {"type": "string"}}}
+
+
+class JobCreate(BaseModel):
+    """A job on a version, named by its id or by an alias of its model (`model_id` and `alias`):
+    on one input uploaded afterwards (the default), one input sent inline (`input`), or a batch:
+    items inline (`batch`) or uploaded afterwards (`batch_size`)."""
+
+    # The schema says it too, so that clients and fuzzers know: one way to name the version, at
+    # most one way to give the input.
     model_config = ConfigDict(
         json_schema_extra={
+            "oneOf": [
+                {**_given("version_id"), "not": {"anyOf": [_given(name) for name in _BY_ALIAS]}},
+                {"allOf": [_given(name) for name in _BY_ALIAS], "not": _given("version_id")},
+            ],
             "not": {
                 "anyOf": [
                     {"required": [first, second]}
                     for i, first in enumerate(_JOB_INPUT_WAYS)
                     for second in _JOB_INPUT_WAYS[i + 1 :]
                 ]
-            }
+            },
         }
     )
 
-    version_id: uuid.UUID
+    version_id: uuid.UUID | None = None
+    model_id: uuid.UUID | None = None
+    alias: str | None = Field(None, pattern=ALIAS_PATTERN, description='Such as "prod".')
     input: InlineFile | None = None
     batch: list[InlineFile] | None = Field(None, min_length=1, max_length=settings.max_batch_items)
     batch_size: int | None = Field(None, ge=1, le=settings.max_batch_items)
 
     @model_validator(mode="after")
     def _one_way(self) -> "JobCreate":
+        by_alias = [name for name in _BY_ALIAS if getattr(self, name) is not None]
+        if by_alias not in ([], list(_BY_ALIAS)) or (self.version_id is not None) == bool(by_alias):
+            raise ValueError("name the version: give version_id, or model_id with alias")
         given = [name for name in _JOB_INPUT_WAYS if name in self.model_fields_set]
         if len(given) > 1:
             raise ValueError(f"give at most one of input, batch and batch_size, not {given}")

@@ -23,6 +23,7 @@ from core.lifecycle import JobStatus, VersionStatus, utcnow
 
 # Model names end up in image labels, log lines and URLs: keep them to a plain slug.
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+ALIAS_PATTERN = MODEL_NAME_PATTERN  # "prod", "staging", "v2-canary"
 
 
 class Base(DeclarativeBase):
@@ -100,6 +101,24 @@ class ModelVersion(Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     model: Mapped[Model] = relationship(back_populates="versions")
+
+
+class ModelAlias(Timestamped, Base):
+    """A name on a model ("prod") for one of its READY versions. Jobs may name the alias instead
+    of a version, so that moving it deploys a version, or rolls one back, in one call."""
+
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class Job(Timestamped, Base):

@@ -6,7 +6,16 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api import crud, submit
-from api.deps import CurrentUser, OwnedJob, PageDep, SessionDep, StorageDep, version_for
+from api.deps import (
+    CurrentUser,
+    OwnedJob,
+    PageDep,
+    SessionDep,
+    StorageDep,
+    require_ready,
+    version_by_alias,
+    version_for,
+)
 from api.errors import responses
 from api.schemas import (
     JobCreate,
@@ -20,7 +29,7 @@ from api.schemas import (
 from api.waiting import WaitPreference, until_ended
 from core import events
 from core.db import session_scope
-from core.lifecycle import JOB, VERSION, move, utcnow
+from core.lifecycle import JOB, move, utcnow
 from core.models import Job
 from core.queue import send_run
 from core.storage import Storage
@@ -51,13 +60,11 @@ async def create_job(
     or N seconds (at most 60) have passed."""
 
     def create() -> tuple[JobCreated, bool]:
-        version = version_for(session, user, body.version_id, write=False)
-        if version.status != VERSION.succeeded:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"This version is {version.status}; jobs can run only on a "
-                f"{VERSION.succeeded} version",
-            )
+        if body.version_id is not None:
+            version = version_for(session, user, body.version_id, write=False)
+        else:
+            version = version_by_alias(session, user, body.model_id, body.alias)
+        require_ready(version, "a job")
         job, replayed = submit.create(
             session, storage, user=user, version=version, body=body, key=idempotency_key
         )

@@ -2,7 +2,14 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import PlainTextResponse
 
 from api import crud
-from api.deps import CurrentUser, OwnedVersion, ReadableVersion, SessionDep, StorageDep
+from api.deps import (
+    CurrentUser,
+    OwnedVersion,
+    ReadableVersion,
+    SessionDep,
+    StorageDep,
+    require_ready,
+)
 from api.errors import responses
 from api.schemas import VersionPublic, WarmRequested
 from api.uploads import seal_upload
@@ -68,11 +75,7 @@ def get_build_logs(version: ReadableVersion, storage: StorageDep):
 def warm_version(version: ReadableVersion, user: CurrentUser):
     """Starts a warm container of this version for the caller, so that their first job skips
     the model's start-up. Optional: jobs start one themselves when none is warm."""
-    if version.status != VERSION.succeeded:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"This version is {version.status}; only a {VERSION.succeeded} version can be warmed.",
-        )
+    require_ready(version, "warming")
     crud.enqueue(send_warm, str(version.id), str(user.id))
     return WarmRequested(
         version_id=version.id,

@@ -1,6 +1,7 @@
 """The OpenAPI document tells the truth: Schemathesis generates requests from it (valid and
 invalid, all checks, a bounded number per operation) against the live API, as a real user."""
 
+import re
 import subprocess
 
 import pytest
@@ -20,7 +21,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(new_user):
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and "failed" not in done.stdout.split("SUMMARY")[-1]
+    summary = done.stdout.split("SUMMARY")[-1]
+    # Warnings may stay (an owner-only DELETE tried on others' public models answers only 403).
+    assert " passed" in summary and "❌" not in summary and not re.search(r"\d+ failed", summary)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,47 @@
+"""Aliases: a name on a model ("prod") for one of its READY versions, moved in one call."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
+
+from api import crud
+from api.deps import OwnedModel, ReadableModel, SessionDep, require_ready
+from api.errors import responses
+from api.schemas import AliasPublic, AliasSet
+from core.models import ALIAS_PATTERN, ModelAlias, ModelVersion
+
+router = APIRouter(
+    prefix="/api/models/{model_id}/aliases",
+    tags=["aliases"],
+    responses=responses(401, 404, 422, 503),
+)
+AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN, description='Such as "prod".')]
+
+
+@router.get("", response_model=list[AliasPublic])
+def list_aliases(model: ReadableModel, session: SessionDep):
+    return session.scalars(crud.aliases_of(model=model)).all()
+
+
+@router.put("/{alias}", response_model=AliasPublic, responses=responses(400, 403, 409))
+def set_alias(alias: AliasName, body: AliasSet, model: OwnedModel, session: SessionDep):
+    """Points the alias at a READY version of this model (made if new): jobs that name the alias
+    run that version from now on."""
+    version = session.get(ModelVersion, body.version_id)
+    if version is None or version.model_id != model.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This model has no version with that id")
+    require_ready(version, "an alias")
+    try:
+        return crud.set_alias(session, model=model, name=alias, version=version)
+    except crud.AlreadyExists as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+
+
+@router.delete("/{alias}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(403))
+def delete_alias(alias: AliasName, model: OwnedModel, session: SessionDep):
+    """Removes the alias; jobs that name it are refused (404) from now on."""
+    found = session.get(ModelAlias, (model.id, alias))
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"This model has no alias {alias!r}")
+    crud.delete(session, row=found)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
