@@ -2,16 +2,18 @@
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.security import hash_password, verify_password
+from api.security import api_token_sha256, hash_password, new_api_token, verify_password
 from core import storage
 from core.lifecycle import JOB, Lifecycle, move, utcnow
 from core.models import (
+    ApiToken,
     InlineInput,
     Job,
     JobItem,
@@ -48,6 +50,23 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
     if not verify_password(password, user.hashed_password if user else None):
         return None
     return user
+
+
+def create_api_token(
+    session: Session, *, user: User, name: str, scopes: list[str], days: int | None
+) -> tuple[ApiToken, str]:
+    """A new API token of the user, and the token itself (stored only as its hash)."""
+    token = new_api_token()
+    row = ApiToken(
+        user_id=user.id, name=name, token_sha256=api_token_sha256(token), scopes=scopes,
+        expires_at=utcnow() + timedelta(days=days) if days else None,
+    )  # fmt: skip
+    _add_unique(session, row)
+    return row, token
+
+
+def api_tokens_of(*, user: User) -> Select:
+    return select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at)
 
 
 def create_model(session: Session, *, owner: User, fields: dict[str, Any]) -> Model:

@@ -7,21 +7,25 @@ revealed; a public model the user may read but not change is 403.
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, HTTPException, Query, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from api.security import user_id_from_token
+from api.security import API_TOKEN_PREFIX, api_token_sha256, required_scope, user_id_from_token
 from core.db import SessionLocal
-from core.lifecycle import VERSION
-from core.models import Job, Model, ModelAlias, ModelVersion, User, Visibility
+from core.lifecycle import VERSION, utcnow
+from core.models import ApiToken, Job, Model, ModelAlias, ModelVersion, User, Visibility
 from core.storage import Storage
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
+# How stale an API token's last_used_at may be.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 _storage = Storage(patient=False)
 
 
@@ -49,16 +53,51 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 TokenDep = Annotated[str, Depends(oauth2_scheme)]
 
 
-def get_current_user(session: SessionDep, token: TokenDep) -> User:
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_current_user(request: Request, session: SessionDep, token: TokenDep) -> User:
+    """The user a login token (JWT) or an API token stands for; an API token only within its
+    scopes (403 naming the one missing)."""
+    if token.startswith(API_TOKEN_PREFIX):
+        return _api_token_user(request, session, token)
     user_id = user_id_from_token(token)
     user = session.get(User, user_id) if user_id else None
     if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "Invalid or expired token: log in again at /api/users/login",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorized("Invalid or expired token: log in again at /api/users/login")
     return user
+
+
+def _api_token_user(request: Request, session: Session, token: str) -> User:
+    found = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_sha256 == api_token_sha256(token))
+    ).first()
+    now = utcnow()
+    if found is None or (found.ApiToken.expires_at and found.ApiToken.expires_at <= now):
+        raise _unauthorized("This API token is unknown, revoked or expired: create a new one.")
+    route = request.scope.get("route")
+    needed = required_scope(request.method, route.path if route else request.url.path)
+    if needed is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "Managing API tokens takes a login token (POST /api/users/login), not an API token.",
+        )
+    if needed not in found.ApiToken.scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"This API token lacks the '{needed}' scope, which this request needs (it has "
+            f"{', '.join(found.ApiToken.scopes)}); create a token with it.",
+        )
+    last_used = found.ApiToken.last_used_at
+    if last_used is None or now - last_used > LAST_USED_RESOLUTION:  # not a write per request
+        found.ApiToken.last_used_at = now
+        session.commit()
+    return found.User
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -6,10 +6,12 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import Base64Bytes, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from api.security import Scope
 from core.models import ALIAS_PATTERN, MODEL_NAME_PATTERN, JobStatus, VersionStatus, Visibility
 from core.settings import settings
 
 T = TypeVar("T")
+MAX_TOKEN_DAYS = 365
 
 # Text that reaches the database, storage or logs: no NUL, newline or other control character.
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
@@ -39,6 +41,36 @@ class UserPublic(BaseModel):
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
+
+
+class ApiTokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=PLAIN_TEXT, description='Such as "ci".')
+    scopes: list[Scope] = Field(
+        min_length=1, max_length=len(Scope),
+        description="read: every GET; build: models, versions, builds; run: jobs, warming.",
+        json_schema_extra={"uniqueItems": True},
+    )  # fmt: skip
+    expires_in_days: int | None = Field(None, ge=1, le=MAX_TOKEN_DAYS, description="None: never")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "ApiTokenCreate":
+        if len(set(self.scopes)) != len(self.scopes):
+            raise ValueError("name each scope once")
+        return self
+
+
+class ApiTokenPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+    scopes: list[Scope]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class ApiTokenCreated(ApiTokenPublic):
+    token: str = Field(description="Shown this once: keep it; the farm stores only its hash.")
 
 
 class ModelCreate(BaseModel):

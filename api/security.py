@@ -1,5 +1,7 @@
-"""Password hashing and access tokens."""
+"""Password hashing, login tokens (JWT) and API tokens."""
 
+import enum
+import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -64,3 +66,34 @@ def user_id_from_token(token: str) -> uuid.UUID | None:
         return uuid.UUID(claims["sub"])
     except (JWTError, ValueError, KeyError, TypeError):
         return None
+
+
+# API tokens: "mf_" and 32 random bytes. They carry 256 bits of chance, so a fast hash stored
+# in place of them is enough against guessing, and checking one is one indexed lookup.
+API_TOKEN_PREFIX = "mf_"
+
+
+class Scope(enum.StrEnum):
+    READ = "read"  # every GET
+    BUILD = "build"  # changes to models, versions and builds
+    RUN = "run"  # jobs, and warming a version
+
+
+def new_api_token() -> str:
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def api_token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def required_scope(method: str, route_path: str) -> Scope | None:
+    """The scope an API token needs for this route; None where API tokens may not go
+    (managing API tokens takes a login)."""
+    if route_path.startswith("/api/tokens"):
+        return None
+    if method in ("GET", "HEAD"):
+        return Scope.READ
+    if route_path.startswith("/api/jobs") or route_path.endswith("/warm"):
+        return Scope.RUN
+    return Scope.BUILD

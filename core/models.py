@@ -52,6 +52,23 @@ class User(Timestamped, Base):
     hashed_password: Mapped[str] = mapped_column(String(255))
 
 
+class ApiToken(Timestamped, Base):
+    """A user's API token for scripts and CI: it acts as its user within its scopes until it is
+    revoked (the row deleted) or expires. Only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Model(Timestamped, Base):
     __tablename__ = "models"
     __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_models_owner_name"),)
