@@ -40,6 +40,7 @@ POLL_S = 0.05
 # Recorded by the issue for the same digits model and base on this kind of machine (not re-run
 # here: neither is installed); reported beside ours.
 PEERS = {"truss": 18.9, "bentoml": 37.2}
+INSTALL_STAGE = "/tmp/deps/"  # the install stage's paths (Dockerfile.deps.template)
 
 
 def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, dict]:
@@ -59,8 +60,9 @@ def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, 
 
 def forget_dependency_images(client: docker.DockerClient) -> None:
     """No dependency image left in the registry or on the engine: the registry's dependency
-    manifests are deleted, and the engine's images of models (built FROM them) and the
-    dependency images themselves are removed, so nothing can come from a cache."""
+    manifests are deleted, and the engine's images of models (built FROM them), the
+    dependency images themselves and the cached install stages they came from are removed, so
+    nothing can come from a cache."""
     registry = Registry()
     repository = engine_name(DEPS_REPOSITORY)
     for image in client.images.list(name=repository):
@@ -81,6 +83,15 @@ def forget_dependency_images(client: docker.DockerClient) -> None:
     for image_id in sorted(built_on, key=generations_below, reverse=True):  # children first
         with suppress(docker.errors.ImageNotFound):  # gone with a child: untagged parents go
             client.images.remove(image_id, force=True)
+    # The engine's cache of install stages (wheels copied in, virtualenv installed): a set
+    # built before would skip its install.
+    install_stages = [
+        image for image in client.images.list(all=True)
+        if any(INSTALL_STAGE in (step["CreatedBy"] or "") for step in image.history())
+    ]  # fmt: skip
+    for image in sorted(install_stages, key=lambda image: len(image.history()), reverse=True):
+        with suppress(docker.errors.ImageNotFound):
+            client.images.remove(image.id, force=True)
 
 
 def forget_wheels() -> None:

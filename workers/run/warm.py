@@ -93,21 +93,7 @@ class WarmContainer:
         fewer when the container did not survive a request: the last result is then that
         request's failure (the container is stopped), and the requests after it did not run.
         Any failed result means: discard me."""
-        sent = 0
-        try:
-            if all(isinstance(data, bytes) for _, data in inputs):  # small: in one write
-                self.socket.settimeout(self.limits.timeout_s)
-                last = len(inputs) - 1
-                self.socket.sendall(b"".join(
-                    _request(name, data, more=number < last)
-                    for number, (name, data) in enumerate(inputs)
-                ))  # fmt: skip
-                sent = len(inputs)
-            for input_name, data in inputs[sent:]:
-                self._send(input_name, data)
-                sent += 1
-        except OSError:
-            pass  # the container is gone: reading says why
+        sent = self._send_all(inputs)
         results = []
         for _ in range(max(sent, 1)):
             result, alive = self._receive()
@@ -138,14 +124,32 @@ class WarmContainer:
             stderr_tail=stderr, seconds=time.monotonic() - started, archive=archive,
         ), True  # fmt: skip
 
-    def _send(self, input_name: str, data: bytes | Path) -> None:
+    def _send_all(self, inputs: list[tuple[str, bytes | Path]]) -> int:
+        """Sends the requests; how many went out before the container went away. Inputs in
+        memory go out together, in one write; a file input is streamed after those before it.
+        Each request but the last is marked "more", so the runner may answer them together."""
         self.socket.settimeout(self.limits.timeout_s)
-        if isinstance(data, bytes):  # small: header and input in one write
-            self.socket.sendall(_request(input_name, data))
-            return
-        size = data.stat().st_size
-        self.socket.sendall(protocol.encode_header(input_name=input_name, size=size))
-        sandbox.send_file(self.socket, data)
+        pending: list[bytes] = []
+        sent, last = 0, len(inputs) - 1
+        try:
+            for number, (input_name, data) in enumerate(inputs):
+                if isinstance(data, bytes):
+                    pending.append(_request(input_name, data, more=number < last))
+                    continue
+                self.socket.sendall(b"".join(pending))
+                sent, pending = sent + len(pending), []
+                size = data.stat().st_size
+                header = protocol.encode_header(
+                    input_name=input_name, size=size, more=number < last
+                )
+                self.socket.sendall(header)
+                sandbox.send_file(self.socket, data)
+                sent += 1
+            self.socket.sendall(b"".join(pending))
+            sent += len(pending)
+        except OSError:
+            pass  # the container is gone: reading says why
+        return sent
 
     def _frame(self, deadline: float, kind: str) -> tuple[dict, bytes]:
         line = self.stdout.readline(protocol.FRAME_HEADER_MAX, deadline)
