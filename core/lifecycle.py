@@ -135,7 +135,7 @@ def begin(session: Session, table: type, row_id: uuid.UUID) -> ModelVersion | Jo
     ).one_or_none()
     if row is None:
         row = session.get(table, row_id, with_for_update=True)
-        if row is not None and row.status in sources:
+        if row is not None and row.status in sources and row.attempts >= MAX_ATTEMPTS:
             fail(lifecycle, row, too_many_attempts(lifecycle, row.attempts))
         return None
     return row
