@@ -82,6 +82,10 @@ class Lifecycle:
     def can_move(self, source: str, target: str) -> bool:
         return target in self.transitions[source]
 
+    def sources(self, target: str) -> list[str]:
+        """The statuses a row may move to target from."""
+        return [source for source in self.transitions if self.can_move(source, target)]
+
 
 VERSION = Lifecycle(
     "version", "build worker", VersionStatus.UPLOADING, VersionStatus.QUEUED,
@@ -123,8 +127,7 @@ def begin(session: Session, table: type, row_id: uuid.UUID) -> ModelVersion | Jo
     the database to lose it in a crash, the row would be queued again, and the outcome's
     commit, which does wait, makes this one durable first."""
     lifecycle = lifecycle_of(table.status.type.enum_class.QUEUED)
-    sources = [source for source in lifecycle.transitions
-               if lifecycle.can_move(source, lifecycle.running)]  # fmt: skip
+    sources = lifecycle.sources(lifecycle.running)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit = off"))
     row = session.scalars(
@@ -154,7 +157,7 @@ def finish(table: type, row_id: uuid.UUID, *, status, **fields) -> ModelVersion 
     lifecycle = lifecycle_of(status)
     if status not in lifecycle.terminal:
         raise IllegalTransition(f"{lifecycle.what} {row_id}: finished as {status}")
-    sources = [source for source in lifecycle.transitions if lifecycle.can_move(source, status)]
+    sources = lifecycle.sources(status)
     with session_scope() as session:
         return session.scalars(
             update(table)

@@ -70,7 +70,6 @@ def _outcome(request: RunRequest, watch: cancels.Watch) -> dict:
 def _start(job_id: uuid.UUID) -> RunRequest | None:
     with session_scope() as session:
         job = begin(session, Job, job_id)
-
         if job is None:
             return None
         done = set()
@@ -98,10 +97,10 @@ def _image_and_limits(version_id: uuid.UUID) -> tuple[str, sandbox.Limits]:
 def prewarm(version_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Starts a warm container of a READY version for the user, ahead of their first job."""
     with session_scope() as session:
-        version = session.get(ModelVersion, version_id)
-        if version is None or version.status != VersionStatus.READY:
-            return
-        image, limits = version.image_ref, sandbox.Limits.for_model(version.config)
+        status = session.scalar(select(ModelVersion.status).where(ModelVersion.id == version_id))
+    if status != VersionStatus.READY:
+        return
+    image, limits = _image_and_limits(version_id)
     if settings.warm_enabled:
         pool.shared(SANDBOX_OWNER).prewarm(image, str(user_id), limits)
 
