@@ -143,16 +143,18 @@ def create_version(session: Session, *, model: Model) -> ModelVersion:
 
 def create_job(
     session: Session, *, job_id: uuid.UUID, owner: User, version: ModelVersion,
-    inline: bytes | None, **fields: Any,
+    inline: bytes | None, queued: bool, **fields: Any,
 ) -> Job:  # fmt: skip
-    """A new job: UPLOADING, or QUEUED with its inline input(s) stored beside it in the same
-    transaction (the caller sends its task). AlreadyExists when its idempotency key is taken."""
+    """A new job, its inline input(s) stored beside it in the same transaction: QUEUED (the
+    caller sends its task), or UPLOADING while files are to be uploaded. AlreadyExists when its
+    idempotency key is taken."""
     job = Job(
         id=job_id, owner_id=owner.id, version_id=version.id, status=JOB.uploading,
         log_key=storage.job_log_key(job_id), **fields,
     )  # fmt: skip
-    if inline is not None:
+    if queued:
         _queue(JOB, job)
+    if inline is not None:
         job.inline_input = InlineInput(data=inline)
     _add_unique(session, job)
     return job

@@ -4,9 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import Base64Bytes, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    Base64Bytes,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_serializer,
+    model_validator,
+)
 
 from api.security import Scope
+from core import inputs
 from core.models import ALIAS_PATTERN, MODEL_NAME_PATTERN, JobStatus, VersionStatus, Visibility
 from core.settings import settings
 
@@ -15,8 +24,6 @@ MAX_TOKEN_DAYS = 365
 
 # Text that reaches the database, storage or logs: no NUL, newline or other control character.
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
-# The file name a model sees its input under: a plain name, no folder.
-INPUT_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
 
 
 class Page(BaseModel, Generic[T]):
@@ -105,6 +112,10 @@ class VersionPublic(BaseModel):
     image_ref: str | None
     image_digest: str | None
     reused: bool
+    input_schema: dict[str, Any] | None = Field(
+        description="The JSON Schema of a job's `inputs` on this version, read from predict's "
+        "signature at build time; null until the version is READY."
+    )
     error: str | None
     created_at: datetime
     queued_at: datetime | None
@@ -133,13 +144,13 @@ class VersionCreated(BaseModel):
 
 class InlineFile(BaseModel):
     name: str = Field(
-        pattern=INPUT_NAME_PATTERN,
+        pattern=inputs.FILE_NAME_PATTERN,
         description="The file name the model sees: letters, digits, '.', '_', '-'; no folder.",
     )
     data: Base64Bytes = Field(description="The file's bytes, base64.")
 
 
-_JOB_INPUT_WAYS = ("input", "batch", "batch_size")
+_JOB_INPUT_WAYS = ("inputs", "input", "batch", "batch_size")
 
 
 _BY_ALIAS = ("model_id", "alias")
@@ -152,8 +163,9 @@ def _given(name: str) -> dict:
 
 class JobCreate(BaseModel):
     """A job on a version, named by its id or by an alias of its model (`model_id` and `alias`):
-    on one input uploaded afterwards (the default), one input sent inline (`input`), or a batch:
-    items inline (`batch`) or uploaded afterwards (`batch_size`)."""
+    on typed `inputs` (the version's input_schema), or, for a model whose one required input is
+    a file, on that file: uploaded afterwards (the default) or sent inline (`input`), or a
+    batch: items inline (`batch`) or uploaded afterwards (`batch_size`)."""
 
     # The schema says it too, so that clients and fuzzers know: one way to name the version, at
     # most one way to give the input.
@@ -176,6 +188,11 @@ class JobCreate(BaseModel):
     version_id: uuid.UUID | None = None
     model_id: uuid.UUID | None = None
     alias: str | None = Field(None, pattern=ALIAS_PATTERN, description='Such as "prod".')
+    inputs: dict[str, Any] | None = Field(
+        None,
+        description="By name, as the version's input_schema says: values, and files as "
+        '{"name": "a.png", "data": "<base64>"} or {"upload": true} (then PUT to upload_urls).',
+    )
     input: InlineFile | None = None
     batch: list[InlineFile] | None = Field(None, min_length=1, max_length=settings.max_batch_items)
     batch_size: int | None = Field(None, ge=1, le=settings.max_batch_items)
@@ -187,7 +204,9 @@ class JobCreate(BaseModel):
             raise ValueError("name the version: give version_id, or model_id with alias")
         given = [name for name in _JOB_INPUT_WAYS if name in self.model_fields_set]
         if len(given) > 1:
-            raise ValueError(f"give at most one of input, batch and batch_size, not {given}")
+            raise ValueError(
+                f"give at most one of inputs, input, batch and batch_size, not {given}"
+            )
         return self
 
 
@@ -197,6 +216,9 @@ class JobPublic(BaseModel):
     owner_id: uuid.UUID
     version_id: uuid.UUID
     status: JobStatus
+    inputs: dict[str, Any] = Field(
+        description="A single job's inputs, defaults applied: values, and files as name and size"
+    )
     result: dict[str, Any] | None
     error: str | None
     exit_code: int | None
@@ -209,14 +231,20 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @field_serializer("inputs")
+    def _public_inputs(self, value: dict[str, Any]) -> dict[str, Any]:
+        return inputs.public(value)
+
 
 class JobCreated(BaseModel):
     job: JobPublic
     upload_url: str | None = Field(
-        None, description="PUT the input file here, then run the job; null for inline inputs."
+        None, description="When one file awaits its upload: PUT it here, then run the job."
     )
-    upload_urls: list[str] | None = Field(
-        None, description="A batch_size job's items: PUT item i to the i-th URL, then run it."
+    upload_urls: dict[str, str] | list[str] | None = Field(
+        None,
+        description="The files that await their upload, by input name (a batch_size job's "
+        "items: item i to the i-th URL). PUT each, then run the job.",
     )
     upload_expires_in: int | None = None
 

@@ -26,9 +26,9 @@ logger = logging.getLogger(__name__)
 JOB_ENDED_CHANNEL = "modelfarm:job-ended"
 JOB_CANCELED_CHANNEL = "modelfarm:job-canceled"
 ENDED_FIELDS = (
-    "id", "owner_id", "version_id", "status", "result", "error", "exit_code", "run_seconds",
-    "items_total", "items_done", "items_failed", "created_at", "queued_at", "started_at",
-    "finished_at",
+    "id", "owner_id", "version_id", "status", "inputs", "result", "error", "exit_code",
+    "run_seconds", "items_total", "items_done", "items_failed", "created_at", "queued_at",
+    "started_at", "finished_at",
 )  # fmt: skip
 
 _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)

@@ -110,6 +110,8 @@ class ModelVersion(Timestamped, Base):
     lock: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     # The package's modelfarm.yaml, validated: per-model sandbox limits within the caps.
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The JSON Schema of a job's inputs (core/inputs.py); None: built before typed inputs.
+    input_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(default=0)
     build_log_key: Mapped[str] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
@@ -155,9 +157,10 @@ class Job(Timestamped, Base):
     status: Mapped[JobStatus] = mapped_column(
         _enum(JobStatus, "job_status"), default=JobStatus.UPLOADING
     )
-    # The job's input files: {input name: {"key": sealed object key, "size": bytes or None
-    # until sealed}}; one per single job. The key is None for an input sent inline (InlineInput).
-    inputs: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
+    # A single job's inputs by name: values, and files as {"name", "key": sealed object key
+    # (None: sent inline, in InlineInput at "offset"), "size": bytes, None until sealed}
+    # (core/inputs.py). A batch's are its items'.
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # A batch job's items, in order, instead of `inputs`: [{"name", "key", "offset", "size"}],
     # each the byte range [offset, offset + size) of the object at key (uploaded items have one
     # each) or, key None, of the job's InlineInput. None for a single job.

@@ -1,11 +1,14 @@
 """The runner: the entrypoint of every model image. Standard library only.
 
-    python -m runner --self-test      import predict.py and call setup(), nothing else
-    python -m runner --input-name N   read the input from stdin, run the model once, and write
-                                      the outputs to stdout as a base64 tar between markers
+    python -m runner --self-test      import predict.py, call setup() and write the
+                                      description of predict's inputs to stdout (JSON)
+    python -m runner --input-name N   read the input file from stdin, run the model once, and
+                                      write the outputs to stdout as a base64 tar between markers
+    python -m runner --request JSON   the same with typed inputs: JSON holds the values and
+                                      the sizes of the files that stdin carries one after another
 
 The model's own prints go to stderr, so stdout carries only the outputs. runner/protocol.py
-holds the markers, the error line and the exit codes.
+holds the markers, the error line, the exit codes and the request's fields.
 """
 
 import argparse
@@ -18,12 +21,14 @@ import stat
 import sys
 import tarfile
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
-from runner import protocol
+from runner import inputs, protocol
 from runner.protocol import (
     ERROR_PREFIX,
     EXIT_BAD_RESULT,
+    EXIT_BAD_SIGNATURE,
     EXIT_LOAD_FAILED,
     EXIT_OK,
     EXIT_OUTPUT_FAILED,
@@ -46,8 +51,22 @@ class Failure(Exception):
         self.error = error
 
 
-def load_model():
-    """The model's predict callable, after setup() ran once."""
+@dataclass
+class Model:
+    predict: object
+    description: dict  # runner/inputs.py's description of predict's inputs
+
+
+def load_model() -> Model:
+    """The model, after setup() ran once, with its inputs described."""
+    predict = _load_predict()
+    try:
+        return Model(predict, inputs.describe(predict))
+    except inputs.SignatureError as error:
+        raise Failure("signature", EXIT_BAD_SIGNATURE, error) from error
+
+
+def _load_predict():
     try:
         sys.path.insert(0, str(MODEL_DIR))
         spec = importlib.util.spec_from_file_location("predict", MODEL_DIR / "predict.py")
@@ -66,9 +85,10 @@ def load_model():
         raise Failure("setup", EXIT_LOAD_FAILED, error) from error
 
 
-def run_once(predict, input_path: Path, output_dir: Path) -> None:
+def run_once(model: Model, request: tuple[dict, dict], output_dir: Path) -> None:
+    """Runs predict on a received request, (files, values), and writes its result."""
     try:
-        result = predict(input_path, output_dir)
+        result = inputs.call(model.predict, model.description, *request, output_dir)
     except BaseException as error:
         raise Failure("predict", EXIT_PREDICT_FAILED, error) from error
     if result is None:
@@ -85,15 +105,37 @@ def run_once(predict, input_path: Path, output_dir: Path) -> None:
         raise Failure("output", EXIT_OUTPUT_FAILED, error) from error
 
 
-def receive_input(name: str) -> Path:
+def receive(stream, fields: dict, size: int | None = None) -> tuple[dict, dict]:
+    """A request's files, written from `stream` into the input folder (read-only for the
+    model), and its values: (files by input name, values). A request of one unnamed file
+    ("input_name") is the model's only file input, whose `size` None means: up to the end."""
     INPUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = INPUT_DIR / name
-    with path.open("wb") as target:
-        while chunk := sys.stdin.buffer.read(1 << 20):
-            target.write(chunk)
-    path.chmod(0o444)
+    INPUT_DIR.chmod(0o755)
+    files = fields.get(protocol.REQUEST_FILES)
+    if files is None:
+        files = [{"input": None, "name": fields.get(protocol.REQUEST_INPUT_NAME), "size": size}]
+    received = {}
+    for file in files:
+        folder = INPUT_DIR if file["input"] is None else INPUT_DIR / Path(file["input"]).name
+        folder.mkdir(exist_ok=True)
+        path = folder / Path(str(file["name"] or inputs.LEGACY_INPUT)).name
+        _write(stream, path, file["size"])
+        folder.chmod(0o555)
+        received[file["input"]] = path
     INPUT_DIR.chmod(0o555)
-    return path
+    return received, fields.get(protocol.REQUEST_VALUES, {})
+
+
+def _write(stream, path: Path, size: int | None) -> None:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444), "wb") as target:
+        while size is None or size:
+            chunk = stream.read(1 << 20 if size is None else min(1 << 20, size))
+            if not chunk and size is None:
+                return
+            if not chunk:
+                raise protocol.FramingError("an input ended before its size")
+            target.write(chunk)
+            size = None if size is None else size - len(chunk)
 
 
 def archive_outputs() -> bytes:
@@ -152,7 +194,8 @@ def report(failure: Failure) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runner")
     parser.add_argument(protocol.SELF_TEST_FLAG, action="store_true")
-    parser.add_argument(protocol.INPUT_NAME_FLAG, default="input")
+    parser.add_argument(protocol.INPUT_NAME_FLAG, default=inputs.LEGACY_INPUT)
+    parser.add_argument(protocol.REQUEST_FLAG, type=json.loads)
     parser.add_argument(protocol.SERVE_FLAG, action="store_true")
     parser.add_argument("--log-limit", type=int, default=256 * 1024)
     args = parser.parse_args(argv)
@@ -160,17 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     outputs_stream = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     try:
-        predict = load_model()
+        model = load_model()
         if args.self_test:
             print("self-test passed: predict.py imported and setup() ran", file=sys.stderr)
+            outputs_stream.write(json.dumps(model.description).encode())
             return EXIT_OK
         if args.serve:
             from runner.serve import serve
 
-            serve(predict, sys.stdin.buffer, outputs_stream, args.log_limit)
+            serve(model, sys.stdin.buffer, outputs_stream, args.log_limit)
             return EXIT_OK
-        input_path = receive_input(Path(args.input_name).name)
-        run_once(predict, input_path, OUTPUT_DIR)
+        fields = args.request or {protocol.REQUEST_INPUT_NAME: args.input_name}
+        run_once(model, receive(sys.stdin.buffer, fields), OUTPUT_DIR)
         try:
             send_outputs(outputs_stream)
         except OSError as error:

@@ -20,6 +20,7 @@ EXIT_LOAD_FAILED = 3
 EXIT_PREDICT_FAILED = 4
 EXIT_BAD_RESULT = 5
 EXIT_OUTPUT_FAILED = 6
+EXIT_BAD_SIGNATURE = 7  # predict's inputs cannot be described (runner/inputs.py)
 EXIT_KILLED = 137
 
 # The fixed, unprivileged user every model runs as (the image's USER and the sandbox's user).
@@ -32,6 +33,17 @@ INPUT_DIR = "/tmp/modelfarm-input"
 
 SELF_TEST_FLAG = "--self-test"
 INPUT_NAME_FLAG = "--input-name"
+REQUEST_FLAG = "--request"
+
+# A request's fields (the JSON after REQUEST_FLAG, or a serve request's header). Either one
+# file for the model's only file input, its name the file name the model sees:
+#   {"input_name": "digit.png"}                          + the file's bytes
+# or typed inputs: values, and files sent one after another, each for a named input:
+#   {"values": {"threshold": 0.3}, "files": [{"input": "image", "name": "a.png", "size": N}]}
+#                                                        + the files' bytes, in that order
+REQUEST_INPUT_NAME = "input_name"
+REQUEST_VALUES = "values"
+REQUEST_FILES = "files"
 
 # Serve mode (warm containers): `python -m runner --serve` imports the model and runs setup()
 # once, then answers requests one after another until its stdin closes. Every message, both
@@ -39,6 +51,7 @@ INPUT_NAME_FLAG = "--input-name"
 # "size") followed by exactly `size` raw bytes.
 #   worker -> runner   {"input_name": "input", "size": N, "more": false}
 #                                                                   + the input's bytes
+#                      (or a typed request's fields, as above, with "size": the files' total)
 #                      ("more": true says that further requests follow at once, so their
 #                      answers may be held for a few milliseconds and sent together)
 #   runner -> worker   {"kind": "log", "size": N}                   + the model's stderr

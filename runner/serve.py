@@ -15,32 +15,40 @@ import time
 from pathlib import Path
 
 from runner import protocol
-from runner.__main__ import INPUT_DIR, OUTPUT_DIR, Failure, archive_outputs, record_of, run_once
+from runner.__main__ import (
+    INPUT_DIR,
+    OUTPUT_DIR,
+    Failure,
+    Model,
+    archive_outputs,
+    receive,
+    record_of,
+    run_once,
+)
 
-CHUNK = 1 << 20
 HOLD_S = 0.01
 HOLD_BYTES = 1 << 16
 
 
-def serve(predict, requests, replies, log_limit: int) -> None:
+def serve(model: Model, requests, replies, log_limit: int) -> None:
     """Answers every request frame read from `requests` with two frames on `replies`."""
     outgoing = _Replies(replies)
     with tempfile.TemporaryFile(dir="/tmp") as log:
         while (
             header := protocol.decode_header(requests.readline(protocol.FRAME_HEADER_MAX))
         ) is not None:
-            input_path = _receive(requests, header)
-            outgoing.send(
-                _answer(predict, input_path, log, log_limit), more=bool(header.get("more"))
-            )
+            INPUT_DIR.mkdir(parents=True, exist_ok=True)
+            _empty(INPUT_DIR)
+            request = receive(requests, header, header["size"])
+            outgoing.send(_answer(model, request, log, log_limit), more=bool(header.get("more")))
 
 
-def _answer(predict, input_path: Path, log, log_limit: int) -> bytes:
+def _answer(model: Model, request: tuple[dict, dict], log, log_limit: int) -> bytes:
     """The log and result frames of one request, run with /output emptied and `log` anew."""
     _empty(OUTPUT_DIR)
     log.seek(0)
     log.truncate()
-    exit_code, error = _run_logged(predict, input_path, log)
+    exit_code, error = _run_logged(model, request, log)
     log.seek(max(0, log.seek(0, os.SEEK_END) - log_limit))
     log_frame = _frame(log.read(), kind="log")
     archive = b""
@@ -94,33 +102,17 @@ class _Replies:
                         return
 
 
-def _receive(requests, header: dict) -> Path:
-    """Writes the request's input into a fresh input folder, read-only for the model."""
-    INPUT_DIR.mkdir(parents=True, exist_ok=True)
-    INPUT_DIR.chmod(0o755)
-    _empty(INPUT_DIR)
-    path = INPUT_DIR / Path(str(header.get("input_name", "input"))).name
-    remaining = header["size"]
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444), "wb") as target:
-        while remaining:
-            chunk = requests.read(min(CHUNK, remaining))
-            if not chunk:
-                raise protocol.FramingError("the input ended before its size")
-            target.write(chunk)
-            remaining -= len(chunk)
-    INPUT_DIR.chmod(0o555)
-    return path
-
-
 def _empty(folder: Path) -> None:
+    folder.chmod(0o755)
     for entry in folder.iterdir():
         if entry.is_dir() and not entry.is_symlink():
+            entry.chmod(0o755)  # an input's folder is read-only for the model
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
 
 
-def _run_logged(predict, input_path: Path, log) -> tuple[int, dict | None]:
+def _run_logged(model: Model, request: tuple[dict, dict], log) -> tuple[int, dict | None]:
     """Runs the model once with its fd 1 and fd 2 (and sys.stdout/err) going to `log`."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -128,7 +120,7 @@ def _run_logged(predict, input_path: Path, log) -> tuple[int, dict | None]:
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     try:
-        run_once(predict, input_path, OUTPUT_DIR)
+        run_once(model, request, OUTPUT_DIR)
         return protocol.EXIT_OK, None
     except Failure as failure:
         return failure.exit_code, record_of(failure)

@@ -41,7 +41,7 @@ def test_a_model_image_is_the_dependency_image_then_weights_code_runner():
     instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert instructions == [
         f"FROM {DEPS_IMAGE}", "COPY data/ /model/", "COPY code/ /model/",
-        "COPY runner/ /opt/modelfarm/runner/",
+        "COPY farm/ /opt/modelfarm/",
     ]  # fmt: skip
     assert "LABEL" not in text  # nothing names a model or version: equal contents, one image
 
@@ -76,7 +76,12 @@ def test_a_model_context_splits_code_from_data_and_holds_no_wheels(tmp_path):
     files = {str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()}
     assert {"code/predict.py", "code/pkg/util.py", "data/model.onnx"} <= files
     assert not any("requirements.txt" in f or "modelfarm.yaml" in f for f in files)
-    assert "runner/__main__.py" in files
+    # the runner, and modelfarm's Input for predict.py: importable in the image as on a laptop
+    assert {
+        "farm/runner/__main__.py",
+        "farm/runner/inputs.py",
+        "farm/modelfarm/__init__.py",
+    } <= files
     assert not any(f.endswith((".whl", ".lock")) for f in files)
 
 

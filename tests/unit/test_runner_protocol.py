@@ -1,6 +1,7 @@
 """The runner and the worker speak runner/protocol.py: the runner's real process, outside an
 image, read back by the worker's own parsing."""
 
+import json
 import subprocess
 import sys
 import time
@@ -84,10 +85,14 @@ def test_a_failing_model_is_reported_by_stage_and_exit_code(tmp_path, predict, e
     assert words in sandbox.failure_message(result, LIMITS)
 
 
-def test_self_test_loads_the_model_and_runs_nothing_else(tmp_path):
+def test_self_test_loads_the_model_and_describes_its_inputs_only(tmp_path):
     result = _run_runner(tmp_path, ECHO, SELF_TEST_FLAG)
     assert result.exit_code == EXIT_OK
-    assert result.stdout == b""
+    # the old contract, predict(input_path, output_dir): one file input named "input"
+    assert json.loads(result.stdout) == {
+        "legacy": True,
+        "inputs": [{"name": "input", "type": "file"}],
+    }
 
 
 COUNTING = (

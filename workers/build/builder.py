@@ -57,6 +57,7 @@ class Built:
     package_sha256: str
     lock: list[dict] | None
     config: dict
+    input_schema: dict
 
 
 def build_version(version_id: uuid.UUID) -> None:
@@ -146,21 +147,44 @@ def _build_image(
     repository = registry.model_repository(request.model_id)
     lock, digest = None, _reusable_image(request.owner_id, repository, key, log)
     if digest is None:
-        lock = _build_and_push(request, package, client, work, log, key, base_image_id)
+        lock, schema = _build_and_push(request, package, client, work, log, key, base_image_id)
         digest = registry.Registry().manifest_digest(repository, registry.content_tag(key))
         if digest is None:
             raise images.FarmFault(
                 images.REGISTRY, f"{repository}:c-{key} is missing after the push"
             )
+    image_ref = registry.pinned(repository, digest)
+    if lock is None:
+        schema = _input_schema_of(key) or _described(client, image_ref, package, request, log)
     return Built(
-        image_ref=registry.pinned(repository, digest),
+        image_ref=image_ref,
         image_digest=digest,
         content_key=key,
         reused=lock is None,
         package_sha256=package.sha256,
         lock=lock,
         config=package.config.model_dump(exclude_none=True),
+        input_schema=schema,
     )
+
+
+def _input_schema_of(key: str) -> dict | None:
+    """The input schema of a READY version with this content (the same files, so the same
+    predict)."""
+    with session_scope() as session:
+        return session.scalar(
+            select(ModelVersion.input_schema)
+            .where(ModelVersion.content_key == key, ModelVersion.status == VERSION.succeeded)
+            .where(ModelVersion.input_schema.is_not(None))
+            .limit(1)
+        )
+
+
+def _described(client, image_ref: str, package: Package, request: BuildRequest, log) -> dict:
+    """The input schema of a reused image no READY version describes (its build pushed it,
+    then died): the runner describes it, as in the smoke test."""
+    images.pull(client, image_ref)
+    return smoke_test(client, image_ref, package.config.model_dump(), str(request.version_id), log)
 
 
 def _reusable_image(owner_id: uuid.UUID, repository: str, key: str, log: StreamingLog):
@@ -192,9 +216,9 @@ def _reusable_image(owner_id: uuid.UUID, repository: str, key: str, log: Streami
 def _build_and_push(
     request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, key: str,
     base_image_id: str,
-) -> list[dict]:  # fmt: skip
+) -> tuple[list[dict], dict]:  # fmt: skip
     """Resolves the wheels, builds FROM their dependency image, smoke-tests and pushes the
-    image; returns the lock."""
+    image; returns the lock and the input schema."""
     name = registry.engine_name(registry.model_repository(request.model_id))
     wheelhouse = Path(settings.cache_dir) / "wheelhouse"
     target = target_python(client, base_image_id)
@@ -214,11 +238,11 @@ def _build_and_push(
         log=log,
     )
     log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
-    smoke_test(client, image, package.config.model_dump(), str(request.version_id), log)
+    schema = smoke_test(client, image, package.config.model_dump(), str(request.version_id), log)
     images.tag(client, image, name, registry.content_tag(key))
     images.push(client, name, registry.version_tag(request.number), log)
     images.push(client, name, registry.content_tag(key), log)
-    return lock
+    return lock, schema
 
 
 def _cache_sources(client, previous_image: str | None, log) -> list[str]:

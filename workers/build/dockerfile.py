@@ -11,13 +11,19 @@ from pathlib import Path
 
 import uv
 
+import modelfarm
 import runner
 from runner.protocol import MODEL_UID
 from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
 
 TEMPLATE = Path(__file__).with_name("Dockerfile.template")
 DEPS_TEMPLATE = Path(__file__).with_name("Dockerfile.deps.template")
-RUNNER_DIR = Path(runner.__file__).parent
+# What every model image holds of the farm's code, under /opt/modelfarm: the runner, and the
+# modelfarm package's Input for predict.py (standard library only, both).
+FARM_FILES = {
+    "runner": sorted(Path(runner.__file__).parent.glob("*.py")),
+    "modelfarm": [Path(modelfarm.__file__)],
+}
 
 # Each value put into a template must match its pattern in full: none can add a line. None
 # names a model or a version: equal contents make an equal image, whoever's model it is.
@@ -47,10 +53,11 @@ def render_deps(*, base_image: str) -> str:
 
 
 def runner_digest() -> str:
-    """The runner's code, the single source of its part in every content key."""
+    """The farm's code in the image, the single source of its part in every content key."""
     digest = hashlib.sha256()
-    for path in sorted(RUNNER_DIR.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for package, paths in FARM_FILES.items():
+        for path in paths:
+            digest.update(f"{package}/{path.name}".encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -89,7 +96,7 @@ def write_deps_context(*, context: Path, dockerfile: str, lock: list[dict], whee
 
 
 def write_model_context(*, source: Path, context: Path, dockerfile: str) -> None:
-    """A model image's build context: data/, code/, runner/ and the Dockerfile; no wheels."""
+    """A model image's build context: data/, code/, farm/ and the Dockerfile; no wheels."""
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if not path.is_file() or str(relative) in (REQUIREMENTS_FILE, CONFIG_FILE):
@@ -100,5 +107,8 @@ def write_model_context(*, source: Path, context: Path, dockerfile: str) -> None
         shutil.copy2(path, target)
     for layer in ("code", "data"):
         (context / layer).mkdir(parents=True, exist_ok=True)
-    shutil.copytree(RUNNER_DIR, context / "runner", ignore=shutil.ignore_patterns("__pycache__"))
+    for package, paths in FARM_FILES.items():
+        (context / "farm" / package).mkdir(parents=True)
+        for path in paths:
+            shutil.copy2(path, context / "farm" / package / path.name)
     (context / "Dockerfile").write_text(dockerfile)

@@ -3,10 +3,11 @@
 import json
 from pathlib import Path
 
+from core import inputs
 from core.errors import FarmFault, UserFacingError
 from core.queue import BUILD_QUEUE
 from core.settings import settings
-from runner.protocol import SELF_TEST_FLAG
+from runner.protocol import EXIT_BAD_SIGNATURE, SELF_TEST_FLAG
 from workers.build import wheels
 from workers.run import sandbox
 
@@ -17,19 +18,33 @@ class SmokeTestFailed(UserFacingError):
     pass
 
 
-def smoke_test(client, image: str, config: dict, work: str, log) -> None:
-    """Imports predict.py and runs setup() in the sandbox; raises SmokeTestFailed with why."""
+def smoke_test(client, image: str, config: dict, work: str, log) -> dict:
+    """Imports predict.py and runs setup() in the sandbox, where the runner then describes
+    predict's inputs; their JSON Schema, or SmokeTestFailed with why."""
     limits = sandbox.Limits.for_model(config)
     result = sandbox.run(
         client, image, [SELF_TEST_FLAG], limits=limits, owner=SANDBOX_OWNER, work=work
     )
     log(f"smoke test ({result.seconds:.1f} s):\n{result.stderr_tail}")
+    record = sandbox.error_record(result.stderr_tail)
+    if result.exit_code == EXIT_BAD_SIGNATURE and record:
+        raise SmokeTestFailed(
+            f"predict's inputs cannot be described: {record['message']}. Declare each input as "
+            "in the README's typed inputs."
+        )
     failure = sandbox.failure_message(result, limits)
     if failure:
         raise SmokeTestFailed(
             f"The smoke test (import predict.py, run setup()) failed: {failure[0].lower()}"
             f"{failure[1:]}"
         )
+    try:
+        return inputs.json_schema(json.loads(result.stdout))
+    except (ValueError, KeyError, TypeError):
+        raise SmokeTestFailed(
+            "The smoke test's description of predict's inputs was unreadable: the model wrote "
+            "into the runner's own output channel; print to stderr instead."
+        ) from None
 
 
 def target_python(client, base_image_id: str) -> wheels.TargetPython:

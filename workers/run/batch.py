@@ -34,7 +34,8 @@ from workers.retry import with_retries
 from workers.run import sandbox
 from workers.run.cancels import Watch
 from workers.run.outputs import RESULT_FILE, OutputError, inline_result
-from workers.run.predict import Input, Sandboxed, predict_all
+from workers.run.predict import Sandboxed, predict_all
+from workers.run.request import RunnerRequest
 from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
 
@@ -57,17 +58,18 @@ def run(
 
         def run_windows() -> None:
             while not watch.canceled and (window := todo.take()):
-                inputs = [_cut(sources, items[i], Path(scratch) / f"item-{i}") for i in window]
-                results = with_retries(predict_all, where, inputs, watch)
+                requests = [_cut(sources, items[i], Path(scratch) / f"item-{i}") for i in window]
+                results = with_retries(predict_all, where, requests, watch)
                 crashed = len(window) > 1 and _crashed(results[-1])
                 if crashed:  # answers held before the crash may be lost with it
                     results.pop()
                 for index, result in zip(window, results, strict=False):
                     recorder.add(_item_outcome(where, storage, index, result))
                 todo.put_back(window[len(results) :], alone=crashed)
-                for _, data in inputs:
-                    if isinstance(data, Path):
-                        data.unlink()
+                for request in requests:
+                    for part in request.parts:
+                        if isinstance(part, Path):
+                            part.unlink()
 
         slots = max(1, min(settings.inference_concurrency, len(todo.indexes)))
         try:
@@ -132,19 +134,19 @@ def _sources(
     return sources
 
 
-def _cut(sources: dict[str | None, bytes | Path], item: dict, path: Path) -> Input:
-    """The item's input: its bytes when small, else a file of its own at path."""
+def _cut(sources: dict[str | None, bytes | Path], item: dict, path: Path) -> RunnerRequest:
+    """The item's request: its input's bytes when small, else a file of its own at path."""
     source, start, size = sources[item["key"]], item["offset"], item["size"]
     if isinstance(source, bytes):
-        return item["name"], source[start : start + size]
+        return RunnerRequest.of_file(item["name"], source[start : start + size])
     with source.open("rb") as opened:
         opened.seek(start)
         if size <= WINDOW_BYTES:
-            return item["name"], opened.read(size)
+            return RunnerRequest.of_file(item["name"], opened.read(size))
         with path.open("wb") as target:
             while remaining := size - target.tell():
                 target.write(opened.read(min(remaining, 1 << 20)))
-    return item["name"], path
+    return RunnerRequest.of_file(item["name"], path)
 
 
 def _item_outcome(

@@ -11,12 +11,14 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from core import events
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
+from core.inputs import is_file
 from core.lifecycle import JobStatus, VersionStatus, begin, finish
 from core.models import InlineInput, Job, JobItem, ModelVersion
 from core.queue import INFERENCE_QUEUE
@@ -26,6 +28,7 @@ from workers.retry import with_retries
 from workers.run import batch, cancels, pool, sandbox
 from workers.run.outputs import inline_result
 from workers.run.predict import SANDBOX_OWNER, Sandboxed, predict
+from workers.run.request import RunnerRequest
 from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
 
@@ -35,7 +38,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class RunRequest:
     where: Sandboxed
-    inputs: dict[str, dict]
+    inputs: dict[str, Any]  # by name: a value, or a file (core/inputs.py)
     batch: list[dict] | None
     items_done: set[int]  # a batch's items recorded by an earlier attempt
     log_key: str
@@ -76,7 +79,8 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
         if job.batch is not None:
             done = set(session.scalars(select(JobItem.index).where(JobItem.job_id == job_id)))
         inline = None
-        if any(each["key"] is None for each in (*job.inputs.values(), *(job.batch or []))):
+        files = [each for each in job.inputs.values() if is_file(each)]
+        if any(each["key"] is None for each in (*files, *(job.batch or []))):
             inline = session.scalar(select(InlineInput.data).where(InlineInput.job_id == job_id))
         image, limits = _image_and_limits(job.version_id)
         return RunRequest(
@@ -107,14 +111,21 @@ def prewarm(version_id: uuid.UUID, user_id: uuid.UUID) -> None:
 
 def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     """The job's outcome as the fields of its final row."""
-    ((input_name, sealed),) = request.inputs.items()  # one input per single job
     limits = request.where.limits
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
-        data: bytes | Path = request.inline  # an inline input goes to the sandbox as it is
-        if sealed["key"] is not None:
-            data = Path(scratch) / "input"
-            with_retries(download_input, storage, sealed, data)
-        result = with_retries(predict, request.where, input_name, data, watch)
+        values, files = {}, []
+        for number, (name, value) in enumerate(request.inputs.items()):
+            if not is_file(value):
+                values[name] = value
+                continue
+            data: bytes | Path = Path(scratch) / f"input-{number}"
+            if value["key"] is None:  # sent inline: its bytes go to the sandbox as they are
+                data = request.inline[value["offset"] : value["offset"] + value["size"]]
+            else:
+                with_retries(download_input, storage, value, data)
+            files.append((name, value["name"], data))
+        runner_request = RunnerRequest.typed(values, files)
+        result = with_retries(predict, request.where, runner_request, watch)
     if result.stderr_tail:
         log = result.stderr_tail.encode()
         with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")

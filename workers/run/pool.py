@@ -10,7 +10,6 @@ none is idle the job runs cold.
 import logging
 import threading
 import time
-from pathlib import Path
 
 import docker
 
@@ -18,6 +17,7 @@ from core.settings import settings
 from workers import images
 from workers.run import outputs, sandbox
 from workers.run.cancels import Watch
+from workers.run.request import RunnerRequest
 from workers.run.warm import WarmContainer
 
 logger = logging.getLogger(__name__)
@@ -33,10 +33,10 @@ class WarmPool:
         self._client: docker.DockerClient | None = None
 
     def run(
-        self, image: str, user: str, limits: sandbox.Limits, inputs: list[tuple[str, bytes | Path]],
+        self, image: str, user: str, limits: sandbox.Limits, requests: list[RunnerRequest],
         watch: Watch,
     ) -> list[sandbox.RunResult] | None:  # fmt: skip
-        """The inputs' requests on a warm container of this key (WarmContainer.predict_all);
+        """The requests on a warm container of this key (WarmContainer.predict_all);
         None when the bounds allow no container (the caller runs cold). A container that
         failed a request or was canceled is discarded afterwards."""
         container = self._take((image, user, limits)) or self._start(image, (image, user, limits))
@@ -44,11 +44,11 @@ class WarmPool:
             return None
         try:
             with watch.running(container.container.kill):
-                results = container.predict_all(inputs)
+                results = container.predict_all(requests)
         except BaseException:
             self._discard(container)
             raise
-        reusable = len(results) == len(inputs) and all(_reusable(r, limits) for r in results)
+        reusable = len(results) == len(requests) and all(_reusable(r, limits) for r in results)
         self._give_back(container, reusable=reusable and not watch.canceled)
         return results
 

@@ -121,11 +121,11 @@ def run(
     limits: Limits,
     owner: str,
     work: str,
-    stdin: Path | None = None,
+    stdin: list[Path] | None = None,
     watch: Watch | None = None,
 ) -> RunResult:
-    """Runs image once in the sandbox, feeding it the file `stdin`; the container is always
-    removed. A cancel through `watch` kills it.
+    """Runs image once in the sandbox, feeding it the files `stdin` one after another; the
+    container is always removed. A cancel through `watch` kills it.
 
     The caller holds the claim on `work`, so any container still labelled with it was left
     by a dead earlier attempt and is removed first.
@@ -186,24 +186,33 @@ def failure_message(result: RunResult, limits: Limits) -> str | None:
 
 
 def _error_record(stderr: str) -> str | None:
+    record = error_record(stderr)
+    if record is None:
+        return None
+    trace = record["traceback"].strip().splitlines()[-6:]
+    return f"{record['stage']} failed: {record['type']}: {record['message']}\n" + "\n".join(trace)
+
+
+def error_record(stderr: str) -> dict | None:
+    """The runner's error record (runner/protocol.py) in a run's stderr, if it wrote one."""
     for line in reversed(stderr.splitlines()):
         if line.startswith(ERROR_PREFIX):
             try:
                 record = json.loads(line[len(ERROR_PREFIX) :])
-                trace = record["traceback"].strip().splitlines()[-6:]
-                summary = f"{record['stage']} failed: {record['type']}: {record['message']}"
-                return summary + "\n" + "\n".join(trace)
-            except (ValueError, KeyError, AttributeError):
+                fields = [str(record[name]) for name in ("stage", "type", "message", "traceback")]
+            except (ValueError, KeyError, TypeError):
                 return None
+            return dict(zip(("stage", "type", "message", "traceback"), fields, strict=True))
     return None
 
 
-def _feed_stdin(client: docker.DockerClient, container_id: str, path: Path) -> None:
-    """Streams the file into the container's stdin, a chunk at a time, then closes it."""
+def _feed_stdin(client: docker.DockerClient, container_id: str, paths: list[Path]) -> None:
+    """Streams the files into the container's stdin, a chunk at a time, then closes it."""
     sock = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
     raw = sock._sock  # docker-py exposes the writable socket only this way
     try:
-        send_file(raw, path)
+        for path in paths:
+            send_file(raw, path)
         raw.shutdown(socket.SHUT_WR)
     except OSError:
         pass  # the model exited before reading all of it; its exit status tells the story

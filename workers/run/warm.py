@@ -12,12 +12,12 @@ import select
 import socket
 import struct
 import time
-from pathlib import Path
 
 import docker
 
 from runner import protocol
 from workers.run import sandbox
+from workers.run.request import RunnerRequest
 
 STDOUT = 1
 RECEIVE_BYTES = 1 << 16
@@ -87,13 +87,13 @@ class WarmContainer:
         self.container.start()
         self.stdout = _Stdout(self.socket)
 
-    def predict_all(self, inputs: list[tuple[str, bytes | Path]]) -> list[sandbox.RunResult]:
+    def predict_all(self, requests: list[RunnerRequest]) -> list[sandbox.RunResult]:
         """Requests sent one after another without waiting (the runner answers them in order,
         so the engine's attach stream is crossed once for all of them), then one result each;
         fewer when the container did not survive a request: the last result is then that
         request's failure (the container is stopped), and the requests after it did not run.
         Any failed result means: discard me."""
-        sent = self._send_all(inputs)
+        sent = self._send_all(requests)
         results = []
         for _ in range(max(sent, 1)):
             result, alive = self._receive()
@@ -124,29 +124,25 @@ class WarmContainer:
             stderr_tail=stderr, seconds=time.monotonic() - started, archive=archive,
         ), True  # fmt: skip
 
-    def _send_all(self, inputs: list[tuple[str, bytes | Path]]) -> int:
-        """Sends the requests; how many went out before the container went away. Inputs in
-        memory go out together, in one write; a file input is streamed after those before it.
-        Each request but the last is marked "more", so the runner may answer them together."""
+    def _send_all(self, requests: list[RunnerRequest]) -> int:
+        """Sends the requests; how many went out whole before the container went away. What
+        is in memory goes out together, in one write; a file is streamed after what came before
+        it. Each request but the last is marked "more", so the runner may answer them together."""
         self.socket.settimeout(self.limits.timeout_s)
         pending: list[bytes] = []
-        sent, last = 0, len(inputs) - 1
+        sent = 0
         try:
-            for number, (input_name, data) in enumerate(inputs):
-                if isinstance(data, bytes):
-                    pending.append(_request(input_name, data, more=number < last))
-                    continue
-                self.socket.sendall(b"".join(pending))
-                sent, pending = sent + len(pending), []
-                size = data.stat().st_size
-                header = protocol.encode_header(
-                    input_name=input_name, size=size, more=number < last
-                )
-                self.socket.sendall(header)
-                sandbox.send_file(self.socket, data)
-                sent += 1
+            for number, request in enumerate(requests):
+                pending.append(request.header(more=number < len(requests) - 1))
+                for part in request.parts:
+                    if isinstance(part, bytes):
+                        pending.append(part)
+                        continue
+                    self.socket.sendall(b"".join(pending))
+                    pending, sent = [], number  # the requests before this one are out
+                    sandbox.send_file(self.socket, part)
             self.socket.sendall(b"".join(pending))
-            sent += len(pending)
+            sent = len(requests)
         except OSError:
             pass  # the container is gone: reading says why
         return sent
@@ -185,11 +181,6 @@ class WarmContainer:
             self.socket.close()
         finally:
             sandbox.remove(self.container)
-
-
-def _request(input_name: str, data: bytes, *, more: bool = False) -> bytes:
-    """A request frame; `more`: others follow at once, so the runner may answer them together."""
-    return protocol.encode_header(input_name=input_name, size=len(data), more=more) + data
 
 
 def _final_state(container) -> dict:
