@@ -106,8 +106,11 @@ def checked(schema: dict, inputs: dict[str, Any]) -> dict[str, Any]:
             f"The inputs' values add up to more than {MAX_VALUES_BYTES} bytes as JSON; send "
             "long text as a file input."
         )
-    defaults = {name: p["default"] for name, p in schema["properties"].items() if "default" in p}
-    return {**defaults, **inputs}
+    return {**defaults(schema), **inputs}
+
+
+def defaults(schema: dict) -> dict[str, Any]:
+    return {name: p["default"] for name, p in schema["properties"].items() if "default" in p}
 
 
 def _where(error) -> str:

@@ -13,6 +13,7 @@ from tests.integration import stack
 from tests.integration.stack import wait_for, wait_for_sandbox
 from workers.run.cancels import Watch
 from workers.run.predict import Sandboxed, predict_all
+from workers.run.request import RunnerRequest
 from workers.run.sandbox import USER_LABEL, WORK_LABEL, Limits
 
 
@@ -112,7 +113,8 @@ def test_with_warm_containers_off_each_request_gets_a_one_shot_container(
     monkeypatch.setattr(settings, "warm_enabled", False)
     limits = Limits.for_model({"memory_mb": 128, "timeout_s": 5})
     where = Sandboxed(uuid.uuid4(), uuid.uuid4(), version["image_ref"], limits)
-    results = predict_all(where, [("a.txt", b"one"), ("b.txt", b"two")], Watch())
+    requests = [RunnerRequest.of_file("a.txt", b"one"), RunnerRequest.of_file("b.txt", b"two")]
+    results = predict_all(where, requests, Watch())
     files = [result.output_files(limits.output_mb * 1024**2) for result in results]
     assert [json.loads(each["result.json"]) for each in files] == [
         {"setups": 1, "seen": ["one"]},  # each in a container of its own

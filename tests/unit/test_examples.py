@@ -29,7 +29,9 @@ def test_training_reaches_high_accuracy_and_the_onnx_model_agrees(tmp_path):
     predictor = predict.Predictor()
     predictor.setup()
     for name, label in labels.items():
-        result = predictor.predict(tmp_path / "samples" / name, Path(tempfile.mkdtemp()))
+        result = predictor.predict(
+            image=tmp_path / "samples" / name, top_k=3, output_dir=Path(tempfile.mkdtemp())
+        )
         assert result["label"] == label
 
 
