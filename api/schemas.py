@@ -150,6 +150,13 @@ class InlineFile(BaseModel):
     data: Base64Bytes = Field(description="The file's bytes, base64.")
 
 
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] = Field(
+        description="As a job's `inputs`, its files inline (a batch uploads only with batch_size)."
+    )
+
+
 _JOB_INPUT_WAYS = ("inputs", "input", "batch", "batch_size")
 
 
@@ -194,7 +201,11 @@ class JobCreate(BaseModel):
         '{"name": "a.png", "data": "<base64>"} or {"upload": true} (then PUT to upload_urls).',
     )
     input: InlineFile | None = None
-    batch: list[InlineFile] | None = Field(None, min_length=1, max_length=settings.max_batch_items)
+    batch: list[InlineFile | BatchItem] | None = Field(
+        None, min_length=1, max_length=settings.max_batch_items,
+        description="Items, each one file (for a model whose one required input is a file) or "
+        "typed `inputs`.",
+    )  # fmt: skip
     batch_size: int | None = Field(None, ge=1, le=settings.max_batch_items)
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from fastapi import Header, HTTPException, status
 from sqlalchemy.orm import Session
 
 from api import crud
-from api.schemas import PLAIN_TEXT, JobCreate
+from api.schemas import PLAIN_TEXT, BatchItem, InlineFile, JobCreate
 from api.uploads import seal_upload
 from core import inputs
 from core.lifecycle import JOB, utcnow
@@ -73,8 +73,51 @@ def _layout(
     job_id: uuid.UUID, body: JobCreate, schema: dict
 ) -> tuple[dict[str, Any], bytes | None]:
     """The job's input fields, and the bytes of its inline files, one after another."""
+    inline = _Inline()
     if body.inputs is not None:
-        return _typed(job_id, schema, body.inputs)
+        fields = {"inputs": _stored(job_id, _checked(schema, body.inputs, "inputs"), inline)}
+    elif body.batch:
+        items = [_batch_item(job_id, schema, i, item, inline) for i, item in enumerate(body.batch)]
+        fields = {"inputs": {}, "batch": items, "items_total": len(items)}
+    elif body.batch_size:
+        _only_file_input(schema)
+        items = [
+            {"name": JOB_INPUT_NAME, "key": job_input_key(job_id, _item(i)), "offset": 0,
+             "size": None}
+            for i in range(body.batch_size)
+        ]  # fmt: skip
+        fields = {"inputs": {}, "batch": items, "items_total": len(items)}
+    else:
+        given = {"upload": True, "name": JOB_INPUT_NAME}
+        if body.input:
+            given = {"name": body.input.name, "data": body.input.data}
+        values = {**inputs.defaults(schema), _only_file_input(schema): given}
+        fields = {"inputs": _stored(job_id, values, inline)}
+    if inline.size > settings.max_inline_input_bytes:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            f"The inline input is {inline.size} bytes; the limit is "
+            f"{settings.max_inline_input_bytes}. Send bigger inputs through upload URLs.",
+        )
+    return fields, b"".join(inline.parts) if inline.parts else None
+
+
+class _Inline:
+    """The bytes of a job's inline files, one after another."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> int:
+        """Where the data starts."""
+        self.parts.append(data)
+        self.size += len(data)
+        return self.size - len(data)
+
+
+def _only_file_input(schema: dict) -> str:
+    """The input a job's one file goes to; 422 for a model that takes more."""
     file_input = inputs.only_file_input(schema)
     if file_input is None:
         raise HTTPException(
@@ -82,78 +125,69 @@ def _layout(
             f"This model's inputs are {', '.join(schema['properties'])}: give them as `inputs`, "
             "as its version's input_schema says.",
         )
-    if body.batch:
-        _limit_inline(sum(len(each.data) for each in body.batch))
-        items, offset = [], 0
-        for each in body.batch:
-            items.append({"name": each.name, "key": None, "offset": offset, "size": len(each.data)})
-            offset += len(each.data)
-        data = b"".join(each.data for each in body.batch)
-        return {"inputs": {}, "batch": items, "items_total": len(items)}, data
-    if body.batch_size:
-        items = [
-            {"name": JOB_INPUT_NAME, "key": job_input_key(job_id, _item(i)), "offset": 0,
-             "size": None}
-            for i in range(body.batch_size)
-        ]  # fmt: skip
-        return {"inputs": {}, "batch": items, "items_total": len(items)}, None
-    if body.input:
-        given = {"name": body.input.name, "data": body.input.data}
-    else:
-        given = {"upload": True, "name": JOB_INPUT_NAME}
-    return _stored(job_id, {**inputs.defaults(schema), file_input: given})
+    return file_input
 
 
-def _typed(
-    job_id: uuid.UUID, schema: dict, given: dict[str, Any]
-) -> tuple[dict[str, Any], bytes | None]:
-    """Inputs checked against the version's schema (422 naming each problem), with defaults."""
+def _batch_item(
+    job_id: uuid.UUID, schema: dict, index: int, item: InlineFile | BatchItem, inline: _Inline
+) -> dict[str, Any]:
+    """A batch item as stored: one file ({name, key, offset, size}), or typed inputs whose
+    files are all inline ({inputs, size: their bytes})."""
+    if isinstance(item, InlineFile):
+        _only_file_input(schema)
+        return {"name": item.name, "key": None, "offset": inline.add(item.data),
+                "size": len(item.data)}  # fmt: skip
+    values = _checked(schema, item.inputs, f"batch[{index}].inputs")
+    uploads = [
+        name for name, value in values.items() if inputs.is_file(value) and "upload" in value
+    ]
+    if uploads:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            f"batch[{index}].inputs.{uploads[0]}: a batch's files are sent inline; upload "
+            "files for one job at a time, or as batch_size items.",
+        )
+    stored = _stored(job_id, values, inline)
+    size = sum(value["size"] for value in stored.values() if inputs.is_file(value))
+    return {"inputs": stored, "size": size}
+
+
+def _checked(schema: dict, given: dict[str, Any], where: str) -> dict[str, Any]:
+    """Inputs checked against the version's schema (422 naming each problem), with defaults,
+    inline files decoded."""
     try:
-        values = inputs.checked(schema, given)
+        values = inputs.checked(schema, given, where)
     except inputs.InputError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
     for name, value in values.items():
         if inputs.is_file(value) and "data" in value:
-            values[name] = {**value, "data": _decoded(name, value["data"])}
-    return _stored(job_id, values)
+            values[name] = {**value, "data": _decoded(f"{where}.{name}", value["data"])}
+    return values
 
 
-def _stored(job_id: uuid.UUID, values: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
-    """The job's inputs as stored (core/inputs.py), and its inline files' bytes."""
+def _stored(job_id: uuid.UUID, values: dict[str, Any], inline: _Inline) -> dict[str, Any]:
+    """Inputs as stored (core/inputs.py), inline files' bytes added to `inline`."""
     stored: dict[str, Any] = {}
-    inline: list[bytes] = []
-    offset = 0
     for name, value in values.items():
         if not inputs.is_file(value):
             stored[name] = value
         elif "data" in value:
-            size = len(value["data"])
-            stored[name] = {"name": value["name"], "key": None, "offset": offset, "size": size}
-            inline.append(value["data"])
-            offset += size
+            offset = inline.add(value["data"])
+            stored[name] = {"name": value["name"], "key": None, "offset": offset,
+                            "size": len(value["data"])}  # fmt: skip
         else:
             stored[name] = {"name": value.get("name", name), "key": job_input_key(job_id, name),
                             "offset": 0, "size": None}  # fmt: skip
-    _limit_inline(offset)
-    return {"inputs": stored}, b"".join(inline) if inline else None
+    return stored
 
 
-def _decoded(name: str, data: str) -> bytes:
+def _decoded(where: str, data: str) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
     except binascii.Error:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"inputs.{name}.data: this is not base64."
+            status.HTTP_422_UNPROCESSABLE_ENTITY, f"{where}.data: this is not base64."
         ) from None
-
-
-def _limit_inline(total: int) -> None:
-    if total > settings.max_inline_input_bytes:
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            f"The inline input is {total} bytes; the limit is {settings.max_inline_input_bytes}. "
-            "Send bigger inputs through upload URLs.",
-        )
 
 
 def _awaits_uploads(fields: dict[str, Any]) -> bool:

@@ -88,22 +88,23 @@ def only_file_input(schema: dict) -> str | None:
     return None
 
 
-def checked(schema: dict, inputs: dict[str, Any]) -> dict[str, Any]:
-    """The inputs with the defaults of those not given; InputError naming every problem."""
+def checked(schema: dict, inputs: dict[str, Any], where: str = "inputs") -> dict[str, Any]:
+    """The inputs with the defaults of those not given; InputError naming every problem, each
+    at its place (`where`: the inputs' own)."""
     problems = []
     for error in sorted(Draft202012Validator(schema).iter_errors(inputs), key=_where):
         name = error.absolute_path[0] if error.absolute_path else None
         if name in file_inputs(schema):
-            problems.append(f"inputs.{name}: {FILE_HINT}")
+            problems.append(f"{where}.{name}: {FILE_HINT}")
         else:
-            where = f"inputs.{name}" if name is not None else "inputs"
-            problems.append(f"{where}: {_shortened(error.message)}")
+            at = f"{where}.{name}" if name is not None else where
+            problems.append(f"{at}: {_shortened(error.message)}")
     if problems:
         raise InputError("; ".join(dict.fromkeys(problems)) + ".")
     values = {name: value for name, value in inputs.items() if not is_file(value)}
     if len(json.dumps(values)) > MAX_VALUES_BYTES:
         raise InputError(
-            f"The inputs' values add up to more than {MAX_VALUES_BYTES} bytes as JSON; send "
+            f"{where}: the values add up to more than {MAX_VALUES_BYTES} bytes as JSON; send "
             "long text as a file input."
         )
     return {**defaults(schema), **inputs}

@@ -170,3 +170,32 @@ def test_a_typed_request_runs_in_a_one_shot_container_too(typed, monkeypatch):
     files = result.output_files(limits.output_mb * 1024**2)
     assert files["image.copy"] == PNG, result.stderr_tail
     assert b'"top_k": 9' in files["result.json"] and b'"mode": "exact"' in files["result.json"]
+
+
+def test_a_batch_takes_typed_inputs_per_item_beside_plain_files(typed):
+    owner, version = typed
+    other = {"name": "other.png", "data": base64.b64encode(b"other").decode()}
+    batch = [
+        {"inputs": {"image": IMAGE, "top_k": 2}},
+        other,
+        {"inputs": {"image": other, "mode": "exact"}},
+    ]
+    created = owner.submit(version["id"], batch=batch, headers={"Prefer": "wait=60"})
+    assert created.status_code == 201, created.text
+    assert created.json()["job"]["status"] == JobStatus.SUCCEEDED
+    items = owner.http.get(f"/api/jobs/{created.json()['job']['id']}/items").json()["items"]
+    assert [(item["result"]["image"], item["result"]["values"]) for item in items] == [
+        ("photo.png", {**DEFAULTS, "top_k": 2}),
+        ("other.png", DEFAULTS),
+        ("other.png", {**DEFAULTS, "mode": "exact"}),
+    ]
+
+
+def test_a_batch_item_that_breaks_a_rule_is_named_by_its_index(typed):
+    owner, version = typed
+    batch = [{"inputs": {"image": IMAGE}}, {"inputs": {"image": IMAGE, "top_k": 99}}]
+    refused = owner.submit(version["id"], batch=batch)
+    assert refused.status_code == 422
+    assert "batch[1].inputs.top_k: 99 is greater than the maximum of 10" in refused.json()["detail"]
+    uploaded = owner.submit(version["id"], batch=[{"inputs": {"image": {"upload": True}}}])
+    assert uploaded.status_code == 422 and "a batch's files are sent inline" in uploaded.text

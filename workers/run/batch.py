@@ -125,7 +125,8 @@ def _sources(
     item's sealed object, downloaded once."""
     sizes: dict[str | None, int] = {}
     for item in items:
-        sizes[item["key"]] = max(sizes.get(item["key"], 0), item["offset"] + item["size"])
+        if "inputs" not in item:  # a typed item's files are all inline
+            sizes[item["key"]] = max(sizes.get(item["key"], 0), item["offset"] + item["size"])
     sources: dict[str | None, bytes | Path] = {None: inline or b""}
     for number, (key, size) in enumerate(sizes.items()):
         if key is not None:
@@ -135,7 +136,13 @@ def _sources(
 
 
 def _cut(sources: dict[str | None, bytes | Path], item: dict, path: Path) -> RunnerRequest:
-    """The item's request: its input's bytes when small, else a file of its own at path."""
+    """The item's request: its input's bytes when small, else a file of its own at path; a
+    typed item's, its inline files' bytes."""
+    if "inputs" in item:
+        inline = sources[None]
+        return RunnerRequest.of_inputs(
+            item["inputs"], lambda _, file: inline[file["offset"] : file["offset"] + file["size"]]
+        )
     source, start, size = sources[item["key"]], item["offset"], item["size"]
     if isinstance(source, bytes):
         return RunnerRequest.of_file(item["name"], source[start : start + size])

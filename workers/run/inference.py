@@ -80,7 +80,8 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
             done = set(session.scalars(select(JobItem.index).where(JobItem.job_id == job_id)))
         inline = None
         files = [each for each in job.inputs.values() if is_file(each)]
-        if any(each["key"] is None for each in (*files, *(job.batch or []))):
+        # a typed batch item has no "key": its files are all inline
+        if any(each.get("key") is None for each in (*files, *(job.batch or []))):
             inline = session.scalar(select(InlineInput.data).where(InlineInput.job_id == job_id))
         image, limits = _image_and_limits(job.version_id)
         return RunRequest(
@@ -113,18 +114,15 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     """The job's outcome as the fields of its final row."""
     limits = request.where.limits
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as scratch:
-        values, files = {}, []
-        for number, (name, value) in enumerate(request.inputs.items()):
-            if not is_file(value):
-                values[name] = value
-                continue
-            data: bytes | Path = Path(scratch) / f"input-{number}"
-            if value["key"] is None:  # sent inline: its bytes go to the sandbox as they are
-                data = request.inline[value["offset"] : value["offset"] + value["size"]]
-            else:
-                with_retries(download_input, storage, value, data)
-            files.append((name, value["name"], data))
-        runner_request = RunnerRequest.typed(values, files)
+
+        def data_of(name: str, file: dict) -> bytes | Path:
+            if file["key"] is None:  # sent inline: its bytes go to the sandbox as they are
+                return request.inline[file["offset"] : file["offset"] + file["size"]]
+            path = Path(scratch) / f"input-{name}"
+            with_retries(download_input, storage, file, path)
+            return path
+
+        runner_request = RunnerRequest.of_inputs(request.inputs, data_of)
         result = with_retries(predict, request.where, runner_request, watch)
     if result.stderr_tail:
         log = result.stderr_tail.encode()

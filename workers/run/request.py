@@ -2,9 +2,11 @@
 payload, the input files' bytes one after another, each in memory or in a file."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.inputs import is_file
 from runner import protocol
 
 Data = bytes | Path
@@ -29,6 +31,14 @@ class RunnerRequest:
         specs = [{"input": put, "name": name, "size": _size(data)} for put, name, data in files]
         fields = {protocol.REQUEST_VALUES: values, protocol.REQUEST_FILES: specs}
         return cls(fields, tuple(data for *_, data in files))
+
+    @classmethod
+    def of_inputs(cls, stored: dict, data_of: Callable[[str, dict], Data]) -> "RunnerRequest":
+        """A job's or a batch item's inputs as stored (core/inputs.py), each file's data from
+        data_of(input name, the stored file)."""
+        values = {name: value for name, value in stored.items() if not is_file(value)}
+        files = [(name, v["name"], data_of(name, v)) for name, v in stored.items() if is_file(v)]
+        return cls.typed(values, files)
 
     @property
     def size(self) -> int:

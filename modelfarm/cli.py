@@ -1,0 +1,276 @@
+"""The `modelfarm` command: log in, push a model folder, run it, and read what the farm holds.
+Results go to stdout (JSON with --json), progress to stderr (modelfarm/shell.py)."""
+
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.table import Table
+
+from modelfarm import arguments, config
+from modelfarm.client import ApiError, Client
+from modelfarm.packing import pack
+from modelfarm.shell import ProgressMode, Shell, fail
+
+app = typer.Typer(
+    help="Push models to a modelfarm, run them, see what they did.", no_args_is_help=True,
+    pretty_exceptions_enable=False, add_completion=False,
+)  # fmt: skip
+tokens_app = typer.Typer(
+    help="API tokens (managed with your password: an API token cannot make more).",
+    no_args_is_help=True,
+)
+Email = Annotated[str | None, typer.Option(help="Your email (asked for if not given).")]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from stdin, for scripts.")
+]
+app.add_typer(tokens_app, name="tokens")
+SCOPES = ["read", "build", "run"]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+
+
+@app.callback()
+def main(
+    context: typer.Context,
+    progress: Annotated[ProgressMode | None, typer.Option(help="tty, plain or quiet.")] = None,
+) -> None:
+    context.obj = Shell(progress)
+
+
+def shell_of(context: typer.Context) -> Shell:
+    return context.obj
+
+
+@app.command()
+def login(
+    context: typer.Context,
+    token: Annotated[str | None, typer.Option(help="An API token (mf_…) to use as it is.")] = None,
+    email: Email = None,
+    password_stdin: PasswordStdin = False,
+    api: Annotated[str | None, typer.Option(help="The farm's URL.")] = None,
+) -> None:
+    """Store an API token for the next commands: given, or made with your email and password."""
+    api_url = api or config.load().api_url
+    if token is None:
+        with _logged_in(api_url, email, password_stdin) as farm:
+            token = farm.create_token(f"cli on {socket.gethostname()}"[:64], SCOPES)["token"]
+    with Client(api_url, token) as farm:
+        me = farm.me()
+    path = config.save(config.Login(api_url, token))
+    shell_of(context).out.print(f"Logged in to {api_url} as {me['email']} (token in {path}).")
+
+
+def _logged_in(api_url: str, email: str | None, password_stdin: bool) -> Client:
+    """A client logged in with email and password (never stored)."""
+    email = email or typer.prompt("Email")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True)
+    farm = Client(api_url)
+    farm.login(email, password)
+    return farm
+
+
+@app.command()
+def push(
+    context: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="The model's folder (with predict.py).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The model's name.")],
+    public: Annotated[bool, typer.Option(help="Create the model public.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Pack a folder, upload it as a new version of MODEL, build it, show the log live."""
+    shell = shell_of(context)
+    with shell.client() as farm:
+        mine = [m for m in farm.models() if m["name"] == model and m["owner_id"] == farm.me()["id"]]
+        visibility = "public" if public else "private"
+        found = mine[0] if mine else farm.create_model(model, visibility=visibility)
+        package, files = pack(folder)
+        shell.note(f"packed {folder}: {', '.join(files)}")
+        with shell.uploading(len(package), "the package") as advance:
+            version = farm.push(found["id"], package, progress=advance)
+        with shell.waiting(f"building {model} v{version['number']} ({version['id']})"):
+            version = farm.wait_version(version["id"], log=shell.stream)
+    if as_json:
+        shell.out.print_json(json.dumps(version))
+    if version["status"] != "READY":
+        fail(f"the build FAILED: {version['error']}")
+    if not as_json:
+        shell.out.print(
+            f"{model} v{version['number']} READY{' (reused)' if version['reused'] else ''}\n"
+            f"image   {version['image_ref']}\ndigest  {version['image_digest']}\n"
+            f"reused  {str(version['reused']).lower()}"
+        )
+
+
+@app.command()
+def predict(
+    context: typer.Context,
+    target: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION_NUMBER or MODEL:ALIAS.")],
+    given: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="name=value; a file: name=@path.")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where outputs go.")] = Path("."),
+    as_json: AsJson = False,
+) -> None:
+    """Run a model on inputs, print the result and download the output files."""
+    shell = shell_of(context)
+    with shell.client() as farm:
+        model, version, alias = _resolve(farm, target)
+        try:
+            inputs = arguments.parse(version["input_schema"], given or [])
+        except arguments.ArgumentError as error:
+            fail(str(error), 2)
+        with shell.waiting(f"running {model['name']} v{version['number']}"):
+            job = farm.predict(version["id"], inputs, model_id=model["id"], alias=alias)
+        written = farm.download_outputs(job["id"], output) if job["status"] == "SUCCEEDED" else []
+    if as_json:
+        shell.out.print_json(json.dumps({"job": job, "outputs": [str(p) for p in written]}))
+    if job["status"] != "SUCCEEDED":
+        fail(f"the job {job['status']}: {job['error']}")
+    if not as_json:
+        shell.out.print(json.dumps(job["result"], indent=2))
+        shell.note(f"outputs: {', '.join(str(p) for p in written)}")
+
+
+def _resolve(farm: Client, target: str) -> tuple[dict, dict, str | None]:
+    """The model, the version and the alias (if named by one) that MODEL[:PICK] means."""
+    name, _, pick = target.partition(":")
+    model = farm.find_model(name)
+    if model is None:
+        fail(f"no model named {name!r} among yours and the public ones")
+    if pick.isdigit():
+        numbered = [v for v in farm.versions(model["id"]) if v["number"] == int(pick)]
+        if not numbered:
+            fail(f"{name} has no version {pick}")
+        return model, numbered[0], None
+    if pick:
+        aliases = {a["name"]: a["version_id"] for a in farm.aliases(model["id"])}
+        if pick not in aliases:
+            fail(f"{name} has no alias {pick!r} (it has: {', '.join(aliases) or 'none'})")
+        return model, farm.version(aliases[pick]), pick
+    ready = [v for v in farm.versions(model["id"]) if v["status"] == "READY"]
+    if not ready:
+        fail(f"{name} has no READY version yet")
+    return model, max(ready, key=lambda v: v["number"]), None
+
+
+@app.command()
+def models(context: typer.Context, as_json: AsJson = False) -> None:
+    """List your models and the public ones."""
+    with shell_of(context).client() as farm:
+        found = farm.models()
+    _show(context, found, as_json, ["name", "visibility", "id", "created_at"])
+
+
+@app.command()
+def versions(
+    context: typer.Context, model: Annotated[str, typer.Argument(help="Name or id.")],
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """List a model's versions, newest first."""
+    with shell_of(context).client() as farm:
+        found = farm.find_model(model)
+        if found is None:
+            fail(f"no model named {model!r} among yours and the public ones")
+        listed = farm.versions(found["id"])
+    _show(context, listed, as_json, ["number", "status", "reused", "id", "created_at", "error"])
+
+
+@app.command()
+def jobs(context: typer.Context, as_json: AsJson = False) -> None:
+    """List your jobs, newest first."""
+    with shell_of(context).client() as farm:
+        listed = farm.jobs()
+    _show(context, listed, as_json, ["id", "status", "version_id", "run_seconds", "created_at"])
+
+
+@app.command()
+def logs(
+    context: typer.Context, version_or_job: Annotated[str, typer.Argument(help="An id.")]
+) -> None:
+    """Print a version's build log, or what a job's model printed."""
+    with shell_of(context).client() as farm:
+        try:
+            text = farm.build_log(version_or_job)
+        except ApiError as error:
+            if error.status_code not in (404, 422):
+                raise
+            text = farm.job_log(version_or_job)
+    shell_of(context).out.out(text, end="", highlight=False)
+
+
+@tokens_app.command("create")
+def create_token(
+    context: typer.Context, name: str,
+    scope: Annotated[list[str] | None, typer.Option(help="read, build, run (all if none).")] = None,
+    days: Annotated[int | None, typer.Option(help="Expires after this many days.")] = None,
+    email: Email = None, password_stdin: PasswordStdin = False, as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """Make an API token, shown this once."""
+    with _login_for_tokens(email, password_stdin) as farm:
+        created = farm.create_token(name, scope or SCOPES, days)
+    if as_json:
+        shell_of(context).out.print_json(json.dumps(created))
+    else:
+        shell_of(context).out.print(created["token"])
+
+
+@tokens_app.command("list")
+def list_tokens(
+    context: typer.Context, email: Email = None, password_stdin: PasswordStdin = False,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """Your API tokens (never the tokens themselves)."""
+    with _login_for_tokens(email, password_stdin) as farm:
+        listed = farm.tokens()
+    columns = ["id", "name", "scopes", "created_at", "last_used_at", "expires_at"]
+    _show(context, listed, as_json, columns)
+
+
+@tokens_app.command("revoke")
+def revoke_token(
+    context: typer.Context, token_id: str, email: Email = None,
+    password_stdin: PasswordStdin = False,
+) -> None:  # fmt: skip
+    """Revoke an API token at once."""
+    with _login_for_tokens(email, password_stdin) as farm:
+        farm.revoke_token(token_id)
+    shell_of(context).out.print(f"revoked {token_id}")
+
+
+def _login_for_tokens(email: str | None, password_stdin: bool) -> Client:
+    """Tokens are managed with a login, never with an API token: a leaked one cannot mint
+    more. The email defaults to the stored token's user's."""
+    login = config.load()
+    if email is None and login.token:
+        with Client(login.api_url, login.token) as farm:
+            email = farm.me()["email"]
+    return _logged_in(login.api_url, email, password_stdin)
+
+
+def _show(context: typer.Context, rows: list[dict], as_json: bool, columns: list[str]) -> None:
+    out = shell_of(context).out
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(*columns, box=None)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+    out.print(table)
+
+
+def run() -> None:
+    """The console script: the farm's refusals and an unreachable farm end in one line."""
+    try:
+        app()
+    except ApiError as error:
+        fail(str(error))
+    except httpx.TransportError as error:
+        fail(f"cannot reach the farm at {config.load().api_url} ({error}): start it, or set "
+             "MODELFARM_API")  # fmt: skip

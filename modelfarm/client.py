@@ -1,0 +1,289 @@
+"""A client of the farm's REST API: one method per call, the answers as the API's JSON.
+
+    from modelfarm import Client
+
+    with Client("http://127.0.0.1:8000", token="mf_...") as farm:
+        model = farm.create_model("digits")
+        version = farm.wait_version(farm.push(model["id"], package)["id"])
+        job = farm.predict(version["id"], {"image": Path("7.png"), "top_k": 2})
+
+Every error answer raises ApiError, with the API's own sentence of what to fix.
+"""
+
+import base64
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+VERSION_ENDED = {"READY", "FAILED"}
+JOB_ENDED = {"SUCCEEDED", "FAILED", "CANCELED"}
+# Files up to this size go inside the job's JSON; bigger ones are uploaded to their own URL.
+INLINE_FILE_BYTES = 1024 * 1024
+PAGE = 100
+
+
+class ApiError(Exception):
+    """An error answer: its HTTP status and the API's `detail`."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code, self.detail = status_code, detail
+
+    def __str__(self) -> str:
+        return f"{self.detail} (HTTP {self.status_code})"
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> "ApiError":
+        try:
+            detail = response.json()["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = response.text[:500] or response.reason_phrase
+        return cls(response.status_code, detail if isinstance(detail, str) else str(detail))
+
+
+class Client:
+    def __init__(self, api_url: str, token: str | None = None, *, timeout: float = 60) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=api_url, timeout=timeout, headers=headers)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One request; ApiError for an error answer."""
+        response = self.http.request(method, path, **options)
+        if response.is_error:
+            raise ApiError.of(response)
+        return response
+
+    def _all(self, path: str) -> list[dict]:
+        """Every item of a paged list."""
+        items: list[dict] = []
+        while True:
+            page = self.call("GET", path, params={"offset": len(items), "limit": PAGE}).json()
+            items += page["items"]
+            if not page["items"] or len(items) >= page["total"]:
+                return items
+
+    # Users and API tokens
+
+    def register(self, email: str, password: str) -> dict:
+        return self.call(
+            "POST", "/api/users/register", json={"email": email, "password": password}
+        ).json()
+
+    def login(self, email: str, password: str) -> str:
+        """Logs in (a login token, which may also manage API tokens) and uses the token."""
+        form = {"username": email, "password": password}
+        token = self.call("POST", "/api/users/login", data=form).json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        return token
+
+    def me(self) -> dict:
+        return self.call("GET", "/api/users/me").json()
+
+    def create_token(
+        self, name: str, scopes: list[str], expires_in_days: int | None = None
+    ) -> dict:
+        body = {"name": name, "scopes": scopes, "expires_in_days": expires_in_days}
+        return self.call("POST", "/api/tokens", json=body).json()
+
+    def tokens(self) -> list[dict]:
+        return self._all("/api/tokens")
+
+    def revoke_token(self, token_id: str) -> None:
+        self.call("DELETE", f"/api/tokens/{token_id}")
+
+    # Models, versions and aliases
+
+    def create_model(
+        self, name: str, *, description: str = "", visibility: str = "private"
+    ) -> dict:
+        body = {"name": name, "description": description, "visibility": visibility}
+        return self.call("POST", "/api/models", json=body).json()
+
+    def models(self) -> list[dict]:
+        return self._all("/api/models")
+
+    def model(self, model_id: str) -> dict:
+        return self.call("GET", f"/api/models/{model_id}").json()
+
+    def find_model(self, name_or_id: str) -> dict | None:
+        """A model by id, or by name: the caller's own first, then a public one."""
+        if _is_uuid(name_or_id):
+            return self.model(name_or_id)
+        mine = self.me()["id"]
+        named = [m for m in self.models() if m["name"] == name_or_id]
+        return next((m for m in named if m["owner_id"] == mine), named[0] if named else None)
+
+    def versions(self, model_id: str) -> list[dict]:
+        return self._all(f"/api/models/{model_id}/versions")
+
+    def version(self, version_id: str) -> dict:
+        return self.call("GET", f"/api/versions/{version_id}").json()
+
+    def push(
+        self, model_id: str, package: bytes, *, progress: Callable[[int], None] | None = None
+    ) -> dict:
+        """A new version of the model from a package ZIP: uploaded, its build started."""
+        created = self.call("POST", f"/api/models/{model_id}/versions").json()
+        _put(created["upload_url"], package, progress)
+        self.call("POST", f"/api/versions/{created['version']['id']}/build")
+        return created["version"]
+
+    def build_log(self, version_id: str) -> str:
+        return self.call("GET", f"/api/versions/{version_id}/logs").text
+
+    def wait_version(
+        self, version_id: str, *, log: Callable[[str], None] | None = None, poll_s: float = 0.3,
+        timeout: float = 1800,
+    ) -> dict:  # fmt: skip
+        """The version once READY or FAILED; `log` gets the build log's new text as it grows."""
+        shown, deadline = 0, time.monotonic() + timeout
+        while True:
+            version = self.version(version_id)
+            if log is not None and version["status"] != "UPLOADING":
+                text = self.build_log(version_id)
+                if len(text) > shown:
+                    log(text[shown:])
+                    shown = len(text)
+            if version["status"] in VERSION_ENDED or time.monotonic() > deadline:
+                return version
+            time.sleep(poll_s)
+
+    def set_alias(self, model_id: str, alias: str, version_id: str) -> dict:
+        path = f"/api/models/{model_id}/aliases/{alias}"
+        return self.call("PUT", path, json={"version_id": version_id}).json()
+
+    def aliases(self, model_id: str) -> list[dict]:
+        return self._all(f"/api/models/{model_id}/aliases")
+
+    def delete_alias(self, model_id: str, alias: str) -> None:
+        self.call("DELETE", f"/api/models/{model_id}/aliases/{alias}")
+
+    # Jobs
+
+    def predict(
+        self, version_id: str | None, inputs: dict[str, Any], *, model_id: str | None = None,
+        alias: str | None = None, wait_s: int = 60, progress: Callable[[int], None] | None = None,
+    ) -> dict:  # fmt: skip
+        """A job on the inputs, run to its end: files are given as Paths (sent inline when
+        small, else uploaded), other values as they are."""
+        named = (
+            {"version_id": version_id} if alias is None else {"model_id": model_id, "alias": alias}
+        )
+        body, uploads = {**named, "inputs": {}}, {}
+        for name, value in inputs.items():
+            if isinstance(value, Path) and value.stat().st_size > INLINE_FILE_BYTES:
+                body["inputs"][name], uploads[name] = {"upload": True, "name": value.name}, value
+            elif isinstance(value, Path):
+                data = base64.b64encode(value.read_bytes()).decode()
+                body["inputs"][name] = {"name": value.name, "data": data}
+            else:
+                body["inputs"][name] = value
+        created = self.create_job(body, wait_s=0 if uploads else wait_s)
+        job = created["job"]
+        if uploads:
+            for name, path in uploads.items():
+                _put(created["upload_urls"][name], path.read_bytes(), progress)
+            job = self.run_job(job["id"], wait_s=wait_s)
+        return job if job["status"] in JOB_ENDED else self.wait_job(job["id"])
+
+    def create_job(
+        self, body: dict, *, wait_s: int = 0, idempotency_key: str | None = None
+    ) -> dict:
+        headers = {"Prefer": f"wait={wait_s}"} if wait_s else {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return self.call(
+            "POST", "/api/jobs", json=body, headers=headers, timeout=wait_s + 60
+        ).json()
+
+    def run_job(self, job_id: str, *, wait_s: int = 0) -> dict:
+        headers = {"Prefer": f"wait={wait_s}"} if wait_s else {}
+        return self.call(
+            "POST", f"/api/jobs/{job_id}/run", headers=headers, timeout=wait_s + 60
+        ).json()
+
+    def job(self, job_id: str) -> dict:
+        return self.call("GET", f"/api/jobs/{job_id}").json()
+
+    def jobs(self) -> list[dict]:
+        return self._all("/api/jobs")
+
+    def wait_job(self, job_id: str, *, poll_s: float = 0.3, timeout: float = 3600) -> dict:
+        """The job once it has ended (or while it waits for its uploads)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["status"] in JOB_ENDED | {"UPLOADING"} or time.monotonic() > deadline:
+                return job
+            time.sleep(poll_s)
+
+    def cancel_job(self, job_id: str) -> dict:
+        return self.call("POST", f"/api/jobs/{job_id}/cancel").json()
+
+    def job_items(self, job_id: str) -> list[dict]:
+        return self._all(f"/api/jobs/{job_id}/items")
+
+    def outputs(self, job_id: str) -> list[dict]:
+        """The job's output files, result.json and run.log among them: {name, size, url}."""
+        return self.call("GET", f"/api/jobs/{job_id}/outputs").json()["outputs"]
+
+    def download_outputs(self, job_id: str, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for output in self.outputs(job_id):
+            target = folder / Path(output["name"]).name
+            target.write_bytes(_get(output["url"]))
+            written.append(target)
+        return written
+
+    def job_log(self, job_id: str) -> str:
+        """The model's prints during the job ('' when it printed nothing)."""
+        logs = [o for o in self.outputs(job_id) if o["name"] == "run.log"]
+        return _get(logs[0]["url"]).decode("utf-8", "replace") if logs else ""
+
+    def warm(self, version_id: str) -> dict:
+        return self.call("POST", f"/api/versions/{version_id}/warm").json()
+
+
+def _put(url: str, data: bytes, progress: Callable[[int], None] | None) -> None:
+    """PUTs bytes to a presigned URL, telling `progress` each chunk's size as it leaves."""
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(data), 256 * 1024):
+            chunk = data[start : start + 256 * 1024]
+            yield chunk
+            if progress is not None:
+                progress(len(chunk))
+
+    headers = {"Content-Length": str(len(data))}
+    response = httpx.put(url, content=chunks(), headers=headers, timeout=300)
+    if response.is_error:
+        raise ApiError(response.status_code, f"the upload was refused: {response.text[:300]}")
+
+
+def _get(url: str) -> bytes:
+    response = httpx.get(url, timeout=300)
+    if response.is_error:
+        raise ApiError(response.status_code, f"the download failed: {response.text[:300]}")
+    return response.content
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
