@@ -16,7 +16,8 @@ from runner.inputs import FILE, LEGACY_INPUT
 
 # The file name a model sees an input under: a plain name, no folder.
 FILE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
-# The values of one job, as JSON: they travel to a one-shot runner as one argument.
+# The values of one job, as JSON: they travel to a one-shot runner as one argument (Linux takes
+# up to 128 KiB), to a warm one in a frame header (runner/protocol.FRAME_HEADER_MAX).
 MAX_VALUES_BYTES = 64 * 1024
 FILE_MARK = "x-file"  # marks a file input's property
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}

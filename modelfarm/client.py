@@ -46,9 +46,14 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, api_url: str, token: str | None = None, *, timeout: float = 60) -> None:
+    def __init__(
+        self, api_url: str, token: str | None = None, *, timeout: float = 60,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:  # fmt: skip
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=api_url, timeout=timeout, headers=headers)
+        self.http = httpx.Client(
+            base_url=api_url, timeout=timeout, headers=headers, transport=transport
+        )
 
     def __enter__(self) -> "Client":
         return self

@@ -60,7 +60,7 @@ REQUEST_FILES = "files"
 # The runner's frames go to the stdout it was started with; the model's own fd 1 and fd 2 go to
 # the request's log, so nothing the model prints can break the framing.
 SERVE_FLAG = "--serve"
-FRAME_HEADER_MAX = 16 * 1024
+FRAME_HEADER_MAX = 128 * 1024  # room for a typed request's values (64 KiB, core/inputs.py)
 
 
 class FramingError(Exception):

@@ -1,11 +1,10 @@
-"""Test helpers: a small client of the farm's REST API (its verbs assert: a failure is a bug),
-deterministic ZIPs, and the clean-up of what a test user made. Used by the tests and benchmarks
-until the SDK exists."""
+"""Test helpers: the SDK's client (modelfarm.Client) as one test user, with shortcuts whose
+verbs assert (a failure is a bug); deterministic ZIPs; the clean-up of what a test user made.
+Used by the tests and the benchmarks."""
 
 import base64
 import io
 import secrets
-import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from core.models import Job, Model, ModelVersion, User
 from core.registry import Registry, engine_name, model_repository
 from core.settings import settings
 from core.storage import Storage, job_prefix, package_upload_key
+from modelfarm import Client
 from workers.run import sandbox
 from workers.run.sandbox import USER_LABEL
 
@@ -51,34 +51,27 @@ def inline(data: str, name: str = "input.txt") -> dict:
     return {"name": name, "data": base64.b64encode(data.encode()).decode()}
 
 
-class Farm:
-    """An API client logged in as one user."""
+class Farm(Client):
+    """The SDK's client logged in as one user, from an address of its own."""
 
-    def __init__(self, http: httpx.Client, email: str, user_id: str) -> None:
-        self.http, self.email, self.user_id = http, email, user_id
+    def __init__(self, token: str, email: str, user_id: str) -> None:
+        super().__init__(API_URL, token, transport=from_own_address())
+        self.token, self.email, self.user_id = token, email, user_id
 
     @classmethod
     def register(cls, email: str | None = None, password: str = PASSWORD) -> "Farm":
         email = email or f"test-{uuid.uuid4().hex[:12]}@example.com"
-        http = httpx.Client(base_url=API_URL, timeout=60, transport=from_own_address())
-        registered = http.post("/api/users/register", json={"email": email, "password": password})
-        assert registered.status_code == 201, registered.text
-        login = http.post("/api/users/login", data={"username": email, "password": password})
-        assert login.status_code == 200, login.text
-        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        return cls(http, email, registered.json()["id"])
+        with Client(API_URL, transport=from_own_address()) as anonymous:
+            user_id = anonymous.register(email, password)["id"]
+            token = anonymous.login(email, password)
+        return cls(token, email, user_id)
 
     def another_client(self) -> "Farm":
         """The same user through a connection of its own, from an address of its own."""
-        http = httpx.Client(base_url=API_URL, timeout=60, transport=from_own_address())
-        http.headers["Authorization"] = self.http.headers["Authorization"]
-        return Farm(http, self.email, self.user_id)
+        return Farm(self.token, self.email, self.user_id)
 
     def create_model(self, name: str | None = None, **fields) -> dict:
-        body = {"name": name or f"m-{uuid.uuid4().hex[:10]}", **fields}
-        response = self.http.post("/api/models", json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
+        return super().create_model(name or f"m-{uuid.uuid4().hex[:10]}", **fields)
 
     def new_version(self, model_id: str, package: bytes | None) -> dict:
         response = self.http.post(f"/api/models/{model_id}/versions")
@@ -123,34 +116,18 @@ class Farm:
     def run(self, version_id: str, data: bytes, timeout: float = 300) -> dict:
         return self.wait_job(self.start_job(version_id, data), timeout=timeout)
 
-    def outputs(self, job_id: str) -> dict[str, bytes]:
-        response = self.http.get(f"/api/jobs/{job_id}/outputs")
-        assert response.status_code == 200, response.text
-        return {o["name"]: httpx.get(o["url"]).content for o in response.json()["outputs"]}
+    def output_files(self, job_id: str) -> dict[str, bytes]:
+        return {o["name"]: httpx.get(o["url"]).content for o in self.outputs(job_id)}
 
-    def version(self, version_id: str) -> dict:
-        return self.http.get(f"/api/versions/{version_id}").json()
+    def wait_version(self, version_id: str, timeout: float = 600, **options) -> dict:
+        version = super().wait_version(version_id, timeout=timeout, **options)
+        assert version["status"] in VERSION.terminal, f"still {version['status']} after {timeout} s"
+        return version
 
-    def job(self, job_id: str) -> dict:
-        return self.http.get(f"/api/jobs/{job_id}").json()
-
-    def wait_version(self, version_id: str, timeout: float = 600, poll_s: float = 0.3) -> dict:
-        return self.wait(f"/api/versions/{version_id}", VERSION.terminal, timeout, poll_s)
-
-    def wait_job(self, job_id: str, timeout: float = 300) -> dict:
-        return self.wait(f"/api/jobs/{job_id}", JOB.terminal, timeout)
-
-    def wait(
-        self, path: str, terminal: frozenset[str], timeout: float, poll_s: float = 0.3
-    ) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            response = self.http.get(path)
-            body = response.json() if response.status_code == 200 else {"status": None}
-            if body["status"] in terminal:
-                return body
-            assert time.monotonic() < deadline, f"{path} still {body['status']} after {timeout} s"
-            time.sleep(poll_s)
+    def wait_job(self, job_id: str, timeout: float = 300, **options) -> dict:
+        job = super().wait_job(job_id, timeout=timeout, **options)
+        assert job["status"] in JOB.terminal, f"job still {job['status']} after {timeout} s"
+        return job
 
 
 def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClient) -> None:

@@ -39,7 +39,7 @@ def test_a_batch_runs_every_item_and_counts_the_failures(warm_model, new_user):
             assert item["result"]["seen"][-1] == f"item-{item['index']}"
     assert "ValueError: asked to fail" in items[17]["error"]
     assert "ran out of memory" in items[180]["error"]
-    outputs = farm.outputs(job["id"])
+    outputs = farm.output_files(job["id"])
     assert outputs["items/0/out.txt"] == b"item-0"
     assert outputs["items/199/out.txt"] == b"item-199"
     assert "items/17/out.txt" not in outputs and "items/0/result.json" not in outputs

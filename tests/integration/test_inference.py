@@ -31,7 +31,7 @@ def test_job_outputs_are_listed_and_download_the_bytes_the_model_wrote(new_user)
     assert listing["expires_in"] == settings.presigned_url_lifetime_s
     names = {o["name"] for o in listing["outputs"]}
     assert names == {"echo.txt", "result.json"}  # and no run.log: the model printed nothing
-    files = farm.outputs(job["id"])
+    files = farm.output_files(job["id"])
     assert files["echo.txt"].decode() == f"{len(data)} bytes, sha256 {digest}\n"
     for output in listing["outputs"]:
         assert output["size"] == len(files[output["name"]])
@@ -70,7 +70,7 @@ def test_public_model_can_be_run_by_another_user_who_alone_sees_the_job(new_user
     assert job["status"] == JobStatus.SUCCEEDED and job["owner_id"] == bob.user_id
     assert alice.http.get(f"/api/jobs/{job['id']}").status_code == 404
     assert alice.http.get(f"/api/jobs/{job['id']}/outputs").status_code == 404
-    assert bob.outputs(job["id"])["result.json"]
+    assert bob.output_files(job["id"])["result.json"]
 
 
 def test_running_a_job_twice_is_409(new_user):

@@ -58,7 +58,7 @@ def _job_through(farm, docker_client, outage) -> dict:
     done = farm.wait_job(job_id, timeout=400)
     assert done["status"] == JobStatus.SUCCEEDED, done["error"]
     assert done["result"] == {"slept": True}
-    assert farm.outputs(job_id)["echo.bin"] == b"payload"  # the model's finished work is kept
+    assert farm.output_files(job_id)["echo.bin"] == b"payload"  # the model's finished work is kept
     assert _attempts(Job, job_id) == 1
     return done
 

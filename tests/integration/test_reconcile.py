@@ -49,7 +49,8 @@ def test_a_job_queued_without_a_message_runs(new_user, storage):
     sealed = job_input_key(job_id)
     size = storage.seal(job_input_upload_key(job_id), sealed, limit=10**6)
     with SessionLocal() as session:
-        session.get(Job, uuid.UUID(job_id)).inputs = {"input": {"key": sealed, "size": size}}
+        job = session.get(Job, uuid.UUID(job_id))
+        job.inputs = {"input": {**job.inputs["input"], "size": size}}  # sealed, as /run does
         session.commit()
     _queue_without_a_message(Job, job_id, JobStatus.QUEUED)
     done = farm.wait_job(job_id, timeout=settings.reconcile_interval_s * 4 + 120)

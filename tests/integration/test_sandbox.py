@@ -89,7 +89,7 @@ def test_logs_are_kept_to_a_bounded_size(hostile):
     job = _attack(hostile, "shout")
     assert job["status"] == JobStatus.SUCCEEDED, job["error"]
     farm, _ = hostile
-    log = farm.outputs(job["id"])["run.log"]
+    log = farm.output_files(job["id"])["run.log"]
     assert 0 < len(log) <= settings.sandbox_log_kb * 1024
 
 

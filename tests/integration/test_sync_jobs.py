@@ -26,8 +26,8 @@ def test_prefer_wait_answers_with_the_finished_job(warm_model, new_user):
     job = created["job"]
     assert job["status"] == JobStatus.SUCCEEDED, job["error"]
     assert job["result"] == {"setups": 1, "seen": ["hello"]}
-    assert farm.outputs(job["id"])["out.txt"] == b"hello"
-    assert farm.outputs(job["id"])["result.json"] == b'{"setups": 1, "seen": ["hello"]}'
+    assert farm.output_files(job["id"])["out.txt"] == b"hello"
+    assert farm.output_files(job["id"])["result.json"] == b'{"setups": 1, "seen": ["hello"]}'
 
 
 def test_a_short_wait_returns_the_job_as_it_stands(warm_model, new_user):

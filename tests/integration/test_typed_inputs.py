@@ -60,7 +60,7 @@ def test_a_job_on_typed_inputs_gets_them_with_defaults_recorded(typed):
         "threshold": 1,
         "image": {"name": "photo.png", "size": len(PNG)},
     }
-    assert owner.outputs(job["id"])["image.copy"] == PNG
+    assert owner.output_files(job["id"])["image.copy"] == PNG
 
 
 def test_a_file_input_may_be_uploaded_afterwards(typed):

@@ -44,7 +44,7 @@ def test_a_late_write_does_not_reach_the_next_job(warm_model, new_user):
     time.sleep(1.5)  # the model's thread writes /output/late.txt meanwhile
     following = _run(farm, version, "next")
     assert following["result"]["seen"] == ["late", "next"]  # the same container
-    assert set(farm.outputs(following["id"])) == {"out.txt", "result.json"}  # no log: silent
+    assert set(farm.output_files(following["id"])) == {"out.txt", "result.json"}  # no log: silent
 
 
 @pytest.mark.parametrize(

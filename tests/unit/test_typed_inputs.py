@@ -16,6 +16,7 @@ from runner.protocol import EXIT_BAD_SIGNATURE, EXIT_OK, SELF_TEST_FLAG, SERVE_F
 from tests.unit.test_runner_protocol import LIMITS, _model_env, _read_frame, _run_runner
 from workers.run import sandbox
 from workers.run.outputs import inline_result, read_archive, unpack_outputs
+from workers.run.request import RunnerRequest
 
 
 def typed(
@@ -212,3 +213,28 @@ def test_serve_mode_takes_typed_requests_and_one_unnamed_file(tmp_path):
         {"name": "b.txt", "data": "one", "k": 5},
         {"name": "c.txt", "data": "two", "k": 2},
     ]
+
+
+def test_the_most_values_a_job_may_have_reach_the_runner_both_ways(tmp_path):
+    """As the one argument of a one-shot runner, and in a warm runner's frame header."""
+    model = "def predict(text: str):\n    return {'length': len(text)}\n"
+    text = "\x01" * ((inputs.MAX_VALUES_BYTES - 20) // 6)  # 6 bytes each as JSON
+    schema = inputs.json_schema({"inputs": [{"name": "text", "type": "str"}]})
+    assert inputs.checked(schema, {"text": text}) == {"text": text}
+    request = RunnerRequest.typed({"text": text}, [])
+    assert len(request.command()[1]) > 60_000
+    (tmp_path / "cold").mkdir()
+    cold = _run_runner(tmp_path / "cold", model, *request.command())
+    assert cold.exit_code == EXIT_OK, cold.stderr_tail
+    assert inline_result(unpack_outputs(cold.stdout, 1024**2)) == {"length": len(text)}
+    (tmp_path / "warm").mkdir()
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", SERVE_FLAG], env=_model_env(tmp_path / "warm", model),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    runner.stdin.write(request.header(more=False))
+    runner.stdin.close()
+    _read_frame(runner.stdout)
+    header, archive = _read_frame(runner.stdout)
+    assert runner.wait(timeout=30) == EXIT_OK and header["exit"] == EXIT_OK, header
+    assert inline_result(read_archive(archive, 1024**2)) == {"length": len(text)}
