@@ -192,7 +192,8 @@ def _decoded(where: str, data: str) -> bytes:
 
 def _awaits_uploads(fields: dict[str, Any]) -> bool:
     files = [v for v in fields["inputs"].values() if inputs.is_file(v)]
-    return any(each["key"] is not None for each in (*files, *fields.get("batch", [])))
+    # a typed batch item has no "key": its files are all inline
+    return any(each.get("key") is not None for each in (*files, *fields.get("batch", [])))
 
 
 def _uploaded(job: Job) -> list[str]:

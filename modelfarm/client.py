@@ -50,10 +50,9 @@ class Client:
         self, api_url: str, token: str | None = None, *, timeout: float = 60,
         transport: httpx.BaseTransport | None = None,
     ) -> None:  # fmt: skip
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(
-            base_url=api_url, timeout=timeout, headers=headers, transport=transport
-        )
+        self.http = httpx.Client(base_url=api_url, timeout=timeout, transport=transport)
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
 
     def __enter__(self) -> "Client":
         return self
@@ -104,7 +103,7 @@ class Client:
         return self.call("POST", "/api/tokens", json=body).json()
 
     def tokens(self) -> list[dict]:
-        return self._all("/api/tokens")
+        return self.call("GET", "/api/tokens").json()
 
     def revoke_token(self, token_id: str) -> None:
         self.call("DELETE", f"/api/tokens/{token_id}")
@@ -171,7 +170,7 @@ class Client:
         return self.call("PUT", path, json={"version_id": version_id}).json()
 
     def aliases(self, model_id: str) -> list[dict]:
-        return self._all(f"/api/models/{model_id}/aliases")
+        return self.call("GET", f"/api/models/{model_id}/aliases").json()
 
     def delete_alias(self, model_id: str, alias: str) -> None:
         self.call("DELETE", f"/api/models/{model_id}/aliases/{alias}")

@@ -24,7 +24,7 @@ class Shell:
     """What a command writes to, and the farm it talks to."""
 
     def __init__(self, mode: ProgressMode | None) -> None:
-        self.err, self.out = Console(stderr=True), Console(highlight=False)
+        self.err, self.out = Console(stderr=True), Console(highlight=False, soft_wrap=True)
         self.mode = mode or (ProgressMode.tty if self.err.is_terminal else ProgressMode.plain)
 
     def client(self) -> Client:
@@ -82,5 +82,5 @@ class _Lines:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Ends the command with its error on stderr and a non-zero exit code."""
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
     raise SystemExit(code)

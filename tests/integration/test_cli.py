@@ -85,7 +85,7 @@ def test_a_failing_push_exits_non_zero_with_the_reason(user, tmp_path):
     pushed = modelfarm(env, "--progress", "quiet", "push", str(tmp_path / "broken"), "-m", "broken")
     assert pushed.returncode == 1
     assert "error: the build FAILED: " in pushed.stderr and "weights missing" in pushed.stderr
-    assert "smoke test" not in pushed.stderr  # quiet: no build log
+    assert "package: sha256" not in pushed.stderr  # quiet: no build log
 
 
 def test_inputs_are_refused_by_the_command_and_by_the_farm(user):
@@ -102,6 +102,12 @@ def test_inputs_are_refused_by_the_command_and_by_the_farm(user):
     assert missing.returncode == 1 and "'text' is a required property" in missing.stderr
     ran = modelfarm(env, "predict", f"{name}:1", "-i", "text=ab", "-i", "n=3", "-o", "/tmp")
     assert ran.returncode == 0 and json.loads(ran.stdout) == {"t": "ababab"}
+    farm.set_alias(version["model_id"], "prod", version["id"])
+    by_alias = modelfarm(env, "predict", f"{name}:prod", "-i", "text=x", "--json")
+    assert by_alias.returncode == 0, by_alias.stderr
+    assert json.loads(by_alias.stdout)["job"]["version_id"] == version["id"]
+    no_alias = modelfarm(env, "predict", f"{name}:staging", "-i", "text=x")
+    assert no_alias.returncode == 1 and "has no alias 'staging' (it has: prod)" in no_alias.stderr
     absent = modelfarm(env, "predict", f"{name}:7", "-i", "text=a")
     assert absent.returncode == 1 and f"{name} has no version 7" in absent.stderr
 

@@ -1,6 +1,7 @@
 """Typed inputs: the runner's description of predict() (runner/inputs.py), the JSON Schema and
 checks the farm makes of it (core/inputs.py), and the runner's real process called with them."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,21 +15,23 @@ from modelfarm import Input
 from runner import inputs as described
 from runner.protocol import EXIT_BAD_SIGNATURE, EXIT_OK, SELF_TEST_FLAG, SERVE_FLAG, encode_header
 from tests.unit.test_runner_protocol import LIMITS, _model_env, _read_frame, _run_runner
+from tests.utils import ROOT
 from workers.run import sandbox
 from workers.run.outputs import inline_result, read_archive, unpack_outputs
 from workers.run.request import RunnerRequest
 
+TYPED_MODEL = ROOT / "tests" / "integration" / "models" / "typed"
 
-def typed(
-    image: Path,
-    threshold: float = Input(0.5, description="Scores below it are dropped.", ge=0, le=1),
-    k: int = Input(3, ge=1, le=10),
-    mode: Literal["fast", "exact"] = "fast",
-    label: str = Input("abc", min_length=1, max_length=8, regex="[a-z]+"),
-    flag: bool = False,
-    output_dir: Path = None,
-):
-    return None
+
+def _typed_model():
+    """The typed test model's predict (one input of each kind)."""
+    spec = importlib.util.spec_from_file_location("typed_model", TYPED_MODEL / "predict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Predictor().predict
+
+
+typed = _typed_model()
 
 
 def test_every_supported_type_and_constraint_is_described():
@@ -38,11 +41,11 @@ def test_every_supported_type_and_constraint_is_described():
         {"name": "image", "type": "file"},
         {"name": "threshold", "type": "float", "description": "Scores below it are dropped.",
          "ge": 0, "le": 1, "default": 0.5},
-        {"name": "k", "type": "int", "ge": 1, "le": 10, "default": 3},
+        {"name": "top_k", "type": "int", "ge": 1, "le": 10, "default": 3},
         {"name": "mode", "type": "str", "choices": ["fast", "exact"], "default": "fast"},
-        {"name": "label", "type": "str", "min_length": 1, "max_length": 8, "regex": "[a-z]+",
-         "default": "abc"},
-        {"name": "flag", "type": "bool", "default": False},
+        {"name": "label", "type": "str", "min_length": 1, "max_length": 16, "regex": "[a-z]+",
+         "default": "none"},
+        {"name": "verbose", "type": "bool", "default": False},
     ]  # fmt: skip
 
 
@@ -113,8 +116,9 @@ def test_the_json_schema_requires_what_has_no_default_and_nothing_else():
 
 
 def test_defaults_are_applied_to_what_was_not_given():
-    assert inputs.checked(SCHEMA, {"image": IMAGE, "k": 7}) == {
-        "threshold": 0.5, "k": 7, "mode": "fast", "label": "abc", "flag": False, "image": IMAGE,
+    assert inputs.checked(SCHEMA, {"image": IMAGE, "top_k": 7}) == {
+        "threshold": 0.5, "top_k": 7, "mode": "fast", "label": "none", "verbose": False,
+        "image": IMAGE,
     }  # fmt: skip
 
 
@@ -124,15 +128,15 @@ def test_defaults_are_applied_to_what_was_not_given():
         ({}, "inputs: 'image' is a required property"),
         ({"image": IMAGE, "colour": 1}, "('colour' was unexpected)"),
         ({"image": IMAGE, "threshold": "high"}, "inputs.threshold: 'high' is not of type 'number'"),
-        ({"image": IMAGE, "k": True}, "inputs.k: True is not of type 'integer'"),
-        ({"image": IMAGE, "k": 2.5}, "inputs.k: 2.5 is not of type 'integer'"),
+        ({"image": IMAGE, "top_k": True}, "inputs.top_k: True is not of type 'integer'"),
+        ({"image": IMAGE, "top_k": 2.5}, "inputs.top_k: 2.5 is not of type 'integer'"),
         ({"image": IMAGE, "threshold": 1.5}, "inputs.threshold: 1.5 is greater than the maximum"),
-        ({"image": IMAGE, "k": 0}, "inputs.k: 0 is less than the minimum of 1"),
+        ({"image": IMAGE, "top_k": 0}, "inputs.top_k: 0 is less than the minimum of 1"),
         ({"image": IMAGE, "mode": "slow"}, "inputs.mode: 'slow' is not one of ['fast', 'exact']"),
         ({"image": IMAGE, "label": ""}, "inputs.label: '' should be non-empty"),
-        ({"image": IMAGE, "label": "abcdefghij"}, "inputs.label: 'abcdefghij' is too long"),
+        ({"image": IMAGE, "label": "a" * 17}, f"inputs.label: '{'a' * 17}' is too long"),
         ({"image": IMAGE, "label": "ab1"}, "inputs.label: 'ab1' does not match"),
-        ({"image": IMAGE, "flag": "yes"}, "inputs.flag: 'yes' is not of type 'boolean'"),
+        ({"image": IMAGE, "verbose": "yes"}, "inputs.verbose: 'yes' is not of type 'boolean'"),
         ({"image": "a.png"}, "inputs.image: give a file as"),
         ({"image": {"name": "../x", "data": ""}}, "inputs.image: give a file as"),
         ({"image": {"upload": False}}, "inputs.image: give a file as"),
@@ -146,9 +150,9 @@ def test_inputs_that_break_a_rule_are_refused_naming_the_input_and_the_rule(give
 
 def test_every_problem_is_named_at_once_and_long_values_are_cut():
     with pytest.raises(inputs.InputError) as raised:
-        inputs.checked(SCHEMA, {"image": IMAGE, "k": 0, "label": "x" * 10_000})
+        inputs.checked(SCHEMA, {"image": IMAGE, "top_k": 0, "label": "x" * 10_000})
     message = str(raised.value)
-    assert "inputs.k:" in message and "inputs.label:" in message and len(message) < 600
+    assert "inputs.top_k:" in message and "inputs.label:" in message and len(message) < 600
 
 
 def test_values_too_long_for_one_argument_are_refused():
