@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.self_test:
             print("self-test passed: predict.py imported and setup() ran", file=sys.stderr)
             outputs_stream.write(json.dumps(model.description).encode())
+            outputs_stream.flush()
             return EXIT_OK
         if args.serve:
             from runner.serve import serve
