@@ -17,6 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from api import throttle
 from api.security import API_TOKEN_PREFIX, api_token_sha256, required_scope, user_id_from_token
 from core.db import SessionLocal
 from core.lifecycle import VERSION, utcnow
@@ -61,13 +62,15 @@ def _unauthorized(detail: str) -> HTTPException:
 
 def get_current_user(request: Request, session: SessionDep, token: TokenDep) -> User:
     """The user a login token (JWT) or an API token stands for; an API token only within its
-    scopes (403 naming the one missing)."""
+    scopes (403 naming the one missing). A write counts against the user's limit per minute."""
     if token.startswith(API_TOKEN_PREFIX):
-        return _api_token_user(request, session, token)
-    user_id = user_id_from_token(token)
-    user = session.get(User, user_id) if user_id else None
-    if user is None:
-        raise _unauthorized("Invalid or expired token: log in again at /api/users/login")
+        user = _api_token_user(request, session, token)
+    else:
+        user_id = user_id_from_token(token)
+        user = session.get(User, user_id) if user_id else None
+        if user is None:
+            raise _unauthorized("Invalid or expired token: log in again at /api/users/login")
+    throttle.count_write(request, user.id)
     return user
 
 

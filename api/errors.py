@@ -31,7 +31,7 @@ _MEANINGS = {
     409: "Not possible in the resource's current status.",
     413: "The upload is over the limit.",
     422: "The request is malformed; `detail` says what to fix.",
-    429: "Too many attempts; see Retry-After.",
+    429: "Too many requests, or too much of your work queued; see Retry-After.",
     503: "A dependency (database, Redis, object storage, work queue) is down; see Retry-After.",
 }
 

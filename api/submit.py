@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Header, HTTPException, status
 from sqlalchemy.orm import Session
 
-from api import crud
+from api import crud, throttle
 from api.schemas import PLAIN_TEXT, BatchItem, InlineFile, JobCreate
 from api.uploads import seal_upload
 from core import inputs
@@ -36,16 +36,19 @@ def create(
     session: Session, storage: Storage, *, user: User, version: ModelVersion, body: JobCreate,
     key: str | None,
 ) -> tuple[Job, bool]:  # fmt: skip
-    """The new job (queued at once when its input came inline), or, replayed=True, the job
-    this key made before."""
+    """The new job (queued at once unless a file awaits its upload, if the user has room for
+    it), or, replayed=True, the job this key made before."""
     if key is not None and (earlier := _earlier(session, user, key)) is not None:
         return earlier, True
     job_id = uuid.uuid4()
     fields, inline = _layout(job_id, body, version.input_schema or inputs.LEGACY_SCHEMA)
+    queued = not _awaits_uploads(fields)
+    if queued:
+        throttle.require_room_for_job(session, user.id)
     try:
         job = crud.create_job(
-            session, job_id=job_id, owner=user, version=version, inline=inline,
-            queued=not _awaits_uploads(fields), idempotency_key=key, **fields,
+            session, job_id=job_id, owner=user, version=version, inline=inline, queued=queued,
+            idempotency_key=key, **fields,
         )  # fmt: skip
     except crud.AlreadyExists:
         if key is None:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(10, ge=1)
     login_failures_per_address: int = Field(50, ge=1)
     registrations_per_address: int = Field(100, ge=1)
+    # Per user, before 429: write requests (POST, PUT, DELETE) per minute, and jobs and builds
+    # queued or running at once (a batch is one job), so that no user starves the rest.
+    writes_per_minute: int = Field(6000, ge=1)
+    max_active_jobs_per_user: int = Field(100, ge=1)
+    max_active_builds_per_user: int = Field(10, ge=1)
 
     max_package_bytes: int = Field(512 * 1024**2, ge=1)
     max_input_bytes: int = Field(64 * 1024**2, ge=1)

@@ -261,6 +261,10 @@ class Client:
     def warm(self, version_id: str) -> dict:
         return self.call("POST", f"/api/versions/{version_id}/warm").json()
 
+    def health(self) -> dict:
+        """Each dependency's state; ApiError (503) naming what is down."""
+        return self.call("GET", "/health").json()
+
 
 def _put(url: str, data: bytes, progress: Callable[[int], None] | None) -> None:
     """PUTs bytes to a presigned URL, telling `progress` each chunk's size as it leaves."""

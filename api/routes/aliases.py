@@ -23,7 +23,7 @@ def list_aliases(model: ReadableModel, session: SessionDep):
     return session.scalars(crud.aliases_of(model=model)).all()
 
 
-@router.put("/{alias}", response_model=AliasPublic, responses=responses(400, 403, 409))
+@router.put("/{alias}", response_model=AliasPublic, responses=responses(400, 403, 409, 429))
 def set_alias(alias: AliasName, body: AliasSet, model: OwnedModel, session: SessionDep):
     """Points the alias at a READY version of this model (made if new): jobs that name the alias
     run that version from now on."""
@@ -37,7 +37,7 @@ def set_alias(alias: AliasName, body: AliasSet, model: OwnedModel, session: Sess
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
 
 
-@router.delete("/{alias}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(403))
+@router.delete("/{alias}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(403, 429))
 def delete_alias(alias: AliasName, model: OwnedModel, session: SessionDep):
     """Removes the alias; jobs that name it are refused (404) from now on."""
     found = session.get(ModelAlias, (model.id, alias))

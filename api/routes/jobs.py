@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api import crud, submit
+from api import crud, submit, throttle
 from api.deps import (
     CurrentUser,
     OwnedJob,
@@ -45,7 +45,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
     status_code=status.HTTP_201_CREATED,
     response_model=JobCreated,
     responses={
-        **responses(400, 404, 409, 413),
+        **responses(400, 404, 409, 413, 429),
         200: {"model": JobCreated, "description": "The job an earlier request with this "
               "Idempotency-Key created (header Idempotent-Replayed: true)."},
         201: {"headers": WAITED},
@@ -96,7 +96,7 @@ def get_job(job: OwnedJob):
     "/{job_id}/run",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
-    responses={**responses(400, 404, 409, 413), 202: {"headers": WAITED}},
+    responses={**responses(400, 404, 409, 413, 429), 202: {"headers": WAITED}},
 )
 async def run_job(
     job: OwnedJob, response: Response, session: SessionDep, storage: StorageDep,
@@ -110,6 +110,7 @@ async def run_job(
                 status.HTTP_409_CONFLICT,
                 f"This job is {job.status}: a job runs only once. Create a new job to run again.",
             )
+        throttle.require_room_for_job(session, job.owner_id)
         submit.seal_inputs(storage, job)
         crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
         queued = JobPublic.model_validate(job)
@@ -133,7 +134,7 @@ def _read_job(job_id: uuid.UUID) -> JobPublic:
         return JobPublic.model_validate(session.get(Job, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic, responses=responses(404, 409))
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=responses(404, 409, 429))
 def cancel_job(job: OwnedJob, session: SessionDep):
     """Cancels a job that has not ended: one waiting or queued at once; a running one's
     container is killed (a batch starts no further item)."""

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/models", tags=["models"], responses=responses(40
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ModelPublic,
-    responses=responses(400, 409),
+    responses=responses(400, 409, 429),
 )
 def create_model(body: ModelCreate, session: SessionDep, user: CurrentUser):
     try:
@@ -45,7 +45,7 @@ def list_versions(model: ReadableModel, session: SessionDep, paging: PageDep):
     "/{model_id}/versions",
     status_code=status.HTTP_201_CREATED,
     response_model=VersionCreated,
-    responses=responses(403, 404, 409),
+    responses=responses(403, 404, 409, 429),
 )
 def create_version(model: OwnedModel, session: SessionDep, storage: StorageDep):
     try:

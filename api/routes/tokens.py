@@ -14,7 +14,10 @@ from core.models import ApiToken
 router = APIRouter(prefix="/api/tokens", tags=["tokens"], responses=responses(401, 403, 422, 503))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiTokenCreated)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=ApiTokenCreated,
+    responses=responses(429),
+)  # fmt: skip
 def create_token(body: ApiTokenCreate, session: SessionDep, user: CurrentUser):
     """A token that acts as you within its scopes: `Authorization: Bearer mf_…`."""
     row, token = crud.create_api_token(
@@ -29,7 +32,7 @@ def list_tokens(session: SessionDep, user: CurrentUser):
     return session.scalars(crud.api_tokens_of(user=user)).all()
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(404))
+@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(404, 429))
 def revoke_token(token_id: uuid.UUID, session: SessionDep, user: CurrentUser):
     """Revokes the token: its next request is refused (401)."""
     row = session.get(ApiToken, token_id)

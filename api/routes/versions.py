@@ -1,7 +1,7 @@
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import PlainTextResponse
 
-from api import crud
+from api import crud, throttle
 from api.deps import (
     CurrentUser,
     OwnedVersion,
@@ -30,7 +30,7 @@ def get_version(version: ReadableVersion):
     "/{version_id}/build",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=VersionPublic,
-    responses=responses(403, 404, 409, 413),
+    responses=responses(403, 404, 409, 413, 429),
 )
 def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep):
     if not VERSION.can_move(version.status, VERSION.queued):
@@ -39,6 +39,7 @@ def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep)
             f"This version is {version.status}: a build can start only once, after the upload. "
             "Create a new version to build again.",
         )
+    throttle.require_room_for_build(session, version.model.owner_id)
     version.package_size = seal_upload(
         storage,
         upload_key=package_upload_key(version.id),
@@ -70,7 +71,7 @@ def get_build_logs(version: ReadableVersion, storage: StorageDep):
     "/{version_id}/warm",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=WarmRequested,
-    responses=responses(404, 409),
+    responses=responses(404, 409, 429),
 )
 def warm_version(version: ReadableVersion, user: CurrentUser):
     """Starts a warm container of this version for the caller, so that their first job skips

@@ -124,6 +124,10 @@ def test_tokens_are_made_listed_and_revoked_with_the_password(user):
     assert {t["name"] for t in listed} >= {"ci"} and all("token" not in t for t in listed)
     read_only = {**env, "MODELFARM_TOKEN": token["token"]}
     assert modelfarm(read_only, "models", "--json").returncode == 0
+    elsewhere = {**env, "XDG_CONFIG_HOME": env["XDG_CONFIG_HOME"] + "-ci"}
+    stored = modelfarm(elsewhere, "login", "--token", token["token"])
+    assert stored.returncode == 0 and f"as {farm.email}" in stored.stdout
+    assert modelfarm(elsewhere, "models", "--json").returncode == 0  # with the stored token
     refused = modelfarm(read_only, "push", str(DIGITS), "-m", "nope")
     assert refused.returncode == 1 and "build" in refused.stderr and "HTTP 403" in refused.stderr
     wrong = modelfarm(env, "tokens", "list", "--password-stdin", stdin="wrong-password")

@@ -1,0 +1,108 @@
+"""Each user's limits, on a second API process of the real stack started with low ones: write
+requests per minute, and jobs and builds queued or running at once; each a 429 that names its
+setting and says when to retry."""
+
+import base64
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from core.lifecycle import VersionStatus
+from tests.utils import ROOT, Farm, make_zip
+
+PORT = 8011
+LIMITS = {"WRITES_PER_MINUTE": 8, "MAX_ACTIVE_JOBS_PER_USER": 2, "MAX_ACTIVE_BUILDS_PER_USER": 1}
+SLOW_JOB = "import time\ndef predict(input_path, output_dir):\n    time.sleep(60)\n"
+SLOW_SETUP = (
+    "import time\nclass Predictor:\n    def setup(self):\n        time.sleep(8)\n"
+    "    def predict(self, input_path, output_dir):\n        return {}\n"
+)
+INPUT = {"name": "x.txt", "data": base64.b64encode(b"x").decode()}
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory) -> Iterator[str]:
+    """The API, as a process of its own beside the stack's, with LIMITS."""
+    env = {**os.environ, **{f"MODELFARM_{name}": str(value) for name, value in LIMITS.items()}}
+    log = (tmp_path_factory.mktemp("limited") / "api.log").open("w")
+    api = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
+         "--port", str(PORT), "--no-proxy-headers"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{PORT}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(url):
+            assert api.poll() is None and time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _as(farm: Farm, url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {farm.token}"}, timeout=60)
+
+
+def _refused(response: httpx.Response, setting: str) -> None:
+    assert response.status_code == 429, response.text
+    assert f"MODELFARM_{setting}" in response.json()["detail"]
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_writes_past_the_limit_per_minute_are_refused_and_reads_are_not(new_user, limited):
+    farm = new_user()
+    with _as(farm, limited) as http:
+        for number in range(LIMITS["WRITES_PER_MINUTE"]):
+            assert http.post("/api/models", json={"name": f"m{number}"}).status_code == 201
+        _refused(http.post("/api/models", json={"name": "one-more"}), "WRITES_PER_MINUTE")
+        assert http.get("/api/models").status_code == 200
+    other = new_user()  # each user has their own count
+    with _as(other, limited) as http:
+        assert http.post("/api/models", json={"name": "mine"}).status_code == 201
+
+
+def test_jobs_past_the_most_at_once_are_refused_until_one_ends(new_user, limited):
+    farm = new_user()
+    version = farm.build({"predict.py": SLOW_JOB})
+    assert version["status"] == VersionStatus.READY, version["error"]
+    with _as(farm, limited) as http:
+        body = {"version_id": version["id"], "input": INPUT}
+        running = [http.post("/api/jobs", json=body).json()["job"]["id"] for _ in range(2)]
+        _refused(http.post("/api/jobs", json=body), "MAX_ACTIVE_JOBS_PER_USER")
+        waiting = http.post("/api/jobs", json={"version_id": version["id"]}).json()
+        assert waiting["job"]["status"] == "UPLOADING"  # not queued: not counted
+        assert httpx.put(waiting["upload_url"], content=b"x").is_success
+        _refused(http.post(f"/api/jobs/{waiting['job']['id']}/run"), "MAX_ACTIVE_JOBS_PER_USER")
+        assert http.post(f"/api/jobs/{running[0]}/cancel").status_code == 200
+        assert http.post(f"/api/jobs/{waiting['job']['id']}/run").status_code == 202
+    for job_id in (running[1], waiting["job"]["id"]):
+        farm.cancel_job(job_id)
+
+
+def test_builds_past_the_most_at_once_are_refused_until_one_ends(new_user, limited):
+    farm = new_user()
+    first, second = (
+        farm.new_version(farm.create_model()["id"], package)
+        for package in (make_zip({"predict.py": SLOW_SETUP + f"# {n}\n"}) for n in (1, 2))
+    )
+    with _as(farm, limited) as http:
+        assert http.post(f"/api/versions/{first['id']}/build").status_code == 202
+        _refused(http.post(f"/api/versions/{second['id']}/build"), "MAX_ACTIVE_BUILDS_PER_USER")
+        assert farm.wait_version(first["id"])["status"] == VersionStatus.READY
+        assert http.post(f"/api/versions/{second['id']}/build").status_code == 202
+    assert farm.wait_version(second["id"])["status"] == VersionStatus.READY
