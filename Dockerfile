@@ -13,4 +13,4 @@ COPY migrations/ migrations/
 COPY alembic.ini ./
 RUN pip install --no-cache-dir .
 USER 10000:10000
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from api import throttle
 from api.security import API_TOKEN_PREFIX, api_token_sha256, required_scope, user_id_from_token
+from core import logs
 from core.db import SessionLocal
 from core.lifecycle import VERSION, utcnow
 from core.models import ApiToken, Job, Model, ModelAlias, ModelVersion, User, Visibility
@@ -70,6 +71,8 @@ def get_current_user(request: Request, session: SessionDep, token: TokenDep) -> 
         user = session.get(User, user_id) if user_id else None
         if user is None:
             raise _unauthorized("Invalid or expired token: log in again at /api/users/login")
+    request.state.user_id = str(user.id)  # for the request's log line (api/request_log.py)
+    logs.bind(user_id=user.id)
     throttle.count_write(request, user.id)
     return user
 

@@ -12,9 +12,13 @@ from starlette.routing import Match
 from api import outages, waiting
 from api.body_limit import BodyLimit
 from api.deps import get_storage
+from api.request_log import RequestLog
 from api.routes import aliases, health, jobs, models, tokens, users, versions
 from api.schemas import PLAIN_TEXT
 from api.security import require_secret
+from core import logs
+
+logs.configure("api")
 
 
 @asynccontextmanager
@@ -34,6 +38,7 @@ for module in (users, tokens, models, aliases, versions, jobs, health):
     app.include_router(module.router)
 outages.install(app)
 app.add_middleware(BodyLimit)
+app.add_middleware(RequestLog)  # the outermost: its line tells how every request ended
 
 
 def _describe(error: dict) -> str:

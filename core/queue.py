@@ -11,6 +11,7 @@ import redis
 from celery import Celery
 from kombu import Queue
 
+from core import logs
 from core.settings import settings
 
 BUILD_QUEUE = "build"
@@ -60,7 +61,10 @@ celery_app.conf.update(
 
 
 def send(task: str, row_id: str, *more: str) -> None:
-    celery_app.send_task(task, args=[row_id, *more], queue=ROUTES[task])
+    """Sends a task, carrying the request id of the request that sends it (core/logs.py)."""
+    request_id = logs.current_request_id()
+    headers = {"request_id": request_id} if request_id else None
+    celery_app.send_task(task, args=[row_id, *more], queue=ROUTES[task], headers=headers)
 
 
 def send_build(version_id: str) -> None:

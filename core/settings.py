@@ -10,6 +10,7 @@ Secrets have no default: the local stack generates them on first start into
 
 import os
 import shlex
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.farm/modelfarm.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    # Logs (core/logs.py): JSON lines, or readable lines for a developer's console.
+    log_format: Literal["json", "console"] = "json"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

@@ -107,8 +107,9 @@ start_farm() {
   alembic upgrade head >>"$LOGS/migrations.log" 2>&1 || die "migrations failed: see $LOGS/migrations.log"
   log "database schema is at head"
   # --no-proxy-headers: no client can claim another address (the login throttle counts by it).
+  # --no-access-log: api/request_log.py logs each request, with its request id.
   start_service api uvicorn api.main:app --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT" \
-    --no-proxy-headers
+    --no-proxy-headers --no-access-log
   start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
     --concurrency 1 --loglevel INFO
   # Threads, not processes: every job of the worker shares its one pool of warm sandboxes.

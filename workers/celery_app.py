@@ -1,10 +1,32 @@
-"""The workers' Celery application: core/queue.py's app, with the task code loaded.
+"""The workers' Celery application: core/queue.py's app, with the task code loaded, and its logs
+written as core/logs.py says, each task's lines carrying its request id and the ids it works on.
 
 celery -A workers.celery_app worker -Q build       (and -Q inference, -Q control -B)
 """
 
-from core.queue import celery_app
+from celery.signals import setup_logging, task_prerun
+
+from core import logs
+from core.queue import BUILD_TASK, RUN_TASK, WARM_TASK, celery_app
 
 celery_app.conf.include = ["workers.tasks"]
+# What each task's arguments are, named on its log lines.
+_ARGUMENTS = {
+    BUILD_TASK: ("version_id",),
+    RUN_TASK: ("job_id",),
+    WARM_TASK: ("version_id", "user_id"),
+}
+
+
+@setup_logging.connect
+def _configure_logs(**_kwargs) -> None:
+    logs.configure("worker")
+
+
+@task_prerun.connect
+def _bind_ids(task=None, args=(), **_kwargs) -> None:
+    ids = dict(zip(_ARGUMENTS.get(task.name, ()), args, strict=False))
+    logs.start(request_id=getattr(task.request, "request_id", None), task=task.name, **ids)
+
 
 __all__ = ["celery_app"]

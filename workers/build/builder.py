@@ -7,16 +7,16 @@ there. Each step that touches a dependency is retried on the farm's faults (work
 a user's fault fails the version with its message at once.
 """
 
-import logging
 import tempfile
 import traceback
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import structlog
 from sqlalchemy import or_, select
 
-from core import registry
+from core import logs, registry
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VERSION, VersionStatus, begin, finish
@@ -33,7 +33,7 @@ from workers.build.smoke import smoke_test, target_python
 from workers.retry import with_retries
 from workers.workdirs import work_dir
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -65,6 +65,8 @@ def build_version(version_id: uuid.UUID) -> None:
     request = with_retries(_start, version_id)
     if request is None:
         return
+    logs.bind(model_id=request.model_id, owner_id=request.owner_id)
+    logger.info("build started")
     storage = Storage()
     log = StreamingLog(storage, request.build_log_key)
     try:
@@ -81,6 +83,8 @@ def build_version(version_id: uuid.UUID) -> None:
         outcome = {"status": VersionStatus.READY, **asdict(built)}
     log.close()
     with_retries(finish, ModelVersion, version_id, **outcome)
+    logger.info("build ended", status=str(outcome["status"]), reused=outcome.get("reused"),
+                error=outcome.get("error"))  # fmt: skip
 
 
 def _start(version_id: uuid.UUID) -> BuildRequest | None:

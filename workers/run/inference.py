@@ -6,16 +6,16 @@ model's finished work is kept while object storage or the database is briefly do
 """
 
 import functools
-import logging
 import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 
-from core import events
+from core import events, logs
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.inputs import is_file
@@ -32,7 +32,7 @@ from workers.run.request import RunnerRequest
 from workers.run.transfer import download_input, store_outputs
 from workers.workdirs import work_dir
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -50,9 +50,13 @@ def run_job(job_id: uuid.UUID) -> None:
     canceled meanwhile."""
     request, ended = with_retries(_start, job_id), None
     if request is not None:
+        logs.bind(owner_id=request.where.owner_id)
+        logger.info("job started", image=request.where.image_ref)
         with cancels.watching(job_id) as watch:
             outcome = _outcome(request, watch)
         ended = with_retries(finish, Job, job_id, **outcome)
+        logger.info("job ended", status=str(outcome["status"]), error=outcome.get("error"),
+                    finished=ended is not None)  # fmt: skip
     events.job_ended(job_id, ended)  # also when _start failed it for too many attempts
 
 
