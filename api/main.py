@@ -16,14 +16,17 @@ from api.request_log import RequestLog
 from api.routes import aliases, health, jobs, models, tokens, users, versions
 from api.schemas import PLAIN_TEXT
 from api.security import require_secret
-from core import logs
+from core import logs, metrics
+from core.settings import settings
 
-logs.configure("api")
+logs.configure(settings.service or "api")
 
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     require_secret()
+    metrics.count_farm_state()
+    metrics.serve()
     (await get_storage()).ensure_bucket()
     async with waiting.listening():
         yield

@@ -1,14 +1,15 @@
 """Every request gets an id: the client's X-Request-ID when it is a plain token, else a new
 one. It is echoed in the response, bound to every line logged while the request is served (and
 carried to the task it sends, core/queue.py), and ends the request's own log line: method,
-path, status, time taken and the user (core/logs.py)."""
+path, status, time taken and the user (core/logs.py). The request is counted and timed for
+Prometheus by its route's template (core/metrics.py)."""
 
 import time
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import logs
+from core import logs, metrics
 
 logger = structlog.get_logger("api.request")
 _HEADER = logs.REQUEST_ID_HEADER.lower().encode()
@@ -35,8 +36,11 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template, not the ids
+            metrics.HTTP_REQUESTS.labels(route, scope["method"], answered["status"]).inc()
+            metrics.HTTP_SECONDS.labels(route, scope["method"]).observe(seconds)
             logger.info(
                 "request", method=scope["method"], path=scope["path"], status=answered["status"],
-                ms=round((time.perf_counter() - started) * 1000, 1),
-                user_id=scope.get("state", {}).get("user_id"),
+                ms=round(seconds * 1000, 1), user_id=scope.get("state", {}).get("user_id"),
             )  # fmt: skip

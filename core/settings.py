@@ -40,6 +40,10 @@ class Settings(BaseSettings):
 
     # Logs (core/logs.py): JSON lines, or readable lines for a developer's console.
     log_format: Literal["json", "console"] = "json"
+    # Which process of the farm this is (scripts/up.sh names each), and the first of the admin
+    # ports on 127.0.0.1 where the processes serve their metrics (core/metrics.py); None: none.
+    service: str | None = None
+    metrics_port_base: int | None = Field(9471, ge=1, le=65000)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

@@ -96,7 +96,7 @@ start_service() {
   # (see stop_service) is not passed on to it.
   exec 9>"$RUN/$name.lock"
   flock 9
-  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
+  MODELFARM_SERVICE="$name" setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
   exec 9>&-
   log "started $name (pid $!), log: $LOGS/$name.log"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.errors import FarmFault, UserFacingError, component_of, gave_up_message
 from workers import retry
-from workers.run import sandbox
+from workers.run import failures, sandbox
 
 LIMITS = sandbox.Limits(
     cpus=1, memory_mb=128, pids=64, timeout_s=8, output_mb=64, tmp_mb=64, log_kb=64
@@ -118,7 +118,7 @@ def _result(**fields) -> sandbox.RunResult:
     ],
 )
 def test_sandbox_failures_are_whole_sentences(fields, sentence):
-    assert sandbox.failure_message(_result(**fields), LIMITS) == sentence
+    assert failures.failure_message(_result(**fields), LIMITS) == sentence
 
 
 def test_the_models_own_exception_is_reported_with_its_stage():
@@ -126,9 +126,9 @@ def test_the_models_own_exception_is_reported_with_its_stage():
         'MODELFARM-ERROR {"stage": "predict", "type": "ValueError", "message": "bad pixel", '
         '"traceback": "Traceback\\n  File predict.py\\nValueError: bad pixel"}'
     )
-    message = sandbox.failure_message(_result(exit_code=4, stderr_tail=record), LIMITS)
+    message = failures.failure_message(_result(exit_code=4, stderr_tail=record), LIMITS)
     assert message.startswith("The model's predict failed: ValueError: bad pixel")
-    assert sandbox.failure_message(_result(), LIMITS) is None
+    assert failures.failure_message(_result(), LIMITS) is None
 
 
 class _Container:

@@ -20,7 +20,7 @@ from runner.protocol import (
     encode_header,
 )
 from tests.utils import ROOT
-from workers.run import sandbox
+from workers.run import failures, sandbox
 from workers.run.outputs import inline_result, read_archive, unpack_outputs
 
 LIMITS = sandbox.Limits(
@@ -62,7 +62,7 @@ def _run_runner(tmp_path, predict: str, *args: str, stdin: bytes = b"") -> sandb
 def test_outputs_and_result_come_back_through_the_markers(tmp_path):
     result = _run_runner(tmp_path, ECHO, stdin=b"\x00\x01payload")
     assert result.exit_code == EXIT_OK, result.stderr_tail
-    assert sandbox.failure_message(result, LIMITS) is None
+    assert failures.failure_message(result, LIMITS) is None
     files = unpack_outputs(result.stdout, LIMITS.output_mb * 1024**2)
     assert files["copy.bin"] == b"\x00\x01payload"
     assert inline_result(files) == {"size": 9}
@@ -82,7 +82,7 @@ def test_outputs_and_result_come_back_through_the_markers(tmp_path):
 def test_a_failing_model_is_reported_by_stage_and_exit_code(tmp_path, predict, exit_code, words):
     result = _run_runner(tmp_path, predict, stdin=b"x")
     assert result.exit_code == exit_code
-    assert words in sandbox.failure_message(result, LIMITS)
+    assert words in failures.failure_message(result, LIMITS)
 
 
 def test_self_test_loads_the_model_and_describes_its_inputs_only(tmp_path):

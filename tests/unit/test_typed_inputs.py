@@ -16,7 +16,7 @@ from runner import inputs as described
 from runner.protocol import EXIT_BAD_SIGNATURE, EXIT_OK, SELF_TEST_FLAG, SERVE_FLAG, encode_header
 from tests.unit.test_runner_protocol import LIMITS, _model_env, _read_frame, _run_runner
 from tests.utils import ROOT
-from workers.run import sandbox
+from workers.run import failures
 from workers.run.outputs import inline_result, read_archive, unpack_outputs
 from workers.run.request import RunnerRequest
 
@@ -95,7 +95,7 @@ def test_a_bad_signature_fails_the_self_test_with_its_own_exit_code(tmp_path):
     model = "from modelfarm import Input\ndef predict(x: float = Input(3, le=1)):\n    pass\n"
     result = _run_runner(tmp_path, model, SELF_TEST_FLAG)
     assert result.exit_code == EXIT_BAD_SIGNATURE
-    assert sandbox.error_record(result.stderr_tail)["message"] == (
+    assert failures.error_record(result.stderr_tail)["message"] == (
         "parameter 'x': its default 3 breaks le=1"
     )
 

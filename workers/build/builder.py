@@ -8,6 +8,7 @@ a user's fault fails the version with its message at once.
 """
 
 import tempfile
+import time
 import traceback
 import uuid
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import or_, select
 
-from core import logs, registry
+from core import logs, metrics, registry
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VERSION, VersionStatus, begin, finish
@@ -67,6 +68,7 @@ def build_version(version_id: uuid.UUID) -> None:
         return
     logs.bind(model_id=request.model_id, owner_id=request.owner_id)
     logger.info("build started")
+    started = time.monotonic()
     storage = Storage()
     log = StreamingLog(storage, request.build_log_key)
     try:
@@ -83,7 +85,9 @@ def build_version(version_id: uuid.UUID) -> None:
         outcome = {"status": VersionStatus.READY, **asdict(built)}
     log.close()
     with_retries(finish, ModelVersion, version_id, **outcome)
-    logger.info("build ended", status=str(outcome["status"]), reused=outcome.get("reused"),
+    reused = bool(outcome.get("reused"))
+    metrics.BUILD_SECONDS.labels(outcome["status"], reused).observe(time.monotonic() - started)
+    logger.info("build ended", status=str(outcome["status"]), reused=reused,
                 error=outcome.get("error"))  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from core.queue import BUILD_QUEUE
 from core.settings import settings
 from runner.protocol import EXIT_BAD_SIGNATURE, SELF_TEST_FLAG
 from workers.build import wheels
-from workers.run import sandbox
+from workers.run import failures, sandbox
 
 SANDBOX_OWNER = sandbox.owner_for(BUILD_QUEUE)
 
@@ -26,13 +26,13 @@ def smoke_test(client, image: str, config: dict, work: str, log) -> dict:
         client, image, [SELF_TEST_FLAG], limits=limits, owner=SANDBOX_OWNER, work=work
     )
     log(f"smoke test ({result.seconds:.1f} s):\n{result.stderr_tail}")
-    record = sandbox.error_record(result.stderr_tail)
+    record = failures.error_record(result.stderr_tail)
     if result.exit_code == EXIT_BAD_SIGNATURE and record:
         raise SmokeTestFailed(
             f"predict's inputs cannot be described: {record['message']}. Declare each input as "
             "in the README's typed inputs."
         )
-    failure = sandbox.failure_message(result, limits)
+    failure = failures.failure_message(result, limits)
     if failure:
         raise SmokeTestFailed(
             f"The smoke test (import predict.py, run setup()) failed: {failure[0].lower()}"

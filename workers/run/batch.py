@@ -31,7 +31,7 @@ from core.queue import INFERENCE_QUEUE
 from core.settings import settings
 from core.storage import Storage
 from workers.retry import with_retries
-from workers.run import sandbox
+from workers.run import failures, sandbox
 from workers.run.cancels import Watch
 from workers.run.outputs import RESULT_FILE, OutputError, inline_result
 from workers.run.predict import Sandboxed, predict_all
@@ -162,7 +162,7 @@ def _item_outcome(
     """The item's row in job_items, as column values."""
     limits = where.limits
     ran = {"job_id": where.job_id, "index": index, "run_seconds": result.seconds}
-    failure = sandbox.failure_message(result, limits)
+    failure = failures.job_failure(result, limits)
     if failure is None:
         try:
             files = result.output_files(limits.output_mb * 1024**2)

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from core import events, logs
+from core import events, logs, metrics
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.inputs import is_file
@@ -25,7 +25,7 @@ from core.queue import INFERENCE_QUEUE
 from core.settings import settings
 from core.storage import Storage
 from workers.retry import with_retries
-from workers.run import batch, cancels, pool, sandbox
+from workers.run import batch, cancels, failures, pool, sandbox
 from workers.run.outputs import inline_result
 from workers.run.predict import SANDBOX_OWNER, Sandboxed, predict
 from workers.run.request import RunnerRequest
@@ -55,6 +55,8 @@ def run_job(job_id: uuid.UUID) -> None:
         with cancels.watching(job_id) as watch:
             outcome = _outcome(request, watch)
         ended = with_retries(finish, Job, job_id, **outcome)
+        if outcome.get("run_seconds") is not None:
+            metrics.JOB_RUN_SECONDS.labels(outcome["status"]).observe(outcome["run_seconds"])
         logger.info("job ended", status=str(outcome["status"]), error=outcome.get("error"),
                     finished=ended is not None)  # fmt: skip
     events.job_ended(job_id, ended)  # also when _start failed it for too many attempts
@@ -88,6 +90,9 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
         if any(each.get("key") is None for each in (*files, *(job.batch or []))):
             inline = session.scalar(select(InlineInput.data).where(InlineInput.job_id == job_id))
         image, limits = _image_and_limits(job.version_id)
+        if job.queued_at and job.started_at:
+            waited = (job.started_at - job.queued_at).total_seconds()
+            metrics.JOB_QUEUE_WAIT_SECONDS.observe(max(waited, 0))
         return RunRequest(
             where=Sandboxed(job.id, job.owner_id, image, limits), inputs=job.inputs,
             batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
@@ -132,7 +137,7 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
         log = result.stderr_tail.encode()
         with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")
     ran = {"exit_code": result.exit_code, "run_seconds": result.seconds}
-    failure = sandbox.failure_message(result, limits)
+    failure = failures.job_failure(result, limits)
     if failure:
         return {"status": JobStatus.FAILED, "error": failure, **ran}
     files = result.output_files(limits.output_mb * 1024**2)

@@ -13,9 +13,10 @@ import time
 
 import docker
 
+from core import metrics
 from core.settings import settings
 from workers import images
-from workers.run import outputs, sandbox
+from workers.run import failures, outputs, sandbox
 from workers.run.cancels import Watch
 from workers.run.request import RunnerRequest
 from workers.run.warm import WarmContainer
@@ -39,7 +40,11 @@ class WarmPool:
         """The requests on a warm container of this key (WarmContainer.predict_all);
         None when the bounds allow no container (the caller runs cold). A container that
         failed a request or was canceled is discarded afterwards."""
-        container = self._take((image, user, limits)) or self._start(image, (image, user, limits))
+        container, outcome = self._take((image, user, limits)), "hit"
+        if container is None:
+            container = self._start(image, (image, user, limits))
+            outcome = "miss" if container else "full"
+        metrics.WARM_REQUESTS.labels(outcome).inc()
         if container is None:
             return None
         try:
@@ -142,7 +147,7 @@ class WarmPool:
 
 def _reusable(result: sandbox.RunResult, limits: sandbox.Limits) -> bool:
     """A container is kept only after a request that went entirely right."""
-    if sandbox.failure_message(result, limits) is not None or result.archive is None:
+    if failures.failure_message(result, limits) is not None or result.archive is None:
         return False
     try:
         result.output_files(limits.output_mb * 1024**2)
@@ -162,6 +167,9 @@ def shared(owner: str) -> WarmPool:
         if _shared is None:
             _shared = WarmPool(owner)
             threading.Thread(target=_reap_forever, args=(_shared,), daemon=True).start()
+            pool = _shared
+            metrics.WARM_CONTAINERS.labels("idle").set_function(lambda: len(pool._idle))
+            metrics.WARM_CONTAINERS.labels("busy").set_function(lambda: len(pool._busy))
         return _shared
 
 

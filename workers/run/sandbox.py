@@ -7,7 +7,6 @@ and its outputs leave on stdout, so no path on the worker's host is shared with 
 the same with the worker in a container that uses the host's Docker socket.
 """
 
-import json
 import socket
 import time
 from dataclasses import dataclass, field
@@ -20,11 +19,6 @@ from docker.types import LogConfig
 
 from core.settings import settings
 from runner.protocol import (
-    ERROR_PREFIX,
-    EXIT_BAD_RESULT,
-    EXIT_KILLED,
-    EXIT_OK,
-    EXIT_OUTPUT_FAILED,
     MODEL_UID,
     OUTPUT_DIR,
 )
@@ -155,55 +149,6 @@ def run(
         )
     finally:
         remove(container)
-
-
-def failure_message(result: RunResult, limits: Limits) -> str | None:
-    """What went wrong in a sandboxed run, as a sentence a model's author can act on; None if
-    the run succeeded."""
-    if result.timed_out:
-        return f"The model timed out after {limits.timeout_s} s."
-    if result.protocol_error:
-        return (
-            "The model wrote into the runner's own output channel and broke its protocol "
-            f"({result.protocol_error}); write outputs to output_dir and print to the log."
-        )
-    if result.oom_killed or result.exit_code == EXIT_KILLED:
-        return f"The model ran out of memory (limit {limits.memory_mb} MB)."
-    if result.exit_code == EXIT_OK:
-        return None
-    record = _error_record(result.stderr_tail)
-    if result.exit_code == EXIT_OUTPUT_FAILED:
-        return (
-            f"The model's outputs could not be written (limit {limits.output_mb} MB): "
-            f"{record or 'see the log'}"
-        )
-    if result.exit_code == EXIT_BAD_RESULT:
-        return f"The model's predict returned an unusable result: {record}"
-    if record:
-        return f"The model's {record}"
-    tail = "\n".join(result.stderr_tail.strip().splitlines()[-15:])
-    return f"The model exited with code {result.exit_code}: {tail or 'no output'}"
-
-
-def _error_record(stderr: str) -> str | None:
-    record = error_record(stderr)
-    if record is None:
-        return None
-    trace = record["traceback"].strip().splitlines()[-6:]
-    return f"{record['stage']} failed: {record['type']}: {record['message']}\n" + "\n".join(trace)
-
-
-def error_record(stderr: str) -> dict | None:
-    """The runner's error record (runner/protocol.py) in a run's stderr, if it wrote one."""
-    for line in reversed(stderr.splitlines()):
-        if line.startswith(ERROR_PREFIX):
-            try:
-                record = json.loads(line[len(ERROR_PREFIX) :])
-                fields = [str(record[name]) for name in ("stage", "type", "message", "traceback")]
-            except (ValueError, KeyError, TypeError):
-                return None
-            return dict(zip(("stage", "type", "message", "traceback"), fields, strict=True))
-    return None
 
 
 def _feed_stdin(client: docker.DockerClient, container_id: str, paths: list[Path]) -> None:
