@@ -18,6 +18,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import func, select
 
+from core.db import session_scope
+from core.models import Job, ModelVersion
+from core.queue import ROUTES
 from core.settings import settings
 
 HTTP_REQUESTS = Counter(
@@ -78,10 +81,6 @@ class FarmState(Collector):
     messages waiting in each Celery queue."""
 
     def collect(self):
-        from core.db import session_scope
-        from core.models import Job, ModelVersion
-        from core.queue import ROUTES
-
         for table, name in ((ModelVersion, "versions"), (Job, "jobs")):
             family = GaugeMetricFamily(f"modelfarm_{name}", f"{name} by status", labels=["status"])
             with session_scope() as session:
