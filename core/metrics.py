@@ -98,5 +98,13 @@ class FarmState(Collector):
         yield depth
 
 
+_counting: list[FarmState] = []
+
+
 def count_farm_state() -> None:
-    REGISTRY.register(FarmState())
+    """Adds the farm's state to this process's metrics, once (an app may start more than once
+    in a process, as in tests)."""
+    with _served:
+        if not _counting:
+            _counting.append(FarmState())
+            REGISTRY.register(_counting[0])
