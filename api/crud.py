@@ -22,6 +22,7 @@ from core.models import (
     ModelVersion,
     User,
     Visibility,
+    WebhookAttempt,
 )
 
 
@@ -213,3 +214,10 @@ def enqueue(send: Callable[..., None], *args: str) -> None:
         send(*args)
     except Exception as error:  # whatever the broker client raises
         raise QueueUnavailable(str(error)) from error
+
+
+def webhook_attempts(session: Session, *, row: Job | ModelVersion) -> list[WebhookAttempt]:
+    """The attempts at the row's webhook messages, oldest first."""
+    column = WebhookAttempt.job_id if isinstance(row, Job) else WebhookAttempt.version_id
+    query = select(WebhookAttempt).where(column == row.id).order_by(WebhookAttempt.id)
+    return list(session.scalars(query))

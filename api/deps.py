@@ -91,7 +91,8 @@ def _api_token_user(request: Request, session: Session, token: str) -> User:
     if needed is None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            "Managing API tokens takes a login token (POST /api/users/login), not an API token.",
+            "Managing API tokens and the webhook secret takes a login token (POST "
+            "/api/users/login), not an API token.",
         )
     if needed not in found.ApiToken.scopes:
         raise HTTPException(

@@ -13,7 +13,7 @@ from api import outages, waiting
 from api.body_limit import BodyLimit
 from api.deps import get_storage
 from api.request_log import RequestLog
-from api.routes import aliases, health, jobs, models, tokens, users, versions
+from api.routes import aliases, health, jobs, models, tokens, users, versions, webhooks
 from api.schemas import PLAIN_TEXT
 from api.security import require_secret
 from core import logs, metrics
@@ -37,7 +37,7 @@ app = FastAPI(
     summary="Upload a model ZIP, get a sandboxed container image, run jobs on it.",
     lifespan=lifespan,
 )
-for module in (users, tokens, models, aliases, versions, jobs, health):
+for module in (users, tokens, models, aliases, versions, jobs, webhooks, health):
     app.include_router(module.router)
 outages.install(app)
 app.add_middleware(BodyLimit)

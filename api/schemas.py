@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from api.security import Scope
+from api.webhooks import WebhookRequest
 from core import inputs
 from core.models import ALIAS_PATTERN, MODEL_NAME_PATTERN, JobStatus, VersionStatus, Visibility
 from core.settings import settings
@@ -121,6 +122,8 @@ class VersionPublic(BaseModel):
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    webhook: str | None
+    webhook_events: list[str] | None
 
 
 class AliasSet(BaseModel):
@@ -168,7 +171,7 @@ def _given(name: str) -> dict:
     return {"required": [name], "properties": {name: {"type": "string"}}}
 
 
-class JobCreate(BaseModel):
+class JobCreate(WebhookRequest):
     """A job on a version, named by its id or by an alias of its model (`model_id` and `alias`):
     on typed `inputs` (the version's input_schema), or, for a model whose one required input is
     a file, on that file: uploaded afterwards (the default) or sent inline (`input`), or a
@@ -241,6 +244,8 @@ class JobPublic(BaseModel):
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    webhook: str | None
+    webhook_events: list[str] | None
 
     @field_serializer("inputs")
     def _public_inputs(self, value: dict[str, Any]) -> dict[str, Any]:

@@ -89,8 +89,8 @@ def api_token_sha256(token: str) -> str:
 
 def required_scope(method: str, route_path: str) -> Scope | None:
     """The scope an API token needs for this route; None where API tokens may not go
-    (managing API tokens takes a login)."""
-    if route_path.startswith("/api/tokens"):
+    (managing API tokens and the webhook secret takes a login)."""
+    if route_path.startswith(("/api/tokens", "/api/users/me/webhook-secret")):
         return None
     if method in ("GET", "HEAD"):
         return Scope.READ

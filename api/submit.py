@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Header, HTTPException, status
 from sqlalchemy.orm import Session
 
-from api import crud, throttle
+from api import crud, throttle, webhooks
 from api.schemas import PLAIN_TEXT, BatchItem, InlineFile, JobCreate
 from api.uploads import seal_upload
 from core import inputs
@@ -40,6 +40,7 @@ def create(
     it), or, replayed=True, the job this key made before."""
     if key is not None and (earlier := _earlier(session, user, key)) is not None:
         return earlier, True
+    target = webhooks.target_fields(body)
     job_id = uuid.uuid4()
     fields, inline = _layout(job_id, body, version.input_schema or inputs.LEGACY_SCHEMA)
     queued = not _awaits_uploads(fields)
@@ -48,7 +49,7 @@ def create(
     try:
         job = crud.create_job(
             session, job_id=job_id, owner=user, version=version, inline=inline, queued=queued,
-            idempotency_key=key, **fields,
+            idempotency_key=key, **fields, **target,
         )  # fmt: skip
     except crud.AlreadyExists:
         if key is None:

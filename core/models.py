@@ -12,6 +12,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -50,6 +51,8 @@ class User(Timestamped, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     hashed_password: Mapped[str] = mapped_column(String(255))
+    # Signs the user's webhooks (core/webhooks.py); made on first use.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Timestamped, Base):
@@ -67,6 +70,13 @@ class ApiToken(Timestamped, Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookTarget:
+    """Where a row's webhooks go and for which events (core/webhooks.py); None: nowhere."""
+
+    webhook: Mapped[str | None] = mapped_column(String(2048))
+    webhook_events: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Model(Timestamped, Base):
@@ -87,7 +97,7 @@ class Model(Timestamped, Base):
     versions: Mapped[list["ModelVersion"]] = relationship(back_populates="model")
 
 
-class ModelVersion(Timestamped, Base):
+class ModelVersion(WebhookTarget, Timestamped, Base):
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("model_id", "number", name="uq_versions_model_number"),)
 
@@ -140,7 +150,7 @@ class ModelAlias(Timestamped, Base):
     )
 
 
-class Job(Timestamped, Base):
+class Job(WebhookTarget, Timestamped, Base):
     __tablename__ = "jobs"
     __table_args__ = (
         # A client's retry with the same Idempotency-Key finds the job it created.
@@ -213,3 +223,23 @@ class JobItem(Base):
     # Its output files, named items/<index>/<name>, as in Job.outputs.
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     run_seconds: Mapped[float | None]
+
+
+class WebhookAttempt(Base):
+    """One attempt to deliver a webhook message (workers/webhooks.py): its answer or error."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), index=True)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -18,22 +18,28 @@ BUILD_QUEUE = "build"
 INFERENCE_QUEUE = "inference"
 # Housekeeping (the reconciler): a queue of its own, so a long build never delays it.
 CONTROL_QUEUE = "control"
+# Webhook deliveries: a queue of their own, so a slow receiver never delays the reconciler.
+WEBHOOK_QUEUE = "webhooks"
 
 BUILD_TASK = "modelfarm.build_version"
 RUN_TASK = "modelfarm.run_job"
 RECONCILE_TASK = "modelfarm.reconcile"
 WARM_TASK = "modelfarm.warm_version"
+WEBHOOK_TASK = "modelfarm.send_webhook"
 
 ROUTES = {
     BUILD_TASK: BUILD_QUEUE,
     RUN_TASK: INFERENCE_QUEUE,
     WARM_TASK: INFERENCE_QUEUE,
     RECONCILE_TASK: CONTROL_QUEUE,
+    WEBHOOK_TASK: WEBHOOK_QUEUE,
 }
 
 celery_app = Celery("modelfarm", broker=settings.redis_url)
 celery_app.conf.update(
-    task_queues=[Queue(name) for name in (BUILD_QUEUE, INFERENCE_QUEUE, CONTROL_QUEUE)],
+    task_queues=[
+        Queue(name) for name in (BUILD_QUEUE, INFERENCE_QUEUE, CONTROL_QUEUE, WEBHOOK_QUEUE)
+    ],
     task_routes={task: {"queue": queue} for task, queue in ROUTES.items()},
     # A task is acknowledged only when it has finished, and handed back to the queue when its
     # worker dies, so a crash never loses work. The tasks are idempotent for that reason.
@@ -78,6 +84,11 @@ def send_run(job_id: str) -> None:
 def send_warm(version_id: str, user_id: str) -> None:
     """Asks an inference worker to start a warm container of the version for the user."""
     send(WARM_TASK, version_id, user_id)
+
+
+def send_webhook(row_id: str, kind: str, event: str) -> None:
+    """Asks for the row's webhook to be sent for the event (core/webhooks.py)."""
+    send(WEBHOOK_TASK, row_id, kind, event)
 
 
 def waiting_ids(queue: str) -> set[str]:

@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     reconcile_interval_s: int = Field(15, ge=1)
     reconcile_queued_s: int = Field(60, ge=1)
 
+    # Webhooks (core/webhooks.py): the waits between a delivery's attempts (the first is at
+    # once), each attempt's timeout, and whether destinations on loopback and private networks
+    # are allowed (the tests receive on 127.0.0.1; link-local and metadata never are).
+    webhook_retry_delays_s: list[int] = Field([5, 30, 120, 300, 600], min_length=4)
+    webhook_timeout_s: float = Field(5, gt=0, le=30)
+    webhook_allow_private: bool = False
+
     @model_validator(mode="after")
     def _check_consistency(self) -> "Settings":
         if self.jwt_secret and len(self.jwt_secret) < MIN_SECRET_LENGTH:

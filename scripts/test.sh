@@ -6,5 +6,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
+# The webhook tests receive on 127.0.0.1 and see retries within seconds (the defaults refuse
+# loopback and wait minutes between attempts).
+export MODELFARM_WEBHOOK_ALLOW_PRIVATE=${MODELFARM_WEBHOOK_ALLOW_PRIVATE:-true}
+export MODELFARM_WEBHOOK_RETRY_DELAYS_S=${MODELFARM_WEBHOOK_RETRY_DELAYS_S:-[1,1,2,2,4]}
 "$ROOT/scripts/up.sh"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -116,9 +116,11 @@ start_farm() {
   start_service inference-worker celery -A workers.celery_app worker -Q inference \
     -n inference@%h --pool threads --concurrency "$MODELFARM_INFERENCE_CONCURRENCY" \
     --loglevel INFO
-  # Celery beat and the reconciler it schedules (workers/reconcile.py), in one small process.
-  start_service reconciler celery -A workers.celery_app worker -Q control -n control@%h \
-    --concurrency 1 --beat --schedule "$DATA/run/beat-schedule" --loglevel INFO
+  # Celery beat and the reconciler it schedules (workers/reconcile.py), in one small process,
+  # which also sends webhooks (workers/webhooks.py): threads, so a slow receiver never holds up
+  # the reconciler.
+  start_service reconciler celery -A workers.celery_app worker -Q control,webhooks -n control@%h \
+    --pool threads --concurrency 4 --beat --schedule "$DATA/run/beat-schedule" --loglevel INFO
   local url="http://$MODELFARM_API_HOST:$MODELFARM_API_PORT"
   if ! wait_until 90 "API at $url" curl -fsS "$url/health"; then
     curl -sS "$url/health" >&2 || true

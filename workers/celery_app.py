@@ -2,14 +2,14 @@
 written as core/logs.py says (each task's lines carrying its request id and the ids it works
 on), and its metrics served (core/metrics.py).
 
-celery -A workers.celery_app worker -Q build       (and -Q inference, -Q control -B)
+celery -A workers.celery_app worker -Q build       (and -Q inference, -Q control,webhooks -B)
 """
 
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.signals import setup_logging, task_prerun, worker_process_init, worker_ready
 
 from core import logs, metrics
-from core.queue import BUILD_TASK, RUN_TASK, WARM_TASK, celery_app
+from core.queue import BUILD_TASK, RUN_TASK, WARM_TASK, WEBHOOK_TASK, celery_app
 from core.settings import settings
 
 celery_app.conf.include = ["workers.tasks"]
@@ -18,6 +18,7 @@ _ARGUMENTS = {
     BUILD_TASK: ("version_id",),
     RUN_TASK: ("job_id",),
     WARM_TASK: ("version_id", "user_id"),
+    WEBHOOK_TASK: ("row_id", "kind", "event"),
 }
 
 

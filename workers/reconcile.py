@@ -5,7 +5,9 @@ the commit) and a worker can die without a successor on its host. Every pass:
 - a row QUEUED for longer than MODELFARM_RECONCILE_QUEUED_S whose task is not waiting in its
   queue is sent again;
 - a row BUILDING/RUNNING whose claim has expired (its worker is gone) is sent again, so another
-  worker takes it over, or failed when it has used up its attempts.
+  worker takes it over, or failed when it has used up its attempts;
+- a row that ended a minute ago or more, whose completed webhook was never attempted, has it
+  sent (workers/webhooks.py).
 A duplicate send is harmless: the claim and the lifecycle make the second delivery a no-op.
 """
 
@@ -21,7 +23,8 @@ from core.db import session_scope
 from core.lifecycle import JOB, MAX_ATTEMPTS, VERSION, Lifecycle, fail, too_many_attempts, utcnow
 from core.models import Job, ModelVersion
 from core.settings import settings
-from workers import leases
+from core.webhooks import notify, wanted
+from workers import leases, webhooks
 
 logger = logging.getLogger(__name__)
 PIPELINES = ((VERSION, ModelVersion, queue.BUILD_TASK), (JOB, Job, queue.RUN_TASK))
@@ -30,7 +33,7 @@ _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
 
 def reconcile() -> dict[str, int]:
     """One pass over both pipelines; returns what it did, by kind, for the log."""
-    done = {"resent_queued": 0, "taken_over": 0, "failed": 0}
+    done = {"resent_queued": 0, "taken_over": 0, "failed": 0, "webhooks": 0}
     for lifecycle, table, task in PIPELINES:
         for row_id in _lost_messages(lifecycle, table, task):
             _send_once(task, row_id, within_s=settings.reconcile_queued_s)
@@ -40,6 +43,10 @@ def reconcile() -> dict[str, int]:
                 done["failed"] += _fail_exhausted(lifecycle, table, row_id)
             elif _send_once(task, row_id, within_s=leases.LEASE_TTL_S):
                 done["taken_over"] += 1
+    for row_id, kind in webhooks.lost_messages():
+        if _redis.set(f"modelfarm:resent:webhook:{row_id}", 1, nx=True, ex=300):
+            queue.send_webhook(row_id, kind, "completed")
+            done["webhooks"] += 1
     if any(done.values()):
         logger.warning("reconciler: %s", done)
     return done
@@ -84,4 +91,6 @@ def _fail_exhausted(lifecycle: Lifecycle, table, row_id: uuid.UUID) -> int:
         if row.status != lifecycle.running or row.attempts < MAX_ATTEMPTS:
             return 0
         fail(lifecycle, row, too_many_attempts(lifecycle, row.attempts))
-        return 1
+    # once committed: the message reads the ended row
+    notify(lifecycle.what, row_id, wanted(row), "completed")
+    return 1

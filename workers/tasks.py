@@ -19,10 +19,11 @@ from core.queue import (
     RECONCILE_TASK,
     RUN_TASK,
     WARM_TASK,
+    WEBHOOK_TASK,
     celery_app,
 )
 from core.settings import settings
-from workers import images, leases, reconcile, workdirs
+from workers import images, leases, reconcile, webhooks, workdirs
 from workers.build import builder
 from workers.run import cancels, inference, sandbox
 
@@ -68,6 +69,14 @@ def run_job(self, job_id: str) -> None:
 @celery_app.task(name=WARM_TASK, ignore_result=True)
 def warm_version(version_id: str, user_id: str) -> None:
     inference.prewarm(uuid.UUID(version_id), uuid.UUID(user_id))
+
+
+@celery_app.task(name=WEBHOOK_TASK, bind=True, max_retries=len(settings.webhook_retry_delays_s))
+def send_webhook(self, row_id: str, kind: str, event: str) -> None:
+    if not webhooks.deliver(uuid.UUID(row_id), kind, event):
+        retries = self.request.retries
+        if retries < len(settings.webhook_retry_delays_s):
+            raise self.retry(countdown=settings.webhook_retry_delays_s[retries])
 
 
 @celery_app.task(name=RECONCILE_TASK)

@@ -27,7 +27,7 @@ from api.schemas import (
     Page,
 )
 from api.waiting import WaitPreference, until_ended
-from core import events
+from core import events, webhooks
 from core.db import session_scope
 from core.lifecycle import JOB, move, utcnow
 from core.models import Job
@@ -149,6 +149,7 @@ def cancel_job(job: OwnedJob, session: SessionDep):
     session.commit()
     events.job_canceled(job.id)
     events.job_ended(job.id, job)
+    webhooks.notify("job", job.id, webhooks.wanted(job), "completed")
     return job
 
 

@@ -13,6 +13,7 @@ from api.deps import (
 from api.errors import responses
 from api.schemas import VersionPublic, WarmRequested
 from api.uploads import seal_upload
+from api.webhooks import BuildStart, target_fields
 from core.lifecycle import VERSION
 from core.queue import send_build, send_warm
 from core.settings import settings
@@ -30,15 +31,19 @@ def get_version(version: ReadableVersion):
     "/{version_id}/build",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=VersionPublic,
-    responses=responses(403, 404, 409, 413, 429),
+    responses=responses(400, 403, 404, 409, 413, 422, 429),
 )
-def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep):
+def start_build(
+    version: OwnedVersion, session: SessionDep, storage: StorageDep, body: BuildStart | None = None
+):
+    """Builds the uploaded ZIP. The body may name a webhook for the build's start and end."""
     if not VERSION.can_move(version.status, VERSION.queued):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"This version is {version.status}: a build can start only once, after the upload. "
             "Create a new version to build again.",
         )
+    target = target_fields(body) if body is not None else {}
     throttle.require_room_for_build(session, version.model.owner_id)
     version.package_size = seal_upload(
         storage,
@@ -48,6 +53,8 @@ def start_build(version: OwnedVersion, session: SessionDep, storage: StorageDep)
         what="model ZIP",
         url_hint="version's upload_url",
     )
+    for field, value in target.items():
+        setattr(version, field, value)
     crud.mark_queued(session, row=version, lifecycle=VERSION, send=send_build)
     return version
 

@@ -3,10 +3,13 @@ invalid, all checks, a bounded number per operation) against the live API, as a 
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from tests.utils import API_URL, ROOT
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(new_user):
@@ -14,7 +17,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(new_user):
     token = farm.http.headers["Authorization"]
     done = subprocess.run(
         [
-            str(ROOT / ".venv/bin/st"), "run", f"{API_URL}/openapi.json", "--checks", "all",
+            str(ROOT / ".venv/bin/st"), "--config-file", str(CONFIG), "run",
+            f"{API_URL}/openapi.json", "--checks", "all",
             "--header", f"Authorization:{token}", "--max-examples", "20",
             "--request-timeout", "30", "--generation-deterministic", "--no-color",
         ],

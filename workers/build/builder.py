@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import or_, select
 
-from core import logs, metrics, registry
+from core import logs, metrics, registry, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VERSION, VersionStatus, begin, finish
@@ -47,6 +47,7 @@ class BuildRequest:
     package_size: int
     build_log_key: str
     previous_image: str | None
+    webhook_events: list[str]
 
 
 @dataclass
@@ -68,6 +69,7 @@ def build_version(version_id: uuid.UUID) -> None:
         return
     logs.bind(model_id=request.model_id, owner_id=request.owner_id)
     logger.info("build started")
+    webhooks.notify("version", version_id, request.webhook_events, "start")
     started = time.monotonic()
     storage = Storage()
     log = StreamingLog(storage, request.build_log_key)
@@ -84,7 +86,9 @@ def build_version(version_id: uuid.UUID) -> None:
         log(f"\nREADY: {built.image_ref}{' (reused from the registry)' if built.reused else ''}\n")
         outcome = {"status": VersionStatus.READY, **asdict(built)}
     log.close()
-    with_retries(finish, ModelVersion, version_id, **outcome)
+    ended = with_retries(finish, ModelVersion, version_id, **outcome)
+    if ended is not None:
+        webhooks.notify("version", version_id, webhooks.wanted(ended), "completed")
     reused = bool(outcome.get("reused"))
     metrics.BUILD_SECONDS.labels(outcome["status"], reused).observe(time.monotonic() - started)
     logger.info("build ended", status=str(outcome["status"]), reused=reused,
@@ -112,6 +116,7 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
                 .order_by(ModelVersion.number.desc())
                 .limit(1)
             ),
+            webhook_events=webhooks.wanted(version),
         )
 
 

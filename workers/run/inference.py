@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from core import events, logs, metrics
+from core import events, logs, metrics, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.inputs import is_file
@@ -43,6 +43,7 @@ class RunRequest:
     items_done: set[int]  # a batch's items recorded by an earlier attempt
     log_key: str
     inline: bytes | None  # the input(s) sent inline
+    webhook_events: list[str]
 
 
 def run_job(job_id: uuid.UUID) -> None:
@@ -52,6 +53,7 @@ def run_job(job_id: uuid.UUID) -> None:
     if request is not None:
         logs.bind(owner_id=request.where.owner_id)
         logger.info("job started", image=request.where.image_ref)
+        webhooks.notify("job", job_id, request.webhook_events, "start")
         with cancels.watching(job_id) as watch:
             outcome = _outcome(request, watch)
         ended = with_retries(finish, Job, job_id, **outcome)
@@ -59,6 +61,8 @@ def run_job(job_id: uuid.UUID) -> None:
             metrics.JOB_RUN_SECONDS.labels(outcome["status"]).observe(outcome["run_seconds"])
         logger.info("job ended", status=str(outcome["status"]), error=outcome.get("error"),
                     finished=ended is not None)  # fmt: skip
+        if ended is not None:
+            webhooks.notify("job", job_id, webhooks.wanted(ended), "completed")
     events.job_ended(job_id, ended)  # also when _start failed it for too many attempts
 
 
@@ -96,6 +100,7 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
         return RunRequest(
             where=Sandboxed(job.id, job.owner_id, image, limits), inputs=job.inputs,
             batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
+            webhook_events=webhooks.wanted(job),
         )  # fmt: skip
 
 

@@ -1,0 +1,80 @@
+"""Webhook destinations, checked without sending anything: each name is resolved by a stand-in
+resolver, and an attempt at a refused destination is recorded without a connection."""
+
+import pytest
+
+from core import webhooks
+from core.settings import Settings, settings
+from workers.webhooks import Message, _post
+
+
+def _resolving_to(*addresses: str) -> webhooks.Resolver:
+    return lambda _host, _port: list(addresses)
+
+
+@pytest.fixture
+def strict(monkeypatch):
+    monkeypatch.setattr(settings, "webhook_allow_private", False)
+
+
+@pytest.mark.parametrize(
+    ("addresses", "because"),
+    [
+        (("10.0.0.1",), "a loopback or private address"),
+        (("93.184.216.34", "192.168.1.7"), "192.168.1.7, a loopback or private address"),
+        (("169.254.169.254",), "link-local"),
+        (("fe80::1",), "link-local"),
+        (("::ffff:10.0.0.1",), "a loopback or private address"),
+        (("fd00:ec2::254",), "a loopback or private address"),
+        (("100.64.0.1",), "a loopback or private address"),  # carrier-grade NAT
+        (("224.0.0.1",), "not an address of one host"),
+        ((), "cannot be resolved"),
+    ],
+)
+def test_a_name_resolving_to_an_address_that_is_not_public_is_refused(strict, addresses, because):
+    with pytest.raises(webhooks.Refused, match=because):
+        webhooks.destination("https://hooks.example.com/in", resolve=_resolving_to(*addresses))
+
+
+def test_a_public_address_is_the_one_sent_to():
+    resolve = _resolving_to("93.184.216.34", "93.184.216.35")
+    assert webhooks.destination("https://hooks.example.com:8443/in", resolve=resolve) == (
+        "93.184.216.34"
+    )
+
+
+def test_allowing_private_destinations_never_allows_link_local_ones(monkeypatch):
+    monkeypatch.setattr(settings, "webhook_allow_private", True)
+    assert webhooks.destination("http://x/", resolve=_resolving_to("10.0.0.1")) == "10.0.0.1"
+    with pytest.raises(webhooks.Refused, match="link-local"):
+        webhooks.destination("http://x/", resolve=_resolving_to("169.254.169.254"))
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/", "http:///path", "https://user:pw@example.com/", "http://x:port/"]
+)
+def test_urls_the_farm_cannot_send_to_are_refused(url):
+    with pytest.raises(webhooks.Refused):
+        webhooks.destination(url, resolve=_resolving_to("93.184.216.34"))
+
+
+def test_an_attempt_is_checked_again_when_it_is_made(strict):
+    """A name that resolved to a public address when the webhook was given may not by the time
+    of an attempt: the attempt is refused, with no connection made (10.0.0.1 is never reached:
+    the check comes first)."""
+    message = Message(id="msg_1", url="http://10.0.0.1:9/hook", body="{}",
+                      secret=webhooks.new_secret(), attempt=1)  # fmt: skip
+    status_code, error = _post(message)
+    assert status_code is None and error.startswith("Not sent: ") and "private" in error
+
+
+def test_messages_keep_their_id_across_attempts_and_secrets_are_standard():
+    assert webhooks.message_id("job", "42", "completed") == "msg_job_42_completed"
+    secret = webhooks.new_secret()
+    assert secret.startswith("whsec_") and webhooks.new_secret() != secret
+
+
+def test_the_default_retries_span_at_least_ten_minutes_in_at_least_five_attempts():
+    delays = Settings.model_fields["webhook_retry_delays_s"].default
+    assert len(delays) + 1 >= 5 and sum(delays) >= 600
+    assert Settings.model_fields["webhook_allow_private"].default is False
