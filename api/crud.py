@@ -77,9 +77,15 @@ def create_model(session: Session, *, owner: User, fields: dict[str, Any]) -> Mo
 
 
 def page(session: Session, query: Select, *, offset: int, limit: int) -> tuple[list, int]:
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    items = list(session.scalars(query.offset(offset).limit(limit)))
-    return items, total or 0
+    """The page's rows and the query's total, in one query (the total rides on each row as a
+    window count); a second only for a page past the end, which has no row to carry it."""
+    rows = session.execute(query.add_columns(func.count().over()).offset(offset).limit(limit))
+    found = rows.all()
+    if found:
+        return [row[0] for row in found], found[0][1]
+    if offset == 0:
+        return [], 0
+    return [], session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
 
 
 def visible_models(*, user: User) -> Select:

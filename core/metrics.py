@@ -5,17 +5,28 @@ the database and the queues hold; each worker what it did. README's Operating se
 scrape configuration.
 
 Of a Celery worker, the process that runs the tasks serves them: the pool's child for a prefork
-worker of one process (the build worker, the reconciler), the worker itself for a threads pool
-(the inference worker).
+worker of one process (the build worker), the worker itself for a threads pool (the inference
+worker, the reconciler). The API's several processes share their metrics through files
+(prometheus-client's multiprocess mode: scripts/up.sh sets PROMETHEUS_MULTIPROC_DIR), and
+whichever of them takes the port first serves the sum.
 """
 
 import logging
+import os
 import threading
 
 import redis
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from core.db import session_scope
@@ -62,16 +73,37 @@ def port_of(service: str | None) -> int | None:
     return settings.metrics_port_base + PORT_OFFSETS[service]
 
 
+def _shared() -> bool:
+    """Whether this process is one of several that share their metrics through files."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def _registry() -> CollectorRegistry:
+    """What this process serves and adds its collectors to."""
+    if not _shared():
+        return REGISTRY
+    with _served:
+        if not _summed:
+            _summed.append(CollectorRegistry())
+            multiprocess.MultiProcessCollector(_summed[0])
+        return _summed[0]
+
+
+_summed: list[CollectorRegistry] = []
+
+
 def serve() -> None:
     """Starts this process's metrics server, once, if it has a port."""
     port = port_of(settings.service)
+    registry = _registry()
     with _served:
         if port is None or _serving:
             return
         try:
-            start_http_server(port, addr="127.0.0.1")
+            start_http_server(port, addr="127.0.0.1", registry=registry)
         except OSError:  # the farm's work matters more than its metrics
-            logging.getLogger(__name__).exception("metrics: cannot serve on 127.0.0.1:%d", port)
+            if not _shared():  # else another process of this service serves the sum
+                logging.getLogger(__name__).exception("metrics: cannot serve on 127.0.0.1:%d", port)
             return
         _serving.append(port)
 
@@ -104,7 +136,8 @@ _counting: list[FarmState] = []
 def count_farm_state() -> None:
     """Adds the farm's state to this process's metrics, once (an app may start more than once
     in a process, as in tests)."""
+    registry = _registry()
     with _served:
         if not _counting:
             _counting.append(FarmState())
-            REGISTRY.register(_counting[0])
+            registry.register(_counting[0])

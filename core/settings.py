@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     data_dir: str = ".farm"
 
     database_url: str = "sqlite:///.farm/modelfarm.db"
+    # Connections each process keeps open to the database (and 10 more at a peak, closed after):
+    # one per request or task it serves at once, so that none waits for a connection or opens
+    # one per request.
+    database_pool_size: int = Field(20, ge=1)
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Logs (core/logs.py): JSON lines, or readable lines for a developer's console.
@@ -46,6 +50,8 @@ class Settings(BaseSettings):
     metrics_port_base: int | None = Field(9471, ge=1, le=65000)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # The API's worker processes (scripts/up.sh): one per core serves the most requests.
+    api_workers: int = Field(os.cpu_count() or 2, ge=1)
 
     s3_endpoint: str = "127.0.0.1:8333"
     # The host:port clients reach; presigned URLs are signed for it. Empty means s3_endpoint.

@@ -8,7 +8,7 @@ install_system_packages() {
   local missing=() pair
   for pair in dockerd:docker.io docker-registry:docker-registry redis-server:redis-server \
     pg_ctlcluster:postgresql debootstrap:debootstrap jq:jq curl:curl docker-compose:docker-compose \
-    tmux:tmux; do
+    tmux:tmux wrk:wrk; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -108,7 +108,11 @@ start_farm() {
   log "database schema is at head"
   # --no-proxy-headers: no client can claim another address (the login throttle counts by it).
   # --no-access-log: api/request_log.py logs each request, with its request id.
-  start_service api uvicorn api.main:app --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT" \
+  # --workers: one process per core (MODELFARM_API_WORKERS); they add up their metrics in files
+  # (core/metrics.py), kept from the last run's processes never.
+  pid_alive api || { rm -rf "$RUN/api-metrics" && mkdir -p "$RUN/api-metrics"; }
+  PROMETHEUS_MULTIPROC_DIR="$RUN/api-metrics" start_service api uvicorn api.main:app \
+    --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT" --workers "$MODELFARM_API_WORKERS" \
     --no-proxy-headers --no-access-log
   start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
     --concurrency 1 --loglevel INFO

@@ -35,8 +35,10 @@ WARM = [{"outcome": outcome} for outcome in ("hit", "miss", "full")]
 
 
 def test_every_process_serves_its_metrics_on_its_admin_port():
-    for service in ("api", "build-worker", "inference-worker", "reconciler"):
+    for service in ("build-worker", "inference-worker", "reconciler"):
         assert any(name == "process_cpu_seconds_total" for name, _ in scrape(service)), service
+    # The API's processes serve their sum, in which one process's figures have no place.
+    assert any(name == "modelfarm_queue_depth" for name, _ in scrape("api"))
 
 
 def test_a_build_and_jobs_are_counted_where_they_happen(new_user):
