@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_api  # noqa: E402
 import bench_build  # noqa: E402
 import bench_run  # noqa: E402
 import bench_warm  # noqa: E402
@@ -33,11 +34,12 @@ def main() -> None:
         "build": bench_build.measure(),
         "run": settled(bench_run.measure),
         "warm": settled(bench_warm.measure),
+        "api": settled(bench_api.measure),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"# modelfarm benchmarks ({results['when']})", "", "| figure | value |", "|---|---|"]
-    for section in ("build", "run", "warm"):
+    for section in ("build", "run", "warm", "api"):
         lines += [f"| {section}: {name} | {value} |" for name, value in results[section].items()]
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
