@@ -29,6 +29,7 @@ _MEANINGS = {
     403: "Only the owner may do this.",
     404: "No such resource, or not yours to see.",
     409: "Not possible in the resource's current status.",
+    410: "Removed for good, as the retention settings say.",
     413: "The upload is over the limit.",
     422: "The request is malformed; `detail` says what to fix.",
     429: "Too many requests, or too much of your work queued; see Retry-After.",

@@ -246,6 +246,9 @@ class JobPublic(BaseModel):
     finished_at: datetime | None
     webhook: str | None
     webhook_events: list[str] | None
+    data_removed: bool = Field(
+        description="Its files were removed MODELFARM_JOB_RETENTION_DAYS after its end."
+    )
 
     @field_serializer("inputs")
     def _public_inputs(self, value: dict[str, Any]) -> dict[str, Any]:

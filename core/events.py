@@ -28,7 +28,7 @@ JOB_CANCELED_CHANNEL = "modelfarm:job-canceled"
 ENDED_FIELDS = (
     "id", "owner_id", "version_id", "status", "inputs", "result", "error", "exit_code",
     "run_seconds", "items_total", "items_done", "items_failed", "created_at", "queued_at",
-    "started_at", "finished_at", "webhook", "webhook_events",
+    "started_at", "finished_at", "webhook", "webhook_events", "data_removed",
 )  # fmt: skip
 
 _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -99,7 +100,10 @@ class Model(Timestamped, Base):
 
 class ModelVersion(WebhookTarget, Timestamped, Base):
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("model_id", "number", name="uq_versions_model_number"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "number", name="uq_versions_model_number"),
+        Index("ix_model_versions_status_created_at", "status", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
@@ -155,6 +159,8 @@ class Job(WebhookTarget, Timestamped, Base):
     __table_args__ = (
         # A client's retry with the same Idempotency-Key finds the job it created.
         Index("uq_jobs_owner_idempotency_key", "owner_id", "idempotency_key", unique=True),
+        Index("ix_jobs_finished_at", "finished_at"),
+        Index("ix_jobs_status_created_at", "status", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -187,6 +193,8 @@ class Job(WebhookTarget, Timestamped, Base):
     log_key: Mapped[str] = mapped_column(String(255))
     run_seconds: Mapped[float | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    # Its files (inputs, outputs, log) were removed MODELFARM_JOB_RETENTION_DAYS after its end.
+    data_removed: Mapped[bool] = mapped_column(default=False, server_default=false())
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

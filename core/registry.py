@@ -91,6 +91,22 @@ class Registry:
         response.raise_for_status()
         return response.headers["Docker-Content-Digest"]
 
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """Removes the manifest, and with it every tag on it, from the repository (its blobs go
+        at the registry's next garbage collection, unless another manifest refers to them)."""
+        response = self.http.delete(
+            f"{self.base_url}/v2/{repository}/manifests/{digest}", timeout=self.timeout
+        )
+        if response.status_code != 404:  # gone already is fine
+            response.raise_for_status()
+
+    def tags(self, repository: str) -> list[str]:
+        response = self.http.get(f"{self.base_url}/v2/{repository}/tags/list", timeout=self.timeout)
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return response.json().get("tags") or []
+
     def copy_image(self, source: str, digest: str, target: str, tag: str) -> str | None:
         """source@digest put into target as target:tag without moving its bytes: each blob is
         mounted from source (the registry links it), then the same manifest is put. Its digest

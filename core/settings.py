@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     # whose message is gone, and work in progress whose claim expired.
     reconcile_interval_s: int = Field(15, ge=1)
     reconcile_queued_s: int = Field(60, ge=1)
+    # Retention (workers/retention.py, in the reconciler's pass): a job's files are removed this
+    # many days after its end (its row stays), and a version or job still waiting for its
+    # upload this many hours after its creation is removed.
+    job_retention_days: int = Field(7, ge=1)
+    upload_expiry_hours: int = Field(24, ge=1)
 
     # Webhooks (core/webhooks.py): the waits between a delivery's attempts (the first is at
     # once), each attempt's timeout, and whether destinations on loopback and private networks

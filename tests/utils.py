@@ -13,12 +13,13 @@ import docker
 import httpx
 from sqlalchemy import delete, select
 
+from core import removal
 from core.db import SessionLocal
 from core.lifecycle import JOB, VERSION
-from core.models import Job, Model, ModelVersion, User
+from core.models import Job, Model, User
 from core.registry import Registry, engine_name, model_repository
 from core.settings import settings
-from core.storage import Storage, job_prefix, package_upload_key
+from core.storage import Storage
 from modelfarm import Client
 from workers.run import sandbox
 from workers.run.sandbox import USER_LABEL
@@ -131,30 +132,24 @@ class Farm(Client):
 
 
 def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClient) -> None:
-    """Removes a user with every object, image and row they made."""
+    """Removes a user with every object, image and row they made (core/removal.py), and the
+    images and warm sandboxes the test runs left on the engine."""
     registry = Registry()
     with SessionLocal() as session:
-        models = session.scalars(select(Model).where(Model.owner_id == user_id)).all()
-        versions = session.scalars(
-            select(ModelVersion).where(ModelVersion.model_id.in_([m.id for m in models]))
-        ).all()
-        jobs = session.scalars(select(Job).where(Job.owner_id == user_id)).all()
-        for version in versions:
-            upload = package_upload_key(version.id)
-            for key in (version.package_key, upload, version.build_log_key):
-                storage.delete(key)
-        for job in jobs:
-            storage.delete_prefix(job_prefix(job.id))
+        for job in session.scalars(select(Job).where(Job.owner_id == user_id)).all():
+            removal.remove_job(session, storage, job)
         warm = {"label": f"{USER_LABEL}={user_id}"}
         for container in client.containers.list(all=True, filters=warm, sparse=True):
             sandbox.remove(container)  # the user's warm sandboxes (gone already is fine)
-        for model in models:
-            _remove_images(model_repository(model.id), registry, client)
+        for model in session.scalars(select(Model).where(Model.owner_id == user_id)).all():
+            _remove_images(model_repository(model.id), client)
+            versions = removal.versions_of(session, model.id)
+            removal.remove_versions(session, storage, registry, versions, model=model)
         session.execute(delete(User).where(User.id == user_id))
         session.commit()
 
 
-def _remove_images(repository: str, registry: Registry, client: docker.DockerClient) -> None:
+def _remove_images(repository: str, client: docker.DockerClient) -> None:
     for image in client.images.list(name=engine_name(repository)):
         # Warm sandboxes of any user who ran this (public) model hold the image.
         # sparse: a container removed since the listing (the pool's own discards) is fine
@@ -162,8 +157,3 @@ def _remove_images(repository: str, registry: Registry, client: docker.DockerCli
         for container in held:
             sandbox.remove(container)
         client.images.remove(image.id, force=True)
-    tags = httpx.get(f"{registry.base_url}/v2/{repository}/tags/list").json().get("tags") or []
-    for tag in tags:
-        digest = registry.manifest_digest(repository, tag)
-        if digest:
-            httpx.delete(f"{registry.base_url}/v2/{repository}/manifests/{digest}")

@@ -7,7 +7,8 @@ the commit) and a worker can die without a successor on its host. Every pass:
 - a row BUILDING/RUNNING whose claim has expired (its worker is gone) is sent again, so another
   worker takes it over, or failed when it has used up its attempts;
 - a row that ended a minute ago or more, whose completed webhook was never attempted, has it
-  sent (workers/webhooks.py).
+  sent (workers/webhooks.py);
+- expired job files and abandoned uploads are removed (workers/retention.py).
 A duplicate send is harmless: the claim and the lifecycle make the second delivery a no-op.
 """
 
@@ -24,7 +25,7 @@ from core.lifecycle import JOB, MAX_ATTEMPTS, VERSION, Lifecycle, fail, too_many
 from core.models import Job, ModelVersion
 from core.settings import settings
 from core.webhooks import notify, wanted
-from workers import leases, webhooks
+from workers import leases, retention, webhooks
 
 logger = logging.getLogger(__name__)
 PIPELINES = ((VERSION, ModelVersion, queue.BUILD_TASK), (JOB, Job, queue.RUN_TASK))
@@ -47,6 +48,7 @@ def reconcile() -> dict[str, int]:
         if _redis.set(f"modelfarm:resent:webhook:{row_id}", 1, nx=True, ex=300):
             queue.send_webhook(row_id, kind, "completed")
             done["webhooks"] += 1
+    done |= retention.sweep()
     if any(done.values()):
         logger.warning("reconciler: %s", done)
     return done

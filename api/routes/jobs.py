@@ -27,11 +27,12 @@ from api.schemas import (
     Page,
 )
 from api.waiting import WaitPreference, until_ended
-from core import events, webhooks
+from core import events, removal, webhooks
 from core.db import session_scope
 from core.lifecycle import JOB, move, utcnow
 from core.models import Job
 from core.queue import send_run
+from core.settings import settings
 from core.storage import Storage
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(401, 422, 503))
@@ -153,6 +154,22 @@ def cancel_job(job: OwnedJob, session: SessionDep):
     return job
 
 
+@router.delete(
+    "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(404, 409, 429)
+)
+def delete_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
+    """Removes a job that is not queued or running, with its inputs, outputs, log and items."""
+    session.refresh(job, with_for_update=True)
+    if job.status in (JOB.queued, JOB.running):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This job is {job.status}; cancel it first (POST /api/jobs/{job.id}/cancel), then "
+            "remove it.",
+        )
+    removal.remove_job(session, storage, job)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/{job_id}/items", response_model=Page[JobItemPublic], responses=responses(404, 409))
 def list_items(job: OwnedJob, session: SessionDep, paging: PageDep):
     """A batch job's items that have run, in order, with their result or error."""
@@ -165,10 +182,16 @@ def list_items(job: OwnedJob, session: SessionDep, paging: PageDep):
     return Page(items=items, total=total, **paging)
 
 
-@router.get("/{job_id}/outputs", response_model=JobOutputs, responses=responses(404))
+@router.get("/{job_id}/outputs", response_model=JobOutputs, responses=responses(404, 410))
 def list_outputs(job: OwnedJob, session: SessionDep, storage: StorageDep):
     """The job's output files, result.json among them, and its log, as presigned GET URLs.
     A batch's are named items/<index>/<name>; an item's result.json is its inline result."""
+    if job.data_removed:
+        raise HTTPException(
+            status.HTTP_410_GONE,
+            f"This job's files were removed {settings.job_retention_days} days after it ended "
+            "(MODELFARM_JOB_RETENTION_DAYS); its result and error are on the job.",
+        )
     _store_kept_outputs(job, session, storage)
     entries = list(job.outputs)
     log_size = storage.size(job.log_key)

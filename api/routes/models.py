@@ -1,9 +1,11 @@
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 
 from api import crud
 from api.deps import CurrentUser, OwnedModel, PageDep, ReadableModel, SessionDep, StorageDep
 from api.errors import responses
 from api.schemas import ModelCreate, ModelPublic, Page, VersionCreated, VersionPublic
+from core import removal
+from core.registry import Registry
 from core.storage import package_upload_key
 
 router = APIRouter(prefix="/api/models", tags=["models"], responses=responses(401, 422, 503))
@@ -57,3 +59,17 @@ def create_version(model: OwnedModel, session: SessionDep, storage: StorageDep):
         upload_url=storage.presigned_put(package_upload_key(version.id)),
         upload_expires_in=int(storage.url_lifetime.total_seconds()),
     )
+
+
+@router.delete(
+    "/{model_id}", status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(403, 404, 409, 429),
+)  # fmt: skip
+def delete_model(model: OwnedModel, session: SessionDep, storage: StorageDep):
+    """Removes the model with every version, image, alias and job on it, and their data."""
+    versions = removal.versions_of(session, model.id)
+    problem = removal.still_active(session, versions=versions)
+    if problem:
+        raise HTTPException(status.HTTP_409_CONFLICT, problem)
+    removal.remove_versions(session, storage, Registry(), versions, model=model)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
 
 from api import crud, throttle
 from api.deps import (
@@ -14,8 +15,11 @@ from api.errors import responses
 from api.schemas import VersionPublic, WarmRequested
 from api.uploads import seal_upload
 from api.webhooks import BuildStart, target_fields
+from core import removal
 from core.lifecycle import VERSION
+from core.models import ModelAlias, ModelVersion
 from core.queue import send_build, send_warm
+from core.registry import Registry
 from core.settings import settings
 from core.storage import package_upload_key
 
@@ -89,3 +93,26 @@ def warm_version(version: ReadableVersion, user: CurrentUser):
         version_id=version.id,
         detail="A warm container is starting for you on an inference worker with room for it.",
     )
+
+
+@router.delete(
+    "/{version_id}", status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(403, 404, 409, 429),
+)  # fmt: skip
+def delete_version(version: OwnedVersion, session: SessionDep, storage: StorageDep):
+    """Removes the version with its package, build log and image (unless another version of
+    the model runs the same image), and every job on it with their data."""
+    # Locked, so that no build starts meanwhile (with_for_update on the version itself would
+    # also lock its joined model, which PostgreSQL refuses).
+    session.execute(select(ModelVersion.id).where(ModelVersion.id == version.id).with_for_update())
+    session.refresh(version)
+    aliases = session.scalars(select(ModelAlias.name).where(ModelAlias.version_id == version.id))
+    named = sorted(aliases)
+    problem = removal.still_active(session, versions=[version]) or (
+        named
+        and f"The alias(es) {', '.join(named)} point at this version; move or delete them first."
+    )
+    if problem:
+        raise HTTPException(status.HTTP_409_CONFLICT, problem)
+    removal.remove_versions(session, storage, Registry(), [version])
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

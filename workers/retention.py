@@ -1,0 +1,72 @@
+"""Retention, in each pass of the reconciler (workers/reconcile.py): nothing grows forever.
+
+- A job's files (inputs, outputs, log) are removed MODELFARM_JOB_RETENTION_DAYS after its end;
+  the row stays, with its result and error, marked data_removed (its /outputs answer 410).
+- A version or job still waiting for its upload MODELFARM_UPLOAD_EXPIRY_HOURS after it was made
+  is removed, with whatever was uploaded (core/removal.py).
+
+Each pass takes at most BATCH rows of each kind, so that a backlog never makes one pass long.
+"""
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+
+from core import removal
+from core.db import SessionLocal, session_scope
+from core.lifecycle import JOB, VERSION, utcnow
+from core.models import InlineInput, Job, ModelVersion
+from core.registry import Registry
+from core.settings import settings
+from core.storage import Storage, job_prefix
+
+BATCH = 200
+
+
+def sweep() -> dict[str, int]:
+    storage = Storage()
+    return {
+        "jobs_expired": _expire_job_files(storage),
+        "uploads_abandoned": _remove_abandoned(storage),
+    }
+
+
+def _expire_job_files(storage: Storage) -> int:
+    ended_before = utcnow() - timedelta(days=settings.job_retention_days)
+    with session_scope() as session:
+        expired = session.scalars(
+            select(Job.id)
+            .where(Job.finished_at < ended_before, Job.data_removed.is_(False))
+            .limit(BATCH)
+        ).all()
+    for job_id in expired:
+        storage.delete_prefix(job_prefix(job_id))
+        with session_scope() as session:
+            session.execute(delete(InlineInput).where(InlineInput.job_id == job_id))
+            # Small outputs may sit in the row until first listed (workers/run/transfer.py).
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(data_removed=True, outputs=[]))  # fmt: skip
+    return len(expired)
+
+
+def _remove_abandoned(storage: Storage) -> int:
+    made_before = utcnow() - timedelta(hours=settings.upload_expiry_hours)
+    removed = 0
+    for table, waiting in ((Job, JOB.uploading), (ModelVersion, VERSION.uploading)):
+        with session_scope() as session:
+            ids = session.scalars(
+                select(table.id)
+                .where(table.status == waiting, table.created_at < made_before)
+                .limit(BATCH)
+            ).all()
+        for row_id in ids:
+            with SessionLocal() as session:
+                row = session.get(table, row_id, with_for_update=True)
+                if row is None or row.status != waiting:
+                    continue  # its upload came meanwhile
+                if table is Job:
+                    removal.remove_job(session, storage, row)
+                else:
+                    removal.remove_versions(session, storage, Registry(), [row])
+                removed += 1
+    return removed
