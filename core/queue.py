@@ -26,12 +26,14 @@ RUN_TASK = "modelfarm.run_job"
 RECONCILE_TASK = "modelfarm.reconcile"
 WARM_TASK = "modelfarm.warm_version"
 WEBHOOK_TASK = "modelfarm.send_webhook"
+REGISTRY_GC_TASK = "modelfarm.collect_registry_garbage"
 
 ROUTES = {
     BUILD_TASK: BUILD_QUEUE,
     RUN_TASK: INFERENCE_QUEUE,
     WARM_TASK: INFERENCE_QUEUE,
     RECONCILE_TASK: CONTROL_QUEUE,
+    REGISTRY_GC_TASK: CONTROL_QUEUE,
     WEBHOOK_TASK: WEBHOOK_QUEUE,
 }
 
@@ -61,8 +63,19 @@ celery_app.conf.update(
             "schedule": float(settings.reconcile_interval_s),
             # A pass nobody ran in time is dropped: the next one does the same work.
             "options": {"expires": float(settings.reconcile_interval_s)},
+        },
+    }
+    | (
+        {
+            "registry-gc": {
+                "task": REGISTRY_GC_TASK,
+                "schedule": float(settings.registry_gc_interval_s),
+                "options": {"expires": float(settings.registry_gc_interval_s)},
+            }
         }
-    },
+        if settings.registry_gc_interval_s
+        else {}
+    ),
 )
 
 

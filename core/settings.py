@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     # upload this many hours after its creation is removed.
     job_retention_days: int = Field(7, ge=1)
     upload_expiry_hours: int = Field(24, ge=1)
+    # The registry's garbage collection, run by the reconciler this often (0: never): the
+    # command, run from the project's folder, frees the blobs removed images left.
+    registry_gc_interval_s: int = Field(24 * 3600, ge=0)
+    registry_gc_command: str = "bash scripts/registry_gc.sh"
 
     # Webhooks (core/webhooks.py): the waits between a delivery's attempts (the first is at
     # once), each attempt's timeout, and whether destinations on loopback and private networks

@@ -7,6 +7,8 @@ worker was lost altogether is found again by the reconciler (workers/reconcile.p
 """
 
 import logging
+import shlex
+import subprocess
 import uuid
 
 from celery.signals import worker_ready
@@ -17,6 +19,7 @@ from core.queue import (
     BUILD_TASK,
     INFERENCE_QUEUE,
     RECONCILE_TASK,
+    REGISTRY_GC_TASK,
     RUN_TASK,
     WARM_TASK,
     WEBHOOK_TASK,
@@ -82,6 +85,14 @@ def send_webhook(self, row_id: str, kind: str, event: str) -> None:
 @celery_app.task(name=RECONCILE_TASK)
 def reconcile_now() -> dict[str, int]:
     return reconcile.reconcile()
+
+
+@celery_app.task(name=REGISTRY_GC_TASK)
+def collect_registry_garbage() -> None:
+    """Runs the registry's garbage collection (scripts/registry_gc.sh): its output goes to the
+    worker's log, and a failure is the task's."""
+    if settings.registry_gc_command:
+        subprocess.run(shlex.split(settings.registry_gc_command), check=True, timeout=1800)
 
 
 @worker_ready.connect

@@ -3,6 +3,8 @@ store, manifests leave the registry (an image another version still runs stays),
 what still runs is refused (409). The reconciler's pass removes expired job files and abandoned
 uploads (each test moves a row's time back instead of waiting days)."""
 
+import os
+import subprocess
 from datetime import timedelta
 
 import httpx
@@ -12,7 +14,7 @@ from sqlalchemy import update
 from core.db import SessionLocal
 from core.lifecycle import utcnow
 from core.models import Job, ModelVersion
-from core.registry import Registry, model_repository
+from core.registry import MANIFEST_TYPES, Registry, model_repository
 from core.settings import settings
 from core.storage import (
     build_log_key,
@@ -22,7 +24,7 @@ from core.storage import (
     package_upload_key,
 )
 from tests.integration.stack import wait_for
-from tests.utils import Farm, inline, make_zip
+from tests.utils import ROOT, Farm, inline, make_zip
 
 ECHO = "def predict(input_path, output_dir):\n    print('ran')\n    return {'ok': True}\n"
 SLOW = "import time\ndef predict(input_path, output_dir):\n    time.sleep(60)\n"
@@ -138,3 +140,38 @@ def test_uploads_never_finished_are_removed_after_a_day(new_user, storage, kind)
     wait_for(lambda: farm.http.get(f"/api/{path}/{row['id']}").status_code == 404,
              f"the abandoned {kind} removed", PASS_S)  # fmt: skip
     assert storage.size(upload) is None
+
+
+def _blobs(repository: str, digest: str) -> set[str]:
+    """The blobs an image's manifest refers to: its config and layers."""
+    registry = Registry()
+    manifest = httpx.get(f"{registry.base_url}/v2/{repository}/manifests/{digest}",
+                         headers={"Accept": MANIFEST_TYPES}).json()  # fmt: skip
+    return {manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])}
+
+
+def _stored(digest: str) -> bool:
+    algorithm, hexdigest = digest.split(":")
+    blobs = ROOT / settings.data_dir / "registry/data/docker/registry/v2/blobs" / algorithm
+    return (blobs / hexdigest[:2] / hexdigest / "data").exists()
+
+
+def test_garbage_collection_frees_a_removed_models_own_blobs_and_keeps_shared_ones(new_user):
+    farm = new_user()
+    gone_model, kept_model = farm.create_model(), farm.create_model()
+    weights = os.urandom(256 * 1024)  # a layer no other image has
+    gone = farm.build({"predict.py": ECHO, "weights.bin": weights}, model_id=gone_model["id"])
+    kept = farm.build({"predict.py": ECHO + "# kept\n"}, model_id=kept_model["id"])
+    kept_repository = model_repository(kept_model["id"])
+    own = _blobs(model_repository(gone_model["id"]), gone["image_digest"])
+    shared = own & _blobs(kept_repository, kept["image_digest"])
+    assert own - shared and shared  # the base image's layers are shared
+    assert all(_stored(digest) for digest in own)
+    assert farm.http.delete(f"/api/models/{gone_model['id']}").status_code == 204
+    subprocess.run(["bash", "scripts/registry_gc.sh"], cwd=ROOT, check=True, timeout=300)
+    assert not any(_stored(digest) for digest in own - shared)
+    base_url = Registry().base_url
+    for digest in shared:  # still stored and still served to the model that uses them
+        assert _stored(digest)
+        assert httpx.head(f"{base_url}/v2/{kept_repository}/blobs/{digest}").status_code == 200
+    assert _job(farm, kept["id"])["status"] == "SUCCEEDED"
