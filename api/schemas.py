@@ -139,9 +139,18 @@ class AliasPublic(BaseModel):
     updated_at: datetime
 
 
+class UploadForm(BaseModel):
+    url: str
+    fields: dict[str, str] = Field(
+        description="POST these as multipart/form-data to url, the file last as field `file`: "
+        "the object store itself refuses a file over the size limit."
+    )
+
+
 class VersionCreated(BaseModel):
     version: VersionPublic
     upload_url: str = Field(description="PUT the model ZIP here, then start the build.")
+    upload_form: UploadForm = Field(description="Or POST it with this form, capped in size.")
     upload_expires_in: int
 
 
@@ -264,6 +273,9 @@ class JobCreated(BaseModel):
         None,
         description="The files that await their upload, by input name (a batch_size job's "
         "items: item i to the i-th URL). PUT each, then run the job.",
+    )
+    upload_forms: dict[str, UploadForm] | list[UploadForm] | None = Field(
+        None, description="The same uploads as forms the object store caps in size (POST)."
     )
     upload_expires_in: int | None = None
 

@@ -210,21 +210,21 @@ def _item(index: int) -> str:
 
 
 def upload_urls(storage: Storage, job: Job) -> dict[str, Any]:
-    """Where a job still waiting for its upload(s) takes them."""
+    """Where a job still waiting for its upload(s) takes them: PUT URLs, and forms whose size
+    the object store caps."""
     if job.status != JOB.uploading:
         return {}
     expires_in = int(storage.url_lifetime.total_seconds())
+    names = [_item(i) for i in range(len(job.batch))] if job.batch is not None else _uploaded(job)
+    keys = {name: job_input_upload_key(job.id, name) for name in names}
+    urls = {name: storage.presigned_put(key) for name, key in keys.items()}
+    cap = settings.max_input_bytes
+    forms = {name: storage.presigned_post(key, max_bytes=cap) for name, key in keys.items()}
     if job.batch is not None:
-        urls = [
-            storage.presigned_put(job_input_upload_key(job.id, _item(i)))
-            for i in range(len(job.batch))
-        ]
-        return {"upload_urls": urls, "upload_expires_in": expires_in}
-    urls = {
-        name: storage.presigned_put(job_input_upload_key(job.id, name)) for name in _uploaded(job)
-    }
+        return {"upload_urls": list(urls.values()), "upload_forms": list(forms.values()),
+                "upload_expires_in": expires_in}  # fmt: skip
     one = {"upload_url": next(iter(urls.values()))} if len(urls) == 1 else {}
-    return {"upload_urls": urls, **one, "upload_expires_in": expires_in}
+    return {"upload_urls": urls, "upload_forms": forms, **one, "upload_expires_in": expires_in}
 
 
 def seal_inputs(storage: Storage, job: Job) -> None:

@@ -9,12 +9,14 @@ streaming them with the recorded size as a hard cap, so a later PUT changes noth
 import io
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
+from minio.datatypes import PostPolicy
 from minio.error import S3Error
 
 from core.settings import settings
@@ -110,6 +112,18 @@ class Storage:
 
     def presigned_put(self, key: str) -> str:
         return self.public_client.presigned_put_object(self.bucket, key, self.url_lifetime)
+
+    def presigned_post(self, key: str, *, max_bytes: int) -> dict[str, Any]:
+        """A browser-style form upload to key that the store itself refuses past max_bytes (a
+        POST policy with content-length-range): {"url", "fields"}; POST the fields with the
+        file last, as multipart/form-data field "file"."""
+        policy = PostPolicy(self.bucket, datetime.now(UTC) + self.url_lifetime)
+        policy.add_equals_condition("key", key)
+        policy.add_content_length_range_condition(1, max_bytes)
+        fields = self.public_client.presigned_post_policy(policy)
+        scheme = "https" if settings.s3_secure else "http"
+        url = f"{scheme}://{settings.s3_client_endpoint}/{self.bucket}"
+        return {"url": url, "fields": {"key": key, **fields}}
 
     def presigned_get(self, key: str, filename: str | None = None) -> str:
         """A GET URL; with filename, the download is saved under that name."""

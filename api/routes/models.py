@@ -6,6 +6,7 @@ from api.errors import responses
 from api.schemas import ModelCreate, ModelPublic, Page, VersionCreated, VersionPublic
 from core import removal
 from core.registry import Registry
+from core.settings import settings
 from core.storage import package_upload_key
 
 router = APIRouter(prefix="/api/models", tags=["models"], responses=responses(401, 422, 503))
@@ -57,6 +58,9 @@ def create_version(model: OwnedModel, session: SessionDep, storage: StorageDep):
     return VersionCreated(
         version=VersionPublic.model_validate(version),
         upload_url=storage.presigned_put(package_upload_key(version.id)),
+        upload_form=storage.presigned_post(
+            package_upload_key(version.id), max_bytes=settings.max_package_bytes
+        ),
         upload_expires_in=int(storage.url_lifetime.total_seconds()),
     )
 

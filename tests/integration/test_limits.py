@@ -12,10 +12,15 @@ import httpx
 import pytest
 
 from core.lifecycle import VersionStatus
+from core.storage import package_upload_key
 from tests.utils import ROOT, Farm, make_zip
 
 PORT = 8011
-LIMITS = {"WRITES_PER_MINUTE": 8, "MAX_ACTIVE_JOBS_PER_USER": 2, "MAX_ACTIVE_BUILDS_PER_USER": 1}
+LIMITS = {
+    "WRITES_PER_MINUTE": 8, "MAX_ACTIVE_JOBS_PER_USER": 2, "MAX_ACTIVE_BUILDS_PER_USER": 1,
+    "MAX_PACKAGE_BYTES": 4096, "MAX_INPUT_BYTES": 1024,
+}  # fmt: skip
+ECHO = "def predict(input_path, output_dir):\n    return {'n': input_path.stat().st_size}\n"
 SLOW_JOB = "import time\ndef predict(input_path, output_dir):\n    time.sleep(60)\n"
 SLOW_SETUP = (
     "import time\nclass Predictor:\n    def setup(self):\n        time.sleep(8)\n"
@@ -106,3 +111,27 @@ def test_builds_past_the_most_at_once_are_refused_until_one_ends(new_user, limit
         assert farm.wait_version(first["id"])["status"] == VersionStatus.READY
         assert http.post(f"/api/versions/{second['id']}/build").status_code == 202
     assert farm.wait_version(second["id"])["status"] == VersionStatus.READY
+
+
+def _posted(form: dict, data: bytes) -> httpx.Response:
+    return httpx.post(form["url"], data=form["fields"], files={"file": ("upload", data)})
+
+
+def test_uploads_past_the_limit_are_refused_by_the_object_store_itself(new_user, limited, storage):
+    farm = new_user()
+    with _as(farm, limited) as http:
+        model = http.post("/api/models", json={"name": "capped"}).json()
+        created = http.post(f"/api/models/{model['id']}/versions").json()
+    form, version_id = created["upload_form"], created["version"]["id"]
+    refused = _posted(form, b"x" * (LIMITS["MAX_PACKAGE_BYTES"] + 1))
+    assert refused.status_code == 400 and "EntityTooLarge" in refused.text
+    assert storage.size(package_upload_key(version_id)) is None  # nothing parked
+    assert _posted(form, make_zip({"predict.py": ECHO})).status_code == 204
+    with _as(farm, limited) as http:
+        assert http.post(f"/api/versions/{version_id}/build").status_code == 202
+        assert farm.wait_version(version_id)["status"] == VersionStatus.READY
+        job = http.post("/api/jobs", json={"version_id": version_id}).json()
+    input_form = job["upload_forms"]["input"]
+    assert _posted(input_form, b"x" * (LIMITS["MAX_INPUT_BYTES"] + 1)).status_code == 400
+    assert _posted(input_form, b"small").status_code == 204
+    assert farm.run_job(job["job"]["id"], wait_s=60)["status"] == "SUCCEEDED"
