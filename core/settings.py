@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     pip_index_url: str = "https://pypi.org/simple"
     cache_dir: str = ".farm/cache"
 
+    # The container runtime of sandboxes: runc (the host's kernel, namespaces and cgroups) or
+    # runsc (gVisor: a kernel of its own in user space between the model and the host's). A
+    # model may ask for a stronger one than this, never a weaker one.
+    sandbox_runtime: Literal["runc", "runsc"] = "runc"
     sandbox_cpus: float = Field(1.0, gt=0)
     sandbox_memory_mb: int = Field(1024, ge=32)
     sandbox_pids: int = Field(128, ge=8)

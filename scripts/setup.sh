@@ -8,7 +8,7 @@ install_system_packages() {
   local missing=() pair
   for pair in dockerd:docker.io docker-registry:docker-registry redis-server:redis-server \
     pg_ctlcluster:postgresql debootstrap:debootstrap jq:jq curl:curl docker-compose:docker-compose \
-    tmux:tmux wrk:wrk; do
+    tmux:tmux wrk:wrk runsc:runsc; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -30,9 +30,29 @@ install_python_environment() {
   fi
 }
 
+# gVisor as a Docker runtime (MODELFARM_SANDBOX_RUNTIME=runsc, or a model's `runtime: runsc`):
+# ptrace is the platform this kernel offers, and its network is none (sandboxes have none).
+register_gvisor() {
+  local config=/etc/docker/daemon.json current
+  current=$(cat "$config" 2>/dev/null || echo '{}')
+  if [ "$(jq -r '.runtimes.runsc.path // empty' <<<"$current")" != /usr/bin/runsc ]; then
+    mkdir -p /etc/docker
+    jq '.runtimes.runsc = {"path": "/usr/bin/runsc",
+                           "runtimeArgs": ["--platform=ptrace", "--network=none"]}' \
+      <<<"$current" >"$config.tmp" && mv "$config.tmp" "$config"
+    log "registered gVisor (runsc) in $config"
+  fi
+  if docker_ready && ! docker info --format '{{json .Runtimes}}' | jq -e .runsc >/dev/null; then
+    pkill -HUP -x dockerd  # the engine reads its runtimes again, without a restart
+    wait_until 30 "runsc registered with the engine" \
+      sh -c "docker info --format '{{json .Runtimes}}' | jq -e .runsc"
+  fi
+}
+
 install_system_packages
 install_python_environment
 load_settings
+register_gvisor
 ensure_dockerd
 "$ROOT/scripts/make_base_image.sh"
 log "setup done"

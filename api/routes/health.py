@@ -34,9 +34,14 @@ def _redis() -> None:
 def _docker() -> None:
     client = docker.from_env(timeout=TIMEOUT_S)
     try:
-        client.ping()
+        runtimes = client.info().get("Runtimes") or {}
     finally:
         client.close()
+    if settings.sandbox_runtime not in runtimes:
+        raise RuntimeError(
+            f"the engine has no {settings.sandbox_runtime} runtime (MODELFARM_SANDBOX_RUNTIME): "
+            "run scripts/setup.sh"
+        )
 
 
 class StorageDegraded(Exception):
@@ -82,6 +87,7 @@ class Health(BaseModel):
     status: str = Field(description="ok, or unhealthy when a component is down")
     down: list[str]
     checks: dict[str, Check]
+    sandbox_runtime: str = Field(description="runc, or runsc (gVisor): what sandboxes run under")
 
 
 @router.get(
@@ -100,5 +106,6 @@ def health(storage: StorageDep) -> JSONResponse:
         "docker": _check(_docker),
     }
     down = sorted(name for name, result in checks.items() if not result["ok"])
-    body = {"status": "unhealthy" if down else "ok", "down": down, "checks": checks}
+    body = {"status": "unhealthy" if down else "ok", "down": down, "checks": checks,
+            "sandbox_runtime": settings.sandbox_runtime}  # fmt: skip
     return JSONResponse(body, status_code=503 if down else 200)

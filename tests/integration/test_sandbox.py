@@ -1,5 +1,8 @@
-"""Hostile models against the real sandbox: each attack is refused and the job ends cleanly."""
+"""Hostile models against the real sandbox: each attack is refused and the job ends cleanly,
+under both container runtimes: runc, and gVisor (runsc), which the model asks for in its
+modelfarm.yaml."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,19 +14,32 @@ from tests.utils import make_zip
 HOSTILE = Path(__file__).parent / "models" / "hostile"
 
 
-@pytest.fixture(scope="module")
-def hostile(new_user_module):
-    """One READY image of the hostile model, shared by the tests of this module."""
+# gVisor's own kernel reports this release, whatever the host runs.
+GVISOR_RELEASE = "4.4.0"
+
+
+@pytest.fixture(scope="module", params=["runc", "runsc"])
+def hostile(new_user_module, request):
+    """One READY image of the hostile model per runtime, shared by the tests of this module."""
     farm = new_user_module()
     files = {path.name: path.read_bytes() for path in HOSTILE.iterdir()}
+    files["modelfarm.yaml"] += f"runtime: {request.param}\n".encode()
     version = farm.build(make_zip(files))
     assert version["status"] == VersionStatus.READY, version["error"]
-    return farm, version
+    return farm, version, request.param
 
 
 def _attack(hostile, name: str) -> dict:
-    farm, version = hostile
+    farm, version, _runtime = hostile
     return farm.run(version["id"], name.encode(), timeout=120)
+
+
+def test_the_model_meets_the_kernel_of_its_runtime(hostile):
+    job = _attack(hostile, "kernel")
+    assert job["status"] == JobStatus.SUCCEEDED, job["error"]
+    under_gvisor = job["result"]["release"] == GVISOR_RELEASE
+    assert under_gvisor == (hostile[2] == "runsc"), job["result"]
+    assert (os.uname().release in job["result"]["version"]) == (hostile[2] == "runc")
 
 
 def test_no_network_at_all(hostile):
@@ -52,11 +68,17 @@ def test_container_gets_none_of_the_workers_environment(hostile):
         assert secret not in dumped
 
 
-def test_fork_bomb_is_contained_by_the_pids_limit(hostile, anonymous):
+def test_fork_bomb_is_contained(hostile, anonymous):
+    """By the pids limit under runc. Under gVisor the model's processes are gVisor's, not the
+    host's, so the host's pids limit does not see them: the bomb meets the memory limit."""
     job = _attack(hostile, "fork_bomb")
-    assert job["status"] == JobStatus.SUCCEEDED, job["error"]
-    assert job["result"]["children"] < settings.sandbox_pids
-    assert job["result"]["stopped_by"] == "BlockingIOError"
+    if hostile[2] == "runc":
+        assert job["status"] == JobStatus.SUCCEEDED, job["error"]
+        assert job["result"]["children"] < settings.sandbox_pids
+        assert job["result"]["stopped_by"] == "BlockingIOError"
+    else:
+        assert job["status"] == JobStatus.FAILED
+        assert job["error"] == "The model ran out of memory (limit 128 MB)."
     assert anonymous.get("/health").status_code == 200
 
 
@@ -88,7 +110,7 @@ def test_too_many_output_files_fail_the_job(hostile):
 def test_logs_are_kept_to_a_bounded_size(hostile):
     job = _attack(hostile, "shout")
     assert job["status"] == JobStatus.SUCCEEDED, job["error"]
-    farm, _ = hostile
+    farm = hostile[0]
     log = farm.output_files(job["id"])["run.log"]
     assert 0 < len(log) <= settings.sandbox_log_kb * 1024
 

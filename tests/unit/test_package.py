@@ -5,9 +5,11 @@ import zipfile
 
 import pytest
 
+from core.settings import settings
 from tests.crafted import BROKEN_PACKAGES, PREDICT
 from tests.utils import make_zip
 from workers.build.package import PackageError, open_package
+from workers.run.sandbox import Limits
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN_PACKAGES))
@@ -66,3 +68,29 @@ def test_the_contents_digest_ignores_the_zip_and_follows_the_files(tmp_path):
     }
     for name, entries in changed.items():
         assert _zip(tmp_path, name, entries) != digest, name
+
+
+def _config(tmp_path, yaml_text: str):
+    zip_path = tmp_path / "package.zip"
+    zip_path.write_bytes(make_zip({"predict.py": PREDICT, "modelfarm.yaml": yaml_text}))
+    (tmp_path / "out").mkdir()
+    return open_package(zip_path, tmp_path / "out").config
+
+
+def test_a_model_may_ask_for_gvisor_and_runs_under_the_strongest_runtime(tmp_path):
+    config = _config(tmp_path, "runtime: runsc\n")
+    assert Limits.for_model(config.model_dump()).runtime == "runsc"
+    assert Limits.for_model({}).runtime == settings.sandbox_runtime == "runc"
+
+
+def test_a_model_may_not_ask_for_a_weaker_runtime_than_the_farms(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "sandbox_runtime", "runsc")
+    with pytest.raises(PackageError, match="may not ask for the weaker runc"):
+        _config(tmp_path, "runtime: runc\n")
+    assert Limits.for_model({}).runtime == "runsc"
+    assert Limits.for_model({"runtime": "runc"}).runtime == "runsc"  # a row from before
+
+
+def test_an_unknown_runtime_is_refused(tmp_path):
+    with pytest.raises(PackageError, match="runtime"):
+        _config(tmp_path, "runtime: kata\n")

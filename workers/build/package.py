@@ -11,9 +11,10 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import UserFacingError
 from core.settings import settings
@@ -39,6 +40,17 @@ class ModelConfig(BaseModel):
     cpus: float | None = Field(None, gt=0, le=settings.sandbox_cpus)
     memory_mb: int | None = Field(None, ge=32, le=settings.sandbox_memory_mb)
     timeout_s: int | None = Field(None, ge=1, le=settings.sandbox_timeout_s)
+    runtime: Literal["runc", "runsc"] | None = None
+
+    @field_validator("runtime")
+    @classmethod
+    def _not_weaker(cls, runtime: str | None) -> str | None:
+        if runtime == "runc" and settings.sandbox_runtime == "runsc":
+            raise ValueError(
+                "this farm runs every model under gVisor (runsc); a model may not ask for the "
+                "weaker runc: remove `runtime` or set it to runsc"
+            )
+        return runtime
 
 
 @dataclass

@@ -42,6 +42,7 @@ class Limits:
     output_mb: int
     tmp_mb: int
     log_kb: int
+    runtime: str = "runc"
 
     @classmethod
     def for_model(cls, config: dict | None) -> "Limits":
@@ -55,7 +56,16 @@ class Limits:
             output_mb=settings.sandbox_output_mb,
             tmp_mb=settings.sandbox_tmp_mb,
             log_kb=settings.sandbox_log_kb,
+            runtime=strongest(config.get("runtime"), settings.sandbox_runtime),
         )
+
+
+# Container runtimes, weakest first.
+RUNTIMES = ("runc", "runsc")
+
+
+def strongest(*runtimes: str | None) -> str:
+    return max((r for r in runtimes if r), key=RUNTIMES.index, default=RUNTIMES[0])
 
 
 @dataclass
@@ -89,6 +99,7 @@ def container_options(limits: Limits, owner: str, work: str, user: str = "") -> 
     log_bytes = limits.output_mb * 1024**2 * 3 // 2 + limits.log_kb * 1024 * 4
     return {
         "user": uid,
+        "runtime": limits.runtime,
         "network_mode": "none",
         "read_only": True,
         "cap_drop": ["ALL"],

@@ -79,6 +79,11 @@ def shout(output_dir: Path) -> dict:
     return {"shouted": True}
 
 
+def kernel(output_dir: Path) -> dict:
+    """What a kernel exploit would meet: the host's kernel, or gVisor's."""
+    return {"release": os.uname().release, "version": Path("/proc/version").read_text()}
+
+
 def fail(output_dir: Path) -> dict:
     raise ValueError("this input makes no sense")
 
