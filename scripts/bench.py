@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_api  # noqa: E402
 import bench_build  # noqa: E402
 import bench_run  # noqa: E402
+import bench_runtime  # noqa: E402
 import bench_warm  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "bench"
@@ -35,11 +36,12 @@ def main() -> None:
         "run": settled(bench_run.measure),
         "warm": settled(bench_warm.measure),
         "api": settled(bench_api.measure),
+        "runtime": settled(bench_runtime.measure),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"# modelfarm benchmarks ({results['when']})", "", "| figure | value |", "|---|---|"]
-    for section in ("build", "run", "warm", "api"):
+    for section in ("build", "run", "warm", "api", "runtime"):
         lines += [f"| {section}: {name} | {value} |" for name, value in results[section].items()]
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
