@@ -1,6 +1,7 @@
 """The `modelfarm` command: log in, push a model folder, run it, and read what the farm holds.
 Results go to stdout (JSON with --json), progress to stderr (modelfarm/shell.py)."""
 
+import enum
 import json
 import socket
 import sys
@@ -203,6 +204,28 @@ def logs(
                 raise
             text = farm.job_log(version_or_job)
     shell_of(context).out.out(text, end="", highlight=False)
+
+
+class Removable(enum.StrEnum):
+    model = "model"
+    version = "version"
+    job = "job"
+
+
+@app.command("rm")
+def remove(
+    context: typer.Context, kind: Removable,
+    target: Annotated[str, typer.Argument(help="A model's name or id; a version's or job's id.")],
+) -> None:  # fmt: skip
+    """Remove a model (every version and job in it), a version or a job, with their files."""
+    with shell_of(context).client() as farm:
+        if kind is Removable.model:
+            found = farm.find_model(target)
+            if found is None:
+                fail(f"no model named {target!r} among yours and the public ones")
+            target = found["id"]
+        farm.remove(f"{kind.value}s", target)
+    shell_of(context).out.print(f"removed {kind.value} {target}", markup=False)
 
 
 @tokens_app.command("create")

@@ -258,6 +258,10 @@ class Client:
         logs = [o for o in self.outputs(job_id) if o["name"] == "run.log"]
         return _get(logs[0]["url"]).decode("utf-8", "replace") if logs else ""
 
+    def remove(self, kind: str, row_id: str) -> None:
+        """Removes a model, version or job ("models", "versions", "jobs") with its files."""
+        self.call("DELETE", f"/api/{kind}/{row_id}")
+
     def warm(self, version_id: str) -> dict:
         return self.call("POST", f"/api/versions/{version_id}/warm").json()
 

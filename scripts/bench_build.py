@@ -33,6 +33,7 @@ from core.registry import (  # noqa: E402
 )
 from core.settings import settings  # noqa: E402
 from tests.utils import Farm, make_zip  # noqa: E402
+from workers.run import sandbox  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
 PACKAGE_FILES = ("predict.py", "requirements.txt", "modelfarm.yaml", "model.onnx")
@@ -81,6 +82,9 @@ def forget_dependency_images(client: docker.DockerClient) -> None:
 
     built_on = [image_id for image_id in parents if generations_below(image_id) >= 0]
     for image_id in sorted(built_on, key=generations_below, reverse=True):  # children first
+        # Warm sandboxes an earlier run left idle hold their images.
+        for container in client.containers.list(all=True, filters={"ancestor": image_id}):
+            sandbox.remove(container)
         with suppress(docker.errors.ImageNotFound):  # gone with a child: untagged parents go
             client.images.remove(image_id, force=True)
     # The engine's cache of install stages (wheels copied in, virtualenv installed): a set

@@ -73,6 +73,16 @@ def test_login_push_predict_and_read_back(user, tmp_path):
     assert "digits" in [m["name"] for m in json.loads(modelfarm(env, "models", "--json").stdout)]
     assert "READY" in modelfarm(env, "logs", versions[0]["id"]).stdout
 
+    assert modelfarm(env, "rm", "job", jobs[0]["id"]).returncode == 0
+    assert json.loads(modelfarm(env, "jobs", "--json").stdout) == []
+    removed = modelfarm(env, "rm", "model", "digits")
+    assert removed.returncode == 0 and "removed model" in removed.stdout, removed.stderr
+    assert "digits" not in [
+        m["name"] for m in json.loads(modelfarm(env, "models", "--json").stdout)
+    ]
+    gone = modelfarm(env, "rm", "version", versions[0]["id"])
+    assert gone.returncode != 0 and "404" in gone.stderr + gone.stdout
+
 
 def test_a_failing_push_exits_non_zero_with_the_reason(user, tmp_path):
     farm, env = user
