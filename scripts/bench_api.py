@@ -5,19 +5,17 @@ side in the same run, against one API process started beside it: throughput, p50
     .venv/bin/python scripts/bench_api.py       (needs the stack: scripts/up.sh)
 """
 
-import os
 import re
 import subprocess
 import sys
-import time
+import tempfile
 import uuid
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.settings import settings  # noqa: E402
+from tests.integration.stack import api_process  # noqa: E402
 from tests.utils import API_URL, Farm  # noqa: E402
 
 CONNECTIONS = 20
@@ -48,35 +46,14 @@ def _latency(out: str, percentile: str) -> float:
     return round(float(number) * _UNITS[unit], 1)
 
 
-def one_process_api() -> subprocess.Popen:
-    """The API as one process on ONE_PROCESS_PORT, as the stack ran it before several."""
-    env = {**os.environ, "MODELFARM_SERVICE": "bench-api"}  # no metrics port of the stack's
-    api = subprocess.Popen(
-        [str(ROOT / ".venv/bin/uvicorn"), "api.main:app", "--host", "127.0.0.1",
-         "--port", str(ONE_PROCESS_PORT), "--no-proxy-headers", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{ONE_PROCESS_PORT}/openapi.json").is_success:
-                return api
-        except httpx.TransportError:
-            time.sleep(0.3)
-    api.kill()
-    raise SystemExit("the one-process API did not start")
-
-
 def measure() -> dict:
     farm = Farm.register(f"bench-{uuid.uuid4().hex[:8]}@example.com", "bench-password")
     for _ in range(MODELS):
         farm.create_model()
-    api = one_process_api()
-    try:
-        one = load(f"http://127.0.0.1:{ONE_PROCESS_PORT}", farm.token)
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
+    # The API as one process, as it ran before several, beside the stack's.
+    log = Path(tempfile.mkdtemp()) / "api.log"
+    with api_process(ONE_PROCESS_PORT, log) as url:
+        one = load(url, farm.token)
     several = load(API_URL, farm.token)
     workers = settings.api_workers
     return {

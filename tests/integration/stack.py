@@ -5,7 +5,10 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 from core.settings import settings
 from tests.utils import ROOT
@@ -78,3 +81,32 @@ def wait_for_sandbox(docker_client, *, work: str = "", user: str = "", timeout: 
     return wait_for(
         lambda: docker_client.containers.list(filters={"label": label}), "a sandbox", timeout
     )
+
+
+@contextlib.contextmanager
+def api_process(port: int, log: Path, **settings_: str) -> Iterator[str]:
+    """The API as one more process beside the stack's, on port, with these settings (such as
+    WRITES_PER_MINUTE="8" for MODELFARM_WRITES_PER_MINUTE); its URL once it answers."""
+    env = {**os.environ, **{f"MODELFARM_{name}": value for name, value in settings_.items()}}
+    env["MODELFARM_SERVICE"] = "extra-api"  # no metrics port of the stack's
+    with log.open("w") as output:
+        api = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
+             "--port", str(port), "--no-proxy-headers", "--no-access-log"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: _answers(url) or api.poll() is not None, "the extra API", 60)
+            assert api.poll() is None, f"the extra API exited: see {log}"
+            yield url
+        finally:
+            api.terminate()
+            api.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

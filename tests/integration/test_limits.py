@@ -3,9 +3,6 @@ requests per minute, and jobs and builds queued or running at once; each a 429 t
 setting and says when to retry."""
 
 import base64
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +10,8 @@ import pytest
 
 from core.lifecycle import VersionStatus
 from core.storage import package_upload_key
-from tests.utils import ROOT, Farm, make_zip
+from tests.integration.stack import api_process
+from tests.utils import Farm, make_zip
 
 PORT = 8011
 LIMITS = {
@@ -32,31 +30,9 @@ INPUT = {"name": "x.txt", "data": base64.b64encode(b"x").decode()}
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory) -> Iterator[str]:
     """The API, as a process of its own beside the stack's, with LIMITS."""
-    env = {**os.environ, **{f"MODELFARM_{name}": str(value) for name, value in LIMITS.items()}}
-    log = (tmp_path_factory.mktemp("limited") / "api.log").open("w")
-    api = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-         "--port", str(PORT), "--no-proxy-headers"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{PORT}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(url):
-            assert api.poll() is None and time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+    log = tmp_path_factory.mktemp("limited") / "api.log"
+    with api_process(PORT, log, **{name: str(value) for name, value in LIMITS.items()}) as url:
         yield url
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
-        log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _as(farm: Farm, url: str) -> httpx.Client:

@@ -5,8 +5,6 @@ allowed are refused on an API process of its own that keeps the default (no loop
 
 import contextlib
 import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +20,8 @@ from core.db import SessionLocal
 from core.lifecycle import utcnow
 from core.models import Job, WebhookAttempt
 from core.settings import settings
-from tests.integration.stack import wait_for
-from tests.utils import API_URL, ROOT, Farm, inline, make_zip
+from tests.integration.stack import api_process, wait_for
+from tests.utils import API_URL, Farm, inline, make_zip
 
 ECHO = "def predict(input_path, output_dir):\n    return {'echo': open(input_path).read()}\n"
 STRICT_PORT = 8012
@@ -209,28 +207,9 @@ def test_a_completed_message_that_was_never_sent_is_sent_by_the_reconciler(new_u
 @pytest.fixture(scope="module")
 def strict_api(tmp_path_factory) -> Iterator[str]:
     """The API as a process of its own with the default: no loopback or private receivers."""
-    env = {**os.environ, "MODELFARM_WEBHOOK_ALLOW_PRIVATE": "false"}
-    log = (tmp_path_factory.mktemp("strict") / "api.log").open("w")
-    api = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-         "--port", str(STRICT_PORT), "--no-proxy-headers"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{STRICT_PORT}"
-    try:
-        wait_for(lambda: api.poll() is None and _answers(url) or None, "the strict API", 60)
+    log = tmp_path_factory.mktemp("strict") / "api.log"
+    with api_process(STRICT_PORT, log, WEBHOOK_ALLOW_PRIVATE="false") as url:
         yield url
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
-        log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture(scope="module")
