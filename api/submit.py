@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Header, HTTPException, status
 from sqlalchemy.orm import Session
 
-from api import crud, throttle, webhooks
+from api import crud, quota, throttle, webhooks
 from api.schemas import PLAIN_TEXT, BatchItem, InlineFile, JobCreate
 from api.uploads import seal_upload
 from core import inputs
@@ -46,6 +46,8 @@ def create(
     queued = not _awaits_uploads(fields)
     if queued:
         throttle.require_room_for_job(session, user.id)
+        fields["stored_bytes"] = inputs.stored_bytes(fields["inputs"], fields.get("batch"))
+        quota.require_room(session, user.id, fields["stored_bytes"])
     try:
         job = crud.create_job(
             session, job_id=job_id, owner=user, version=version, inline=inline, queued=queued,
@@ -215,8 +217,7 @@ def upload_urls(storage: Storage, job: Job) -> dict[str, Any]:
     if job.status != JOB.uploading:
         return {}
     expires_in = int(storage.url_lifetime.total_seconds())
-    names = [_item(i) for i in range(len(job.batch))] if job.batch is not None else _uploaded(job)
-    keys = {name: job_input_upload_key(job.id, name) for name in names}
+    keys = upload_keys(job)
     urls = {name: storage.presigned_put(key) for name, key in keys.items()}
     cap = settings.max_input_bytes
     forms = {name: storage.presigned_post(key, max_bytes=cap) for name, key in keys.items()}
@@ -225,6 +226,12 @@ def upload_urls(storage: Storage, job: Job) -> dict[str, Any]:
                 "upload_expires_in": expires_in}  # fmt: skip
     one = {"upload_url": next(iter(urls.values()))} if len(urls) == 1 else {}
     return {"upload_urls": urls, "upload_forms": forms, **one, "upload_expires_in": expires_in}
+
+
+def upload_keys(job: Job) -> dict[str, str]:
+    """Where each of the job's uploaded files is PUT, by input (a batch's: by item)."""
+    names = [_item(i) for i in range(len(job.batch))] if job.batch is not None else _uploaded(job)
+    return {name: job_input_upload_key(job.id, name) for name in names}
 
 
 def seal_inputs(storage: Storage, job: Job) -> None:

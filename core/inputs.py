@@ -128,6 +128,12 @@ def is_file(value: Any) -> bool:
     return isinstance(value, dict)
 
 
+def stored_bytes(inputs: dict[str, Any], batch: list[dict] | None) -> int:
+    """The bytes of a job's input files (a batch's: its items'), as sealed."""
+    files = [value for value in inputs.values() if is_file(value)]
+    return sum(each.get("size") or 0 for each in (*files, *(batch or [])))
+
+
 def public(inputs: dict[str, Any]) -> dict[str, Any]:
     """A job's inputs as its owner sees them: values, and files as their name and size."""
     return {

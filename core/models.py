@@ -195,6 +195,9 @@ class Job(WebhookTarget, Timestamped, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     # Its files (inputs, outputs, log) were removed MODELFARM_JOB_RETENTION_DAYS after its end.
     data_removed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Its input and output files' bytes, which count against its owner's storage quota (0 once
+    # they are removed).
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     writes_per_minute: int = Field(6000, ge=1)
     max_active_jobs_per_user: int = Field(100, ge=1)
     max_active_builds_per_user: int = Field(10, ge=1)
+    # Per user, before 413: the bytes of their packages and their jobs' input and output files.
+    storage_quota_mb: int = Field(10 * 1024, ge=1)
 
     max_package_bytes: int = Field(512 * 1024**2, ge=1)
     max_input_bytes: int = Field(64 * 1024**2, ge=1)
@@ -107,6 +109,9 @@ class Settings(BaseSettings):
     # Builds resolve requirements to wheels on the worker, from this index only.
     pip_index_url: str = "https://pypi.org/simple"
     cache_dir: str = ".farm/cache"
+    # Each worker host's engine images and wheels, kept under this many GB, least recently used
+    # removed first (workers/cache.py); what is in use stays.
+    worker_cache_gb: float = Field(20, gt=0)
 
     # The container runtime of sandboxes: runc (the host's kernel, namespaces and cgroups) or
     # runsc (gVisor: a kernel of its own in user space between the model and the host's). A

@@ -14,6 +14,7 @@ from docker.errors import APIError, ImageNotFound
 from urllib3.exceptions import ReadTimeoutError
 
 from core.errors import FarmFault, UserFacingError
+from workers import cache
 
 Log = Callable[[str], None]
 REGISTRY = "the registry"
@@ -70,6 +71,7 @@ def build(
         stream.close()
     if image_id is None:
         raise FarmFault(ENGINE, "the image build ended without an image")
+    cache.touch(image_id)
     return image_id
 
 
@@ -86,17 +88,20 @@ def push(client: docker.DockerClient, repository: str, name: str, log: Log) -> N
 
 
 def pull(client: docker.DockerClient, reference: str) -> None:
-    """Makes reference (repository@digest or repository:tag) present locally."""
+    """Makes reference (repository@digest or repository:tag) present locally, and records the
+    use (workers/cache.py); a pull that adds to the engine's images trims them to the budget."""
     try:
-        client.images.get(reference)
+        cache.touch(client.images.get(reference).id)
         return
     except ImageNotFound:
         pass
     try:
-        client.images.pull(reference)
+        image = client.images.pull(reference)
     except APIError as error:
         detail = f"pulling {reference} failed: {error.explanation or error}"
         raise FarmFault(REGISTRY, detail) from error
+    cache.touch(image.id)
+    cache.trim_to_budget(client)
 
 
 def image_id(client: docker.DockerClient, reference: str) -> str:

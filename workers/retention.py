@@ -45,7 +45,7 @@ def _expire_job_files(storage: Storage) -> int:
             session.execute(delete(InlineInput).where(InlineInput.job_id == job_id))
             # Small outputs may sit in the row until first listed (workers/run/transfer.py).
             session.execute(update(Job).where(Job.id == job_id)
-                            .values(data_removed=True, outputs=[]))  # fmt: skip
+                            .values(data_removed=True, outputs=[], stored_bytes=0))  # fmt: skip
     return len(expired)
 
 

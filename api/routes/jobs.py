@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api import crud, submit, throttle
+from api import crud, quota, submit, throttle
 from api.deps import (
     CurrentUser,
     OwnedJob,
@@ -27,7 +27,7 @@ from api.schemas import (
     Page,
 )
 from api.waiting import WaitPreference, until_ended
-from core import events, removal, webhooks
+from core import events, inputs, removal, webhooks
 from core.db import session_scope
 from core.lifecycle import JOB, move, utcnow
 from core.models import Job
@@ -112,7 +112,11 @@ async def run_job(
                 f"This job is {job.status}: a job runs only once. Create a new job to run again.",
             )
         throttle.require_room_for_job(session, job.owner_id)
+        uploaded = quota.uploaded_bytes(storage, list(submit.upload_keys(job).values()))
+        inline = inputs.stored_bytes(job.inputs, job.batch)  # the uploads' sizes are not known yet
+        quota.require_room(session, job.owner_id, inline + uploaded)
         submit.seal_inputs(storage, job)
+        job.stored_bytes = inputs.stored_bytes(job.inputs, job.batch)
         crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
         queued = JobPublic.model_validate(job)
         session.close()  # the wait below holds no database connection

@@ -2,7 +2,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from api import crud, throttle
+from api import crud, quota, throttle
 from api.deps import (
     CurrentUser,
     OwnedVersion,
@@ -49,6 +49,8 @@ def start_build(
         )
     target = target_fields(body) if body is not None else {}
     throttle.require_room_for_build(session, version.model.owner_id)
+    package = quota.uploaded_bytes(storage, [package_upload_key(version.id)])
+    quota.require_room(session, version.model.owner_id, package)
     version.package_size = seal_upload(
         storage,
         upload_key=package_upload_key(version.id),

@@ -3,17 +3,22 @@ requests per minute, and jobs and builds queued or running at once; each a 429 t
 setting and says when to retry."""
 
 import base64
+import os
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from core.db import SessionLocal
 from core.lifecycle import VersionStatus
+from core.models import Job
 from core.storage import package_upload_key
 from tests.integration.stack import api_process
 from tests.utils import Farm, make_zip
 
 PORT = 8011
+QUOTA_PORT = 8014
 LIMITS = {
     "WRITES_PER_MINUTE": 8, "MAX_ACTIVE_JOBS_PER_USER": 2, "MAX_ACTIVE_BUILDS_PER_USER": 1,
     "MAX_PACKAGE_BYTES": 4096, "MAX_INPUT_BYTES": 1024,
@@ -111,3 +116,39 @@ def test_uploads_past_the_limit_are_refused_by_the_object_store_itself(new_user,
     assert _posted(input_form, b"x" * (LIMITS["MAX_INPUT_BYTES"] + 1)).status_code == 400
     assert _posted(input_form, b"small").status_code == 204
     assert farm.run_job(job["job"]["id"], wait_s=60)["status"] == "SUCCEEDED"
+
+
+@pytest.fixture(scope="module")
+def quota_api(tmp_path_factory) -> Iterator[str]:
+    """The API with a storage quota of 1 MB per user."""
+    log = tmp_path_factory.mktemp("quota") / "api.log"
+    with api_process(QUOTA_PORT, log, STORAGE_QUOTA_MB="1") as url:
+        yield url
+
+
+def _weighty(tag: str) -> bytes:
+    """A package of about 600 KB that does not compress."""
+    return make_zip({"predict.py": ECHO + f"# {tag}\n", "weights.bin": os.urandom(600 * 1024)})
+
+
+def test_storage_past_the_quota_is_refused_until_room_is_made(new_user, quota_api, storage):
+    farm = new_user()
+    model = farm.create_model()["id"]
+    first, second = (farm.new_version(model, _weighty(tag)) for tag in ("a", "b"))
+    with _as(farm, quota_api) as http:
+        assert http.post(f"/api/versions/{first['id']}/build").status_code == 202
+        assert farm.wait_version(first["id"])["status"] == VersionStatus.READY
+        refused = http.post(f"/api/versions/{second['id']}/build")
+        assert refused.status_code == 413 and "MODELFARM_STORAGE_QUOTA_MB" in refused.text
+        assert storage.size(package_upload_key(second["id"])) is not None  # kept to retry
+        big = {"name": "x.bin", "data": base64.b64encode(os.urandom(500 * 1024)).decode()}
+        too_big = http.post("/api/jobs", json={"version_id": first["id"], "input": big})
+        assert too_big.status_code == 413 and "MODELFARM_STORAGE_QUOTA_MB" in too_big.text
+        job = http.post("/api/jobs", json={"version_id": first["id"], "input": INPUT},
+                        headers={"Prefer": "wait=60"}).json()["job"]  # fmt: skip
+        assert job["status"] == "SUCCEEDED", job["error"]
+        with SessionLocal() as session:  # the input's byte and the outputs' count
+            assert session.get(Job, uuid.UUID(job["id"])).stored_bytes > 1
+        assert http.delete(f"/api/versions/{first['id']}").status_code == 204
+        assert http.post(f"/api/versions/{second['id']}/build").status_code == 202
+    assert farm.wait_version(second["id"])["status"] == VersionStatus.READY

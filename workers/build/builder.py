@@ -25,7 +25,7 @@ from core.models import Model, ModelVersion, Visibility
 from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage
-from workers import images
+from workers import cache, images
 from workers.build import dockerfile, wheels
 from workers.build.buildlog import StreamingLog
 from workers.build.dependencies import dependency_image
@@ -35,6 +35,7 @@ from workers.retry import with_retries
 from workers.workdirs import work_dir
 
 logger = structlog.get_logger(__name__)
+WHEELHOUSE = Path(settings.cache_dir) / "wheelhouse"
 
 
 @dataclass
@@ -93,6 +94,16 @@ def build_version(version_id: uuid.UUID) -> None:
     metrics.BUILD_SECONDS.labels(outcome["status"], reused).observe(time.monotonic() - started)
     logger.info("build ended", status=str(outcome["status"]), reused=reused,
                 error=outcome.get("error"))  # fmt: skip
+    _trim_cache()
+
+
+def _trim_cache() -> None:
+    """Keeps this host's images and wheels under the budget (workers/cache.py)."""
+    client = images.docker_client()
+    try:
+        cache.trim_to_budget(client, WHEELHOUSE / "files")
+    finally:
+        client.close()
 
 
 def _start(version_id: uuid.UUID) -> BuildRequest | None:
@@ -233,10 +244,9 @@ def _build_and_push(
     """Resolves the wheels, builds FROM their dependency image, smoke-tests and pushes the
     image; returns the lock and the input schema."""
     name = registry.engine_name(registry.model_repository(request.model_id))
-    wheelhouse = Path(settings.cache_dir) / "wheelhouse"
     target = target_python(client, base_image_id)
-    lock = wheels.resolve(package.requirements, target, wheelhouse, log)
-    deps_image = dependency_image(client, lock, base_image_id, wheelhouse / "files", work, log)
+    lock = wheels.resolve(package.requirements, target, WHEELHOUSE, log)
+    deps_image = dependency_image(client, lock, base_image_id, WHEELHOUSE / "files", work, log)
     context = work / "context"
     dockerfile.write_model_context(
         source=package.root, context=context,

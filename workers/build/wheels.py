@@ -83,6 +83,8 @@ def resolve(requirements: list[str], target: TargetPython, wheelhouse: Path, log
         lock = json.loads(lock_path.read_text())
         if _is_complete(lock, files):
             log(f"requirements: reusing the resolved set of {len(lock)} wheels, no download\n")
+            for item in lock:  # a use, for the cache's least-recently-used order
+                (files / item["filename"]).touch()
             return lock
     files.mkdir(parents=True, exist_ok=True)
     lock_path.parent.mkdir(parents=True, exist_ok=True)

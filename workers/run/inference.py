@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core import events, logs, metrics, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
-from core.inputs import is_file
+from core.inputs import is_file, stored_bytes
 from core.lifecycle import JobStatus, VersionStatus, begin, finish
 from core.models import InlineInput, Job, JobItem, ModelVersion
 from core.queue import INFERENCE_QUEUE
@@ -43,6 +43,7 @@ class RunRequest:
     items_done: set[int]  # a batch's items recorded by an earlier attempt
     log_key: str
     inline: bytes | None  # the input(s) sent inline
+    input_bytes: int
     webhook_events: list[str]
 
 
@@ -56,6 +57,8 @@ def run_job(job_id: uuid.UUID) -> None:
         webhooks.notify("job", job_id, request.webhook_events, "start")
         with cancels.watching(job_id) as watch:
             outcome = _outcome(request, watch)
+        outputs = sum(entry["size"] for entry in outcome.get("outputs") or [])
+        outcome["stored_bytes"] = request.input_bytes + outputs
         ended = with_retries(finish, Job, job_id, **outcome)
         if outcome.get("run_seconds") is not None:
             metrics.JOB_RUN_SECONDS.labels(outcome["status"]).observe(outcome["run_seconds"])
@@ -100,7 +103,7 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
         return RunRequest(
             where=Sandboxed(job.id, job.owner_id, image, limits), inputs=job.inputs,
             batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
-            webhook_events=webhooks.wanted(job),
+            input_bytes=stored_bytes(job.inputs, job.batch), webhook_events=webhooks.wanted(job),
         )  # fmt: skip
 
 
