@@ -197,7 +197,7 @@ OwnedJob = Annotated[Job, Depends(get_owned_job)]
 MAX_OFFSET = 2**31 - 1
 
 
-def pagination(
+async def pagination(  # async: no thread is taken for it (a sync one would run in one)
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, int]:

@@ -11,12 +11,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import docker
+from sqlalchemy import select
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_api  # noqa: E402
 import bench_build  # noqa: E402
 import bench_run  # noqa: E402
 import bench_runtime  # noqa: E402
 import bench_warm  # noqa: E402
+
+from core.db import SessionLocal  # noqa: E402
+from core.models import User  # noqa: E402
+from core.storage import Storage  # noqa: E402
+from tests.utils import remove_user  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "bench"
 
@@ -45,6 +53,19 @@ def main() -> None:
         lines += [f"| {section}: {name} | {value} |" for name, value in results[section].items()]
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    remove_bench_users()
+
+
+def remove_bench_users() -> None:
+    """The benchmarks' users go, with their (public) models, so that no later build reuses them."""
+    client = docker.from_env()
+    try:
+        with SessionLocal() as session:
+            users = session.scalars(select(User.id).where(User.email.like("bench-%"))).all()
+        for user_id in users:
+            remove_user(user_id, Storage(), client)
+    finally:
+        client.close()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import ParamSpec, TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
+    retry_if_exception,
     retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential,
@@ -40,12 +41,17 @@ def _log_retry(state: RetryCallState) -> None:
     )  # fmt: skip
 
 
-def with_retries(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """step(*args, **kwargs), retried on anything but a UserFacingError; the last error is
-    raised when the tries run out."""
+def with_retries(
+    step: Callable[P, T], *args: P.args, give_up: Callable[[], bool] = lambda: False,
+    **kwargs: P.kwargs,
+) -> T:  # fmt: skip
+    """step(*args, **kwargs), retried on anything but a UserFacingError, unless give_up() (such
+    as: the job was canceled, so the sandbox failed because the cancel stopped it); the last
+    error is raised when the tries run out."""
     first = first_wait_s(settings.farm_retry_attempts, settings.farm_retry_window_s)
     retrying = Retrying(
-        retry=retry_if_not_exception_type(UserFacingError),
+        retry=retry_if_not_exception_type(UserFacingError)
+        & retry_if_exception(lambda _error: not give_up()),
         stop=stop_after_attempt(settings.farm_retry_attempts),
         wait=wait_exponential(multiplier=first, min=first),
         before_sleep=_log_retry,

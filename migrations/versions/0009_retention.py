@@ -1,5 +1,4 @@
-"""Retention and storage quotas: a job whose files expired keeps its row, marked
-data_removed; the bytes each job stores
+"""Retention: a job whose files expired keeps its row, marked data_removed
 
 Revision ID: 0009
 Revises: 0008
@@ -21,10 +20,6 @@ def upgrade() -> None:
         "jobs",
         sa.Column("data_removed", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
-    op.add_column(
-        "jobs",
-        sa.Column("stored_bytes", sa.BigInteger(), nullable=False, server_default="0"),
-    )
     # The retention sweep looks for ended jobs by their end, and waiting uploads by their start.
     op.create_index("ix_jobs_finished_at", "jobs", ["finished_at"])
     op.create_index("ix_jobs_status_created_at", "jobs", ["status", "created_at"])
@@ -37,5 +32,4 @@ def downgrade() -> None:
     op.drop_index("ix_model_versions_status_created_at", "model_versions")
     op.drop_index("ix_jobs_status_created_at", "jobs")
     op.drop_index("ix_jobs_finished_at", "jobs")
-    op.drop_column("jobs", "stored_bytes")
     op.drop_column("jobs", "data_removed")

@@ -53,7 +53,7 @@ def test_login_push_predict_and_read_back(user, tmp_path):
 
     pushed = modelfarm(env, "push", str(DIGITS), "--model", "digits")
     assert pushed.returncode == 0, pushed.stderr
-    assert "smoke test" in pushed.stderr  # the build log, streamed
+    assert "package: sha256" in pushed.stderr  # the build log, streamed (built or reused)
     assert "digits v1 READY" in pushed.stdout and "digest  sha256:" in pushed.stdout
 
     sample = next(iter(LABELS))

@@ -59,7 +59,9 @@ def run(
         def run_windows() -> None:
             while not watch.canceled and (window := todo.take()):
                 requests = [_cut(sources, items[i], Path(scratch) / f"item-{i}") for i in window]
-                results = with_retries(predict_all, where, requests, watch)
+                results = with_retries(
+                    predict_all, where, requests, watch, give_up=lambda: watch.canceled
+                )
                 crashed = len(window) > 1 and _crashed(results[-1])
                 if crashed:  # answers held before the crash may be lost with it
                     results.pop()
@@ -216,8 +218,12 @@ class _Recorder:
 
 def _write(job_id: uuid.UUID, items: list[dict]) -> None:
     """Inserts the items' rows and counts them into the job; a row already there (written by a
-    try whose answer was lost) is neither inserted nor counted twice."""
+    try whose answer was lost) is neither inserted nor counted twice, and a removed job gets
+    none."""
     with session_scope() as session:
+        # Locked, so that a removal of the job waits; a job removed already gets no rows.
+        if session.scalar(select(Job.id).where(Job.id == job_id).with_for_update()) is None:
+            return
         indexes = [item["index"] for item in items]
         present = set(
             session.scalars(

@@ -79,6 +79,8 @@ def _outcome(request: RunRequest, watch: cancels.Watch) -> dict:
     except UserFacingError as error:
         return {"status": JobStatus.FAILED, "error": str(error)}
     except Exception as error:
+        if watch.canceled:  # what broke was the sandbox the cancel stopped: nothing to record
+            return {"status": JobStatus.CANCELED}
         logger.exception("job %s failed inside the farm", request.where.job_id)
         return {"status": JobStatus.FAILED, "error": gave_up_message("job", error)}
 
@@ -140,7 +142,9 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
             return path
 
         runner_request = RunnerRequest.of_inputs(request.inputs, data_of)
-        result = with_retries(predict, request.where, runner_request, watch)
+        result = with_retries(
+            predict, request.where, runner_request, watch, give_up=lambda: watch.canceled
+        )
     if result.stderr_tail:
         log = result.stderr_tail.encode()
         with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")
