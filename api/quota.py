@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from core.models import Job, Model, ModelVersion
 from core.settings import settings
-from core.storage import Storage
 
 MB = 1024**2
 
@@ -36,9 +35,3 @@ def require_room(session: Session, owner_id: uuid.UUID, adding: int) -> None:
             f"{settings.storage_quota_mb} MB (MODELFARM_STORAGE_QUOTA_MB): remove models, "
             "versions or jobs you no longer need (DELETE), then try again.",
         )
-
-
-def uploaded_bytes(storage: Storage, keys: list[str]) -> int:
-    """The bytes waiting at these upload keys (a missing one counts nothing: its sealing
-    answers for it)."""
-    return sum(storage.size(key) or 0 for key in keys)

@@ -217,7 +217,7 @@ def upload_urls(storage: Storage, job: Job) -> dict[str, Any]:
     if job.status != JOB.uploading:
         return {}
     expires_in = int(storage.url_lifetime.total_seconds())
-    keys = upload_keys(job)
+    keys = {name: job_input_upload_key(job.id, name) for name in _upload_names(job)}
     urls = {name: storage.presigned_put(key) for name, key in keys.items()}
     cap = settings.max_input_bytes
     forms = {name: storage.presigned_post(key, max_bytes=cap) for name, key in keys.items()}
@@ -228,16 +228,21 @@ def upload_urls(storage: Storage, job: Job) -> dict[str, Any]:
     return {"upload_urls": urls, "upload_forms": forms, **one, "upload_expires_in": expires_in}
 
 
-def upload_keys(job: Job) -> dict[str, str]:
-    """Where each of the job's uploaded files is PUT, by input (a batch's: by item)."""
-    names = [_item(i) for i in range(len(job.batch))] if job.batch is not None else _uploaded(job)
-    return {name: job_input_upload_key(job.id, name) for name in names}
+def _upload_names(job: Job) -> list[str]:
+    """The job's uploaded files, by input (a batch's: by item)."""
+    return [_item(i) for i in range(len(job.batch))] if job.batch is not None else _uploaded(job)
 
 
-def seal_inputs(storage: Storage, job: Job) -> None:
-    """Seals what was uploaded for the job (409/413 when an upload is missing or too big)."""
+def upload_sizes(storage: Storage, job: Job) -> dict[str, int | None]:
+    """What waits at each of the job's upload keys, in bytes; None for an upload missing."""
+    return {name: storage.size(job_input_upload_key(job.id, name)) for name in _upload_names(job)}
+
+
+def seal_inputs(storage: Storage, job: Job, sizes: dict[str, int | None]) -> None:
+    """Seals what was uploaded for the job (409/413 when an upload is missing or too big), its
+    uploads' sizes read beforehand (upload_sizes)."""
     if job.batch is not None:
-        _require_uploads(storage, job, [_item(i) for i in range(len(job.batch))], "item")
+        _require_uploads(sizes, "item")
         job.batch = [
             {**item, "size": _seal(storage, job, item["key"], _item(i), f"item {i}'s input file",
                                    f"upload_urls[{i}]")}
@@ -248,7 +253,7 @@ def seal_inputs(storage: Storage, job: Job) -> None:
     if len(names) == 1:  # the sealing's own 409 says what is missing
         hints = {names[0]: ("input file", "job's upload_url")}
     else:
-        _require_uploads(storage, job, names, "file")
+        _require_uploads(sizes, "file")
         hints = {name: (f"file of input {name}", f"upload_urls[{name}]") for name in names}
     job.inputs = {
         name: {**value, "size": _seal(storage, job, value["key"], name, *hints[name])}
@@ -257,13 +262,11 @@ def seal_inputs(storage: Storage, job: Job) -> None:
     }  # fmt: skip
 
 
-def _require_uploads(storage: Storage, job: Job, names: list[str], what: str) -> None:
+def _require_uploads(sizes: dict[str, int | None], what: str) -> None:
     """409 unless every upload is there. All or none: sealing removes an upload, so a second
     try must find them all there."""
     missing = [
-        f"upload_urls[{name.removeprefix('item-')}]"
-        for name in names
-        if storage.size(job_input_upload_key(job.id, name)) is None
+        f"upload_urls[{name.removeprefix('item-')}]" for name, size in sizes.items() if size is None
     ]
     if missing:
         raise HTTPException(

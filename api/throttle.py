@@ -90,7 +90,7 @@ def count_write(request: Request, user_id: uuid.UUID) -> None:
 
 def require_room_for_job(session: Session, owner_id: uuid.UUID) -> None:
     """Refuses (429) queueing a job while its owner has their most queued or running."""
-    active = select(func.count()).where(Job.owner_id == owner_id, Job.status.in_(_ACTIVE_JOB))
+    active = select(func.count()).where(Job.owner_id == owner_id, Job.status.in_(JOB.active))
     _require_room(session.scalar(active), settings.max_active_jobs_per_user, "jobs", "JOBS")
 
 
@@ -100,13 +100,9 @@ def require_room_for_build(session: Session, owner_id: uuid.UUID) -> None:
         select(func.count())
         .select_from(ModelVersion)
         .join(Model)
-        .where(Model.owner_id == owner_id, ModelVersion.status.in_(_ACTIVE_VERSION))
+        .where(Model.owner_id == owner_id, ModelVersion.status.in_(VERSION.active))
     )
     _require_room(session.scalar(active), settings.max_active_builds_per_user, "builds", "BUILDS")
-
-
-_ACTIVE_JOB = (JOB.queued, JOB.running)
-_ACTIVE_VERSION = (VERSION.queued, VERSION.running)
 
 
 def _require_room(active: int, limit: int, what: str, setting: str) -> None:

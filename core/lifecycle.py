@@ -64,6 +64,11 @@ class Lifecycle:
     canceled: enum.StrEnum | None = None
 
     @property
+    def active(self) -> frozenset[str]:
+        """Queued or in progress: work the farm has yet to finish."""
+        return frozenset({self.queued, self.running})
+
+    @property
     def terminal(self) -> frozenset[str]:
         return frozenset({self.succeeded, self.failed, self.canceled} - {None})
 

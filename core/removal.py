@@ -17,18 +17,15 @@ from core.models import Job, Model, ModelVersion
 from core.registry import Registry, model_repository
 from core.storage import Storage, job_prefix, package_upload_key
 
-_ACTIVE_JOB = (JOB.queued, JOB.running)
-_ACTIVE_VERSION = (VERSION.queued, VERSION.running)
-
 
 def still_active(session: Session, *, versions: list[ModelVersion]) -> str | None:
     """Why these versions cannot be removed now, as a sentence; None when they can."""
-    building = [f"v{v.number}" for v in versions if v.status in _ACTIVE_VERSION]
+    building = [f"v{v.number}" for v in versions if v.status in VERSION.active]
     if building:
         return f"{', '.join(building)} is being built; remove it once its build has ended."
     jobs = session.scalar(
         select(func.count()).where(
-            Job.version_id.in_([v.id for v in versions]), Job.status.in_(_ACTIVE_JOB)
+            Job.version_id.in_([v.id for v in versions]), Job.status.in_(JOB.active)
         )
     )
     if jobs:

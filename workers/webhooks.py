@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 from core import queue, webhooks
 from core.db import session_scope
 from core.lifecycle import utcnow
-from core.models import Job, ModelVersion, WebhookAttempt
+from core.models import WebhookAttempt
 from core.settings import settings
 from core.webhooks import Event, Kind
 
@@ -120,7 +120,7 @@ def lost_messages() -> list[tuple[str, Kind]]:
     attempt at it, nor a message waiting in the queue."""
     now = utcnow()
     found: list[tuple[str, Kind]] = []
-    for kind, table in (("job", Job), ("version", ModelVersion)):
+    for kind, table in webhooks.TABLES.items():
         column = getattr(WebhookAttempt, f"{kind}_id")
         with session_scope() as session:
             rows = session.execute(

@@ -112,10 +112,10 @@ async def run_job(
                 f"This job is {job.status}: a job runs only once. Create a new job to run again.",
             )
         throttle.require_room_for_job(session, job.owner_id)
-        uploaded = quota.uploaded_bytes(storage, list(submit.upload_keys(job).values()))
+        sizes = submit.upload_sizes(storage, job)
         inline = inputs.stored_bytes(job.inputs, job.batch)  # the uploads' sizes are not known yet
-        quota.require_room(session, job.owner_id, inline + uploaded)
-        submit.seal_inputs(storage, job)
+        quota.require_room(session, job.owner_id, inline + sum(filter(None, sizes.values())))
+        submit.seal_inputs(storage, job, sizes)
         job.stored_bytes = inputs.stored_bytes(job.inputs, job.batch)
         crud.mark_queued(session, row=job, lifecycle=JOB, send=send_run)
         queued = JobPublic.model_validate(job)
@@ -164,7 +164,7 @@ def cancel_job(job: OwnedJob, session: SessionDep):
 def delete_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
     """Removes a job that is not queued or running, with its inputs, outputs, log and items."""
     session.refresh(job, with_for_update=True)
-    if job.status in (JOB.queued, JOB.running):
+    if job.status in JOB.active:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"This job is {job.status}; cancel it first (POST /api/jobs/{job.id}/cancel), then "

@@ -49,7 +49,8 @@ def start_build(
         )
     target = target_fields(body) if body is not None else {}
     throttle.require_room_for_build(session, version.model.owner_id)
-    package = quota.uploaded_bytes(storage, [package_upload_key(version.id)])
+    # A missing package counts nothing here: its sealing below answers for it.
+    package = storage.size(package_upload_key(version.id)) or 0
     quota.require_room(session, version.model.owner_id, package)
     version.package_size = seal_upload(
         storage,
