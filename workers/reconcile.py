@@ -45,8 +45,7 @@ def reconcile() -> dict[str, int]:
             elif _send_once(task, row_id, within_s=leases.LEASE_TTL_S):
                 done["taken_over"] += 1
     for row_id, kind in webhooks.lost_messages():
-        if _redis.set(f"modelfarm:resent:webhook:{row_id}", 1, nx=True, ex=300):
-            queue.send_webhook(row_id, kind, "completed")
+        if _send_once(queue.WEBHOOK_TASK, row_id, kind, "completed", within_s=300):
             done["webhooks"] += 1
     done |= retention.sweep()
     if any(done.values()):
@@ -78,12 +77,12 @@ def _orphans(lifecycle: Lifecycle, table) -> list[tuple[uuid.UUID, int]]:
     ]
 
 
-def _send_once(task: str, row_id: uuid.UUID, *, within_s: int) -> bool:
+def _send_once(task: str, row_id: uuid.UUID | str, *more: str, within_s: int) -> bool:
     """Sends the row's task unless this reconciler sent it within the last within_s seconds."""
-    if not _redis.set(f"modelfarm:resent:{row_id}", 1, nx=True, ex=within_s):
+    if not _redis.set(f"modelfarm:resent:{task}:{row_id}", 1, nx=True, ex=within_s):
         return False
     logger.warning("reconciler: sending %s for %s again", task, row_id)
-    queue.send(task, str(row_id))
+    queue.send(task, str(row_id), *more)
     return True
 
 
