@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # runsc (gVisor: a kernel of its own in user space between the model and the host's). A
     # model may ask for a stronger one than this, never a weaker one.
     sandbox_runtime: Literal["runc", "runsc"] = "runc"
+    # Whether the API's /health checks the Docker engine of its own host: true where the API
+    # and the workers share one machine; false where engines live on worker hosts only.
+    health_checks_docker: bool = True
     sandbox_cpus: float = Field(1.0, gt=0)
     sandbox_memory_mb: int = Field(1024, ge=32)
     sandbox_pids: int = Field(128, ge=8)
@@ -140,6 +143,10 @@ class Settings(BaseSettings):
     # to fill the window, before a version or job is failed with "try again later".
     farm_retry_attempts: int = Field(5, ge=1, le=20)
     farm_retry_window_s: float = Field(120, ge=0)
+    # A worker's claim on a version or job (workers/leases.py) is renewed every third of this
+    # while the worker lives; a dead or cut-off worker's expires within it, and the work is taken
+    # over by another worker.
+    lease_ttl_s: int = Field(30, ge=3)
     # The reconciler runs this often; it re-sends work queued longer than reconcile_queued_s
     # whose message is gone, and work in progress whose claim expired.
     reconcile_interval_s: int = Field(15, ge=1)

@@ -13,7 +13,8 @@ from redis.exceptions import LockError
 
 from core.settings import settings
 
-LEASE_TTL_S = 30
+# A claim outlives a dead holder by at most this long (MODELFARM_LEASE_TTL_S).
+LEASE_TTL_S = settings.lease_ttl_s
 _redis = redis.Redis.from_url(settings.redis_url)
 
 

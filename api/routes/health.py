@@ -103,8 +103,9 @@ def health(storage: StorageDep) -> JSONResponse:
         "redis": _check(_redis),
         "object_storage": _check(lambda: _object_storage(storage)),
         "registry": _check(_registry),
-        "docker": _check(_docker),
     }
+    if settings.health_checks_docker:
+        checks["docker"] = _check(_docker)
     down = sorted(name for name, result in checks.items() if not result["ok"])
     body = {"status": "unhealthy" if down else "ok", "down": down, "checks": checks,
             "sandbox_runtime": settings.sandbox_runtime}  # fmt: skip
