@@ -5,8 +5,11 @@ steps the workers take on them.
     job      UPLOADING -> QUEUED -> RUNNING  -> SUCCEEDED | FAILED
              and from any of the first three -> CANCELED, at its owner's request
 
-A row found still BUILDING/RUNNING when its work starts was left by a worker that died: it is
-started again, up to MAX_ATTEMPTS times, then failed with the reason.
+A row found still BUILDING/RUNNING when its work starts was left by a worker that died (or was
+cut off): it is started again, up to MAX_ATTEMPTS times, then failed with the reason. Each start
+counts an attempt, and the attempt's number is its fencing token: an outcome is written only by
+the attempt that started last, so a worker that lost its claim (cut off, then back) and finishes
+late can never overwrite the outcome of the worker that took over.
 """
 
 from __future__ import annotations
@@ -155,10 +158,13 @@ def fail(lifecycle: Lifecycle, row: ModelVersion | Job, error: str) -> None:
     row.finished_at = utcnow()
 
 
-def finish(table: type, row_id: uuid.UUID, *, status, **fields) -> ModelVersion | Job | None:
-    """Moves the row to its final status, with the outcome's fields, in one statement; once: a
-    row already ended (such as by a duplicate delivery, or canceled meanwhile) or deleted is
-    left as it is. The row as committed, or None when it was left."""
+def finish(
+    table: type, row_id: uuid.UUID, *, attempt: int, status, **fields
+) -> ModelVersion | Job | None:
+    """Moves the row to its final status, with the outcome's fields, in one statement; once,
+    and only from the attempt that started last: a row already ended (such as by a duplicate
+    delivery, or canceled meanwhile), taken over by a later attempt, or deleted is left as it
+    is. The row as committed, or None when it was left."""
     lifecycle = lifecycle_of(status)
     if status not in lifecycle.terminal:
         raise IllegalTransition(f"{lifecycle.what} {row_id}: finished as {status}")
@@ -166,7 +172,7 @@ def finish(table: type, row_id: uuid.UUID, *, status, **fields) -> ModelVersion 
     with session_scope() as session:
         return session.scalars(
             update(table)
-            .where(table.id == row_id, table.status.in_(sources))
+            .where(table.id == row_id, table.status.in_(sources), table.attempts == attempt)
             .values(status=status, finished_at=utcnow(), **fields)
             .returning(table)
         ).one_or_none()

@@ -37,9 +37,11 @@ def is_held(name: str) -> bool:
 
 
 @contextmanager
-def claim(name: str) -> Iterator[None]:
+def claim(name: str, *, wait_s: float = 0) -> Iterator[None]:
+    """Holds the claim for the block. Busy when a live worker holds it (after waiting up to
+    wait_s for it to let go)."""
     lock = _redis.lock(_key(name), timeout=LEASE_TTL_S, thread_local=False)
-    if not lock.acquire(blocking=False):
+    if not lock.acquire(blocking=wait_s > 0, blocking_timeout=wait_s or None):
         raise Busy(name)
     stop = threading.Event()
     heartbeat = threading.Thread(target=_renew, args=(lock, stop), daemon=True)

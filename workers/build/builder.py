@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from core import logs, metrics, registry, webhooks
 from core.db import session_scope
@@ -25,7 +25,7 @@ from core.models import Model, ModelVersion, Visibility
 from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage
-from workers import cache, images
+from workers import cache, images, leases
 from workers.build import dockerfile, wheels
 from workers.build.buildlog import StreamingLog
 from workers.build.dependencies import dependency_image
@@ -49,6 +49,7 @@ class BuildRequest:
     build_log_key: str
     previous_image: str | None
     webhook_events: list[str]
+    attempt: int  # its fencing token (core/lifecycle.py)
 
 
 @dataclass
@@ -87,7 +88,7 @@ def build_version(version_id: uuid.UUID) -> None:
         log(f"\nREADY: {built.image_ref}{' (reused from the registry)' if built.reused else ''}\n")
         outcome = {"status": VersionStatus.READY, **asdict(built)}
     log.close()
-    ended = with_retries(finish, ModelVersion, version_id, **outcome)
+    ended = with_retries(finish, ModelVersion, version_id, attempt=request.attempt, **outcome)
     if ended is not None:
         webhooks.notify("version", version_id, webhooks.wanted(ended), "completed")
     reused = bool(outcome.get("reused"))
@@ -128,6 +129,7 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
                 .limit(1)
             ),
             webhook_events=webhooks.wanted(version),
+            attempt=version.attempts,
         )
 
 
@@ -169,14 +171,20 @@ def _build_image(
         base_image_id=base_image_id,
     )  # fmt: skip
     repository = registry.model_repository(request.model_id)
-    lock, digest = None, _reusable_image(request.owner_id, repository, key, log)
-    if digest is None:
-        lock, schema = _build_and_push(request, package, client, work, log, key, base_image_id)
-        digest = registry.Registry().manifest_digest(repository, registry.content_tag(key))
+    # One build at a time per owner and content: a second one (on any host) waits, then reuses.
+    claim = f"content:{request.owner_id}:{key}"
+    if leases.is_held(claim):
+        log("reuse: another build is making this exact image; waiting for it\n")
+    with leases.claim(claim, wait_s=settings.build_time_limit_s):
+        lock, digest = None, _reusable_image(request.owner_id, repository, key, log)
         if digest is None:
-            raise images.FarmFault(
-                images.REGISTRY, f"{repository}:c-{key} is missing after the push"
-            )
+            lock, schema = _build_and_push(request, package, client, work, log, key, base_image_id)
+            digest = registry.Registry().manifest_digest(repository, registry.content_tag(key))
+            if digest is None:
+                raise images.FarmFault(
+                    images.REGISTRY, f"{repository}:c-{key} is missing after the push"
+                )
+            _record_image(request, key, digest)
     image_ref = registry.pinned(repository, digest)
     if lock is None:
         schema = _input_schema_of(key) or _described(client, image_ref, package, request, log)
@@ -190,6 +198,18 @@ def _build_image(
         config=package.config.model_dump(exclude_none=True),
         input_schema=schema,
     )
+
+
+def _record_image(request: BuildRequest, key: str, digest: str) -> None:
+    """Puts the pushed image on the (still BUILDING) row before the content claim is let go,
+    so that a build of the same content waiting for the claim finds and reuses it."""
+    with session_scope() as session:
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.id == request.version_id)
+            .where(ModelVersion.attempts == request.attempt)
+            .values(content_key=key, image_digest=digest)
+        )
 
 
 def _input_schema_of(key: str) -> dict | None:
@@ -224,7 +244,8 @@ def _reusable_image(owner_id: uuid.UUID, repository: str, key: str, log: Streami
         source = session.execute(
             select(ModelVersion.model_id, ModelVersion.image_digest)
             .join(Model)
-            .where(ModelVersion.content_key == key, ModelVersion.status == VERSION.succeeded)
+            .where(ModelVersion.content_key == key, ModelVersion.image_digest.is_not(None))
+            .where(ModelVersion.status.in_([VERSION.running, VERSION.succeeded]))
             .where(or_(Model.owner_id == owner_id, Model.visibility == Visibility.PUBLIC))
             .limit(1)
         ).first()

@@ -45,6 +45,7 @@ class RunRequest:
     inline: bytes | None  # the input(s) sent inline
     input_bytes: int
     webhook_events: list[str]
+    attempt: int  # its fencing token (core/lifecycle.py)
 
 
 def run_job(job_id: uuid.UUID) -> None:
@@ -59,7 +60,7 @@ def run_job(job_id: uuid.UUID) -> None:
             outcome = _outcome(request, watch)
         outputs = sum(entry["size"] for entry in outcome.get("outputs") or [])
         outcome["stored_bytes"] = request.input_bytes + outputs
-        ended = with_retries(finish, Job, job_id, **outcome)
+        ended = with_retries(finish, Job, job_id, attempt=request.attempt, **outcome)
         if outcome.get("run_seconds") is not None:
             metrics.JOB_RUN_SECONDS.labels(outcome["status"]).observe(outcome["run_seconds"])
         logger.info("job ended", status=str(outcome["status"]), error=outcome.get("error"),
@@ -106,6 +107,7 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
             where=Sandboxed(job.id, job.owner_id, image, limits), inputs=job.inputs,
             batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
             input_bytes=stored_bytes(job.inputs, job.batch), webhook_events=webhooks.wanted(job),
+            attempt=job.attempts,
         )  # fmt: skip
 
 

@@ -1,0 +1,169 @@
+"""The farm across hosts (scripts/cluster.sh): images travel only through the registry, the same
+work is done once whichever hosts take it, and work held by a host that dies or is cut off is
+taken over, with the cut-off host's late outcome refused (fencing)."""
+
+import uuid
+
+import httpx
+
+from tests.cluster.cluster import echo_model, job_input, registry_layers, wait_for
+
+BUILD_HOSTS = ["build1", "build2"]
+INFERENCE_HOSTS = ["infer1", "infer2"]
+
+
+def _images_of(engine, image_ref: str) -> list:
+    repository = image_ref.split("@")[0]
+    return [
+        image
+        for image in engine.images.list()
+        if any(name.startswith(repository) for name in image.attrs["RepoDigests"] + image.tags)
+    ]
+
+
+def _push(user, package: bytes) -> dict:
+    return user.push(user.create_model(f"m-{uuid.uuid4().hex[:10]}")["id"], package)
+
+
+def _ready(user, package: bytes) -> dict:
+    version = user.wait_version(_push(user, package)["id"], timeout=300)
+    assert version["status"] == "READY", user.build_log(version["id"])
+    return version
+
+
+def _output(user, job: dict) -> str:
+    (out,) = [o for o in user.outputs(job["id"]) if o["name"] == "out.txt"]
+    return httpx.get(out["url"]).text
+
+
+def _running_on(cluster, hosts: list[str], image_ref: str) -> str | None:
+    """The host whose engine runs a container of the image."""
+    for host in hosts:
+        if any(
+            c.attrs["Config"]["Image"] == image_ref for c in cluster.engine(host).containers.list()
+        ):
+            return host
+    return None
+
+
+def _took(cluster, hosts: list[str], row_id: str) -> str | None:
+    """The worker host whose log shows it took the version or job."""
+    return next((host for host in hosts if row_id in cluster.worker_log(host)), None)
+
+
+def test_a_version_built_on_one_host_runs_on_another_pulled_by_digest(cluster, user):
+    with cluster.only("build", "build1", ["build2"]):
+        version = _ready(user, echo_model(uuid.uuid4().hex))
+    image_ref = version["image_ref"]
+    assert image_ref.startswith("198.18.0.1:5000/models/") and "@sha256:" in image_ref
+    assert _images_of(cluster.engine("build1"), image_ref)
+    assert not _images_of(cluster.engine("build2"), image_ref)
+    assert not _images_of(cluster.engine("infer2"), image_ref)
+
+    with cluster.only("inference", "infer2", ["infer1"]):
+        job = user.create_job({"version_id": version["id"], **job_input("hello")}, wait_s=120)
+    assert job["job"]["status"] == "SUCCEEDED", job["job"]["error"]
+    assert _output(user, job["job"]) == "HELLO"
+    pulled = _images_of(cluster.engine("infer2"), image_ref)
+    assert pulled and image_ref in pulled[0].attrs["RepoDigests"]
+    assert not _images_of(cluster.engine("infer1"), image_ref)
+
+
+def test_the_same_new_content_on_both_build_hosts_is_built_once(cluster, user):
+    package = echo_model(uuid.uuid4().hex, setup_s=3)
+    with cluster.only("build", "build1", ["build2"]):
+        first = _push(user, package)
+        wait_for(lambda: _took(cluster, ["build1"], first["id"]), "build1 to take the first")
+    with cluster.only("build", "build2", ["build1"]):  # build1 is busy with the first
+        second = _push(user, package)
+        wait_for(lambda: _took(cluster, ["build2"], second["id"]), "build2 to take the second")
+    ended = [user.wait_version(v["id"], timeout=300) for v in (first, second)]
+    assert [v["status"] for v in ended] == ["READY", "READY"]
+    assert sorted(v["reused"] for v in ended) == [False, True]
+    assert ended[0]["image_digest"] == ended[1]["image_digest"]
+    waited = [v for v in ended if v["reused"]][0]
+    assert "another build is making this exact image" in user.build_log(waited["id"])
+
+
+def test_a_new_dependency_set_needed_on_both_build_hosts_is_built_once(cluster, user):
+    module = f"mfc_{uuid.uuid4().hex[:12]}"
+    cluster.publish_wheel(module, f"NAME = {module!r}\n")
+    packages = [echo_model(uuid.uuid4().hex, uses=module) for _ in range(2)]
+    with cluster.only("build", "build1", ["build2"]):
+        first = _push(user, packages[0])
+        wait_for(lambda: _took(cluster, ["build1"], first["id"]), "build1 to take the first")
+    with cluster.only("build", "build2", ["build1"]):
+        second = _push(user, packages[1])
+        wait_for(lambda: _took(cluster, ["build2"], second["id"]), "build2 to take the second")
+    ended = [user.wait_version(v["id"], timeout=300) for v in (first, second)]
+    assert [v["status"] for v in ended] == ["READY", "READY"], ended
+    logs = [user.build_log(v["id"]) for v in ended]
+    assert sum("dependencies: reusing" not in log for log in logs) == 1, logs
+    # Both images are FROM the one dependency image: the base and the virtualenv are the same
+    # blobs in both, only the model's own layers differ.
+    first_layers, second_layers = (registry_layers(v["image_ref"]) for v in ended)
+    shared = [a for a, b in zip(first_layers, second_layers, strict=False) if a == b]
+    assert len(shared) >= 2 and first_layers[:2] == second_layers[:2]
+    job = user.create_job({"version_id": ended[1]["id"], **job_input("deps")}, wait_s=120)
+    assert job["job"]["status"] == "SUCCEEDED", job["job"]["error"]
+
+
+def test_a_job_on_an_inference_host_that_dies_finishes_on_the_other(cluster, user):
+    version = _ready(user, echo_model(uuid.uuid4().hex))
+    job = user.create_job({"version_id": version["id"], **job_input("sleep 5")})["job"]
+    host = wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
+    cluster.script("kill", host)
+    try:
+        ended = user.wait_job(job["id"], timeout=180)
+    finally:
+        cluster.script("start", host)
+    assert ended["status"] == "SUCCEEDED", ended["error"]
+    assert _output(user, ended) == "SLEEP 5"
+    assert [o["name"] for o in user.outputs(job["id"])].count("out.txt") == 1
+    assert cluster.row("jobs", job["id"])["attempts"] == 2
+    (other,) = set(INFERENCE_HOSTS) - {host}
+    assert _images_of(cluster.engine(other), version["image_ref"])
+
+
+def test_a_build_on_a_build_host_that_dies_finishes_on_the_other(cluster, user):
+    version = _push(user, echo_model(uuid.uuid4().hex, setup_s=8))
+    host = wait_for(lambda: _took(cluster, BUILD_HOSTS, version["id"]), "a build host")
+    cluster.script("kill", host)
+    try:
+        ended = user.wait_version(version["id"], timeout=300)
+    finally:
+        cluster.script("start", host)
+    assert ended["status"] == "READY", user.build_log(version["id"])
+    assert cluster.row("model_versions", version["id"])["attempts"] == 2
+    (other,) = set(BUILD_HOSTS) - {host}
+    assert version["id"] in cluster.worker_log(other)
+
+
+def test_a_cut_off_host_late_outcome_is_refused(cluster, user):
+    version = _ready(user, echo_model(uuid.uuid4().hex))
+    job = user.create_job({"version_id": version["id"], **job_input("sleep 20")})["job"]
+    host = wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
+    cluster.script("cut", host)
+    try:  # its claim expires, and the other host takes the job over: attempt 2
+        wait_for(lambda: cluster.row("jobs", job["id"])["attempts"] == 2, "a takeover", 120)
+    finally:
+        cluster.script("join", host)
+    # Back on the network while attempt 2 still runs, the cut-off worker ends attempt 1 and
+    # tries to write its outcome: the fencing token (the attempt) refuses it.
+    late = wait_for(lambda: _late_outcome(cluster, host, job["id"]), "the late outcome", 120)
+    assert late["status"] == "SUCCEEDED"  # what the cut-off worker's own run came to
+    assert cluster.row("jobs", job["id"])["status"] == "RUNNING"  # attempt 2's, untouched
+    ended = user.wait_job(job["id"], timeout=180)
+    assert ended["status"] == "SUCCEEDED", ended["error"]
+    assert cluster.row("jobs", job["id"])["attempts"] == 2
+    assert [o["name"] for o in user.outputs(job["id"])].count("out.txt") == 1
+
+
+def _late_outcome(cluster, host: str, job_id: str) -> dict | None:
+    """The host's log entry of an outcome of the job that was not written."""
+    for entry in cluster.worker_entries(host):
+        if (entry.get("event"), entry.get("job_id"), entry.get("finished")) == (
+            "job ended", job_id, False,
+        ):  # fmt: skip
+            return entry
+    return None
