@@ -17,6 +17,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_api  # noqa: E402
 import bench_build  # noqa: E402
+import bench_cluster  # noqa: E402
 import bench_run  # noqa: E402
 import bench_runtime  # noqa: E402
 import bench_warm  # noqa: E402
@@ -45,11 +46,12 @@ def main() -> None:
         "warm": settled(bench_warm.measure),
         "api": settled(bench_api.measure),
         "runtime": settled(bench_runtime.measure),
+        "cluster": settled(bench_cluster.measure),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"# modelfarm benchmarks ({results['when']})", "", "| figure | value |", "|---|---|"]
-    for section in ("build", "run", "warm", "api", "runtime"):
+    for section in ("build", "run", "warm", "api", "runtime", "cluster"):
         lines += [f"| {section}: {name} | {value} |" for name, value in results[section].items()]
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

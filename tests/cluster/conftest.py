@@ -1,5 +1,5 @@
 """Fixtures for the cluster tests: scripts/cluster.sh builds a farm of six hosts (network
-namespaces, each worker host with its own Docker engine) for the session and removes it after.
+namespaces, each worker host with its own Docker engine) for these tests and removes it after.
 
 Every user the tests make lives in the cluster's own database, which `down` removes whole."""
 
@@ -11,11 +11,12 @@ import pytest
 from tests.cluster.cluster import Cluster
 
 
-@pytest.fixture(scope="session")
+# Package scope: the cluster goes as soon as its tests are done, before the other tests run.
+@pytest.fixture(scope="package")
 def cluster() -> Iterator[Cluster]:
     farm = Cluster()
-    farm.script("up", timeout=600)
-    try:
+    try:  # a cluster that failed to come up is removed too
+        farm.script("up", timeout=600)
         yield farm
     finally:
         farm.close()
