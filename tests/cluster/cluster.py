@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -39,6 +40,16 @@ class Cluster:
 
     def script(self, *args: str, timeout: float = 120) -> None:
         subprocess.run([str(self.SCRIPT), *args], check=True, timeout=timeout)
+
+    @contextlib.contextmanager
+    def lost(self, host: str, *, how: str) -> Iterator[None]:
+        """For a block, the host is lost: it dies ("kill"; then boots again) or is cut off
+        ("cut"; then joins again)."""
+        self.script(how, host)
+        try:
+            yield
+        finally:
+            self.script({"kill": "start", "cut": "join"}[how], host)
 
     @property
     def secrets(self) -> dict[str, str]:

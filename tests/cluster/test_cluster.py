@@ -1,12 +1,15 @@
 """The farm across hosts (scripts/cluster.sh): images travel only through the registry, the same
 work is done once whichever hosts take it, and work held by a host that dies or is cut off is
-taken over, with the cut-off host's late outcome refused (fencing)."""
+taken over, with the cut-off host's late outcome refused (fencing); clients of an API host that
+restarts retry without losing or doubling their work."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
-from tests.cluster.cluster import echo_model, job_input, registry_layers, wait_for
+from tests.cluster.cluster import API_URL, echo_model, job_input, registry_layers, wait_for
 
 BUILD_HOSTS = ["build1", "build2"]
 INFERENCE_HOSTS = ["infer1", "infer2"]
@@ -51,6 +54,19 @@ def _took(cluster, hosts: list[str], row_id: str) -> str | None:
     return next((host for host in hosts if row_id in cluster.worker_log(host)), None)
 
 
+def _built_on_both_hosts(cluster, user, packages: list[bytes]) -> list[dict]:
+    """Two packages pushed at once, the first built on build1, the second on build2; the two
+    versions once ended."""
+    versions = []
+    for host, package in zip(BUILD_HOSTS, packages, strict=True):
+        (other,) = set(BUILD_HOSTS) - {host}
+        with cluster.only("build", host, [other]):  # build1 stays busy with the first
+            version = _push(user, package)
+            wait_for(lambda: _took(cluster, [host], version["id"]), f"{host} to take one")  # noqa: B023
+            versions.append(version)
+    return [user.wait_version(v["id"], timeout=300) for v in versions]
+
+
 def test_a_version_built_on_one_host_runs_on_another_pulled_by_digest(cluster, user):
     with cluster.only("build", "build1", ["build2"]):
         version = _ready(user, echo_model(uuid.uuid4().hex))
@@ -71,13 +87,7 @@ def test_a_version_built_on_one_host_runs_on_another_pulled_by_digest(cluster, u
 
 def test_the_same_new_content_on_both_build_hosts_is_built_once(cluster, user):
     package = echo_model(uuid.uuid4().hex, setup_s=3)
-    with cluster.only("build", "build1", ["build2"]):
-        first = _push(user, package)
-        wait_for(lambda: _took(cluster, ["build1"], first["id"]), "build1 to take the first")
-    with cluster.only("build", "build2", ["build1"]):  # build1 is busy with the first
-        second = _push(user, package)
-        wait_for(lambda: _took(cluster, ["build2"], second["id"]), "build2 to take the second")
-    ended = [user.wait_version(v["id"], timeout=300) for v in (first, second)]
+    ended = _built_on_both_hosts(cluster, user, [package, package])
     assert [v["status"] for v in ended] == ["READY", "READY"]
     assert sorted(v["reused"] for v in ended) == [False, True]
     assert ended[0]["image_digest"] == ended[1]["image_digest"]
@@ -89,13 +99,7 @@ def test_a_new_dependency_set_needed_on_both_build_hosts_is_built_once(cluster, 
     module = f"mfc_{uuid.uuid4().hex[:12]}"
     cluster.publish_wheel(module, f"NAME = {module!r}\n")
     packages = [echo_model(uuid.uuid4().hex, uses=module) for _ in range(2)]
-    with cluster.only("build", "build1", ["build2"]):
-        first = _push(user, packages[0])
-        wait_for(lambda: _took(cluster, ["build1"], first["id"]), "build1 to take the first")
-    with cluster.only("build", "build2", ["build1"]):
-        second = _push(user, packages[1])
-        wait_for(lambda: _took(cluster, ["build2"], second["id"]), "build2 to take the second")
-    ended = [user.wait_version(v["id"], timeout=300) for v in (first, second)]
+    ended = _built_on_both_hosts(cluster, user, packages)
     assert [v["status"] for v in ended] == ["READY", "READY"], ended
     logs = [user.build_log(v["id"]) for v in ended]
     assert sum("dependencies: reusing" not in log for log in logs) == 1, logs
@@ -112,11 +116,8 @@ def test_a_job_on_an_inference_host_that_dies_finishes_on_the_other(cluster, use
     version = _ready(user, echo_model(uuid.uuid4().hex))
     job = user.create_job({"version_id": version["id"], **job_input("sleep 5")})["job"]
     host = wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
-    cluster.script("kill", host)
-    try:
+    with cluster.lost(host, how="kill"):
         ended = user.wait_job(job["id"], timeout=180)
-    finally:
-        cluster.script("start", host)
     assert ended["status"] == "SUCCEEDED", ended["error"]
     assert _output(user, ended) == "SLEEP 5"
     assert [o["name"] for o in user.outputs(job["id"])].count("out.txt") == 1
@@ -128,11 +129,8 @@ def test_a_job_on_an_inference_host_that_dies_finishes_on_the_other(cluster, use
 def test_a_build_on_a_build_host_that_dies_finishes_on_the_other(cluster, user):
     version = _push(user, echo_model(uuid.uuid4().hex, setup_s=8))
     host = wait_for(lambda: _took(cluster, BUILD_HOSTS, version["id"]), "a build host")
-    cluster.script("kill", host)
-    try:
+    with cluster.lost(host, how="kill"):
         ended = user.wait_version(version["id"], timeout=300)
-    finally:
-        cluster.script("start", host)
     assert ended["status"] == "READY", user.build_log(version["id"])
     assert cluster.row("model_versions", version["id"])["attempts"] == 2
     (other,) = set(BUILD_HOSTS) - {host}
@@ -143,11 +141,8 @@ def test_a_cut_off_host_late_outcome_is_refused(cluster, user):
     version = _ready(user, echo_model(uuid.uuid4().hex))
     job = user.create_job({"version_id": version["id"], **job_input("sleep 20")})["job"]
     host = wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
-    cluster.script("cut", host)
-    try:  # its claim expires, and the other host takes the job over: attempt 2
+    with cluster.lost(host, how="cut"):  # its claim expires; the other host takes over
         wait_for(lambda: cluster.row("jobs", job["id"])["attempts"] == 2, "a takeover", 120)
-    finally:
-        cluster.script("join", host)
     # Back on the network while attempt 2 still runs, the cut-off worker ends attempt 1 and
     # tries to write its outcome: the fencing token (the attempt) refuses it.
     late = wait_for(lambda: _late_outcome(cluster, host, job["id"]), "the late outcome", 120)
@@ -167,3 +162,26 @@ def _late_outcome(cluster, host: str, job_id: str) -> dict | None:
         ):  # fmt: skip
             return entry
     return None
+
+
+def test_clients_waiting_on_a_restarted_api_host_can_retry_and_lose_nothing(cluster, user):
+    version = _ready(user, echo_model(uuid.uuid4().hex))
+    body, key = {"version_id": version["id"], **job_input("sleep 4")}, uuid.uuid4().hex
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(user.create_job, body, wait_s=60, idempotency_key=key)
+        wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
+        # The connection is gone with the API's process: an error the client can retry.
+        with cluster.lost("api", how="kill"), pytest.raises(httpx.TransportError):
+            waiting.result(timeout=60)
+    wait_for(lambda: _answers(f"{API_URL}/health"), "the API back", timeout=120)
+    retried = user.create_job(body, wait_s=60, idempotency_key=key)["job"]
+    assert retried["status"] == "SUCCEEDED", retried["error"]
+    assert _output(user, retried) == "SLEEP 4"
+    assert [job["id"] for job in user.jobs()] == [retried["id"]]  # one job, not two
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False

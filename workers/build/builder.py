@@ -15,18 +15,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
 from core import logs, metrics, registry, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VERSION, VersionStatus, begin, finish
-from core.models import Model, ModelVersion, Visibility
+from core.models import ModelVersion
 from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage
 from workers import cache, images, leases
-from workers.build import dockerfile, wheels
+from workers.build import dockerfile, reuse, wheels
 from workers.build.buildlog import StreamingLog
 from workers.build.dependencies import dependency_image
 from workers.build.package import Package, PackageError, open_package
@@ -176,7 +176,7 @@ def _build_image(
     if leases.is_held(claim):
         log("reuse: another build is making this exact image; waiting for it\n")
     with leases.claim(claim, wait_s=settings.build_time_limit_s):
-        lock, digest = None, _reusable_image(request.owner_id, repository, key, log)
+        lock, digest = None, reuse.reusable_image(request.owner_id, repository, key, log)
         if digest is None:
             lock, schema = _build_and_push(request, package, client, work, log, key, base_image_id)
             digest = registry.Registry().manifest_digest(repository, registry.content_tag(key))
@@ -184,10 +184,10 @@ def _build_image(
                 raise images.FarmFault(
                     images.REGISTRY, f"{repository}:c-{key} is missing after the push"
                 )
-            _record_image(request, key, digest)
+            reuse.record_image(request.version_id, request.attempt, key, digest)
     image_ref = registry.pinned(repository, digest)
     if lock is None:
-        schema = _input_schema_of(key) or _described(client, image_ref, package, request, log)
+        schema = reuse.input_schema_of(key) or _described(client, image_ref, package, request, log)
     return Built(
         image_ref=image_ref,
         image_digest=digest,
@@ -200,62 +200,11 @@ def _build_image(
     )
 
 
-def _record_image(request: BuildRequest, key: str, digest: str) -> None:
-    """Puts the pushed image on the (still BUILDING) row before the content claim is let go,
-    so that a build of the same content waiting for the claim finds and reuses it."""
-    with session_scope() as session:
-        session.execute(
-            update(ModelVersion)
-            .where(ModelVersion.id == request.version_id)
-            .where(ModelVersion.attempts == request.attempt)
-            .values(content_key=key, image_digest=digest)
-        )
-
-
-def _input_schema_of(key: str) -> dict | None:
-    """The input schema of a READY version with this content (the same files, so the same
-    predict)."""
-    with session_scope() as session:
-        return session.scalar(
-            select(ModelVersion.input_schema)
-            .where(ModelVersion.content_key == key, ModelVersion.status == VERSION.succeeded)
-            .where(ModelVersion.input_schema.is_not(None))
-            .limit(1)
-        )
-
-
 def _described(client, image_ref: str, package: Package, request: BuildRequest, log) -> dict:
     """The input schema of a reused image no READY version describes (its build pushed it,
     then died): the runner describes it, as in the smoke test."""
     images.pull(client, image_ref)
     return smoke_test(client, image_ref, package.config.model_dump(), str(request.version_id), log)
-
-
-def _reusable_image(owner_id: uuid.UUID, repository: str, key: str, log: StreamingLog):
-    """The digest of an image with this content key that this model may have without a build:
-    its own, or one of its owner's other models' or a public model's, put into its repository
-    without moving a byte. Never one held only by a stranger's private model: reusing it
-    would tell them that it holds exactly these files."""
-    tag = registry.content_tag(key)
-    if found := registry.Registry().manifest_digest(repository, tag):
-        log(f"reuse: the registry has this exact image ({repository}:c-{key[:12]}...)\n")
-        return found
-    with session_scope() as session:
-        source = session.execute(
-            select(ModelVersion.model_id, ModelVersion.image_digest)
-            .join(Model)
-            .where(ModelVersion.content_key == key, ModelVersion.image_digest.is_not(None))
-            .where(ModelVersion.status.in_([VERSION.running, VERSION.succeeded]))
-            .where(or_(Model.owner_id == owner_id, Model.visibility == Visibility.PUBLIC))
-            .limit(1)
-        ).first()
-    if source is None:
-        return None
-    shared = registry.model_repository(source.model_id)
-    copied = registry.Registry().copy_image(shared, source.image_digest, repository, tag)
-    if copied:
-        log(f"reuse: the registry has this exact image under {shared}; put into {repository}\n")
-    return copied
 
 
 def _build_and_push(
