@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.cluster.cluster import Cluster, echo_model, job_input  # noqa: E402
+from tests.cluster.cluster import Cluster, echo_model, job_input, wait_for  # noqa: E402
 
 CLIENTS = 8
 JOBS_EACH = 6
@@ -48,7 +48,8 @@ def restart_inference_hosts(cluster: Cluster, *, warm: bool) -> None:
     for host in INFERENCE_HOSTS:
         cluster.script("kill", host)
         cluster.script("start", host)
-    time.sleep(5)  # the workers connect to the broker
+    names = [f"inference@{host}" for host in INFERENCE_HOSTS]
+    wait_for(lambda: len(cluster.control.ping(destination=names, timeout=1)) == 2, "workers")
 
 
 def measure() -> dict:

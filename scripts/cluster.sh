@@ -247,7 +247,9 @@ kill_host() {
   for procs in /sys/fs/cgroup/pids/"$(namespace "$host")"/*/cgroup.procs; do
     [ -f "$procs" ] && xargs -r kill -KILL <"$procs" 2>/dev/null || true
   done
-  rm -f "$RUN/$host"-*.pid "$ENGINES/$host/docker.pid"
+  # Their pid files go too: a killed process may linger as a zombie for a while, which the
+  # engine, booting again, would take for a live containerd of its own and wait for.
+  rm -f "$RUN/$host"-*.pid "$ENGINES/$host/docker.pid" "$ENGINES/$host/exec/containerd/containerd.pid"
   log "killed every process of $host"
 }
 
