@@ -55,9 +55,9 @@ def restart_inference_hosts(cluster: Cluster, *, warm: bool) -> None:
 def measure() -> dict:
     cluster = Cluster()
     os.environ["MODELFARM_CLUSTER_WARM_ENABLED"] = "false"
-    cluster.script("up", timeout=600)
     figures: dict[str, float] = {}
-    try:
+    try:  # a cluster that failed to come up is removed too
+        cluster.script("up", timeout=600)
         with cluster.register() as owner:
             model = owner.create_model(f"bench-{uuid.uuid4().hex[:8]}", visibility="public")
             version = owner.wait_version(owner.push(model["id"], echo_model("bench"))["id"])

@@ -176,6 +176,11 @@ start_engine() {
   socket=$(engine_socket "$host")
   mkdir -p "$ENGINES/$host" "$CL/hosts/$host/docker"
   echo '{}' >"$CL/hosts/$host/daemon.json"
+  # An engine not running leaves no pid files behind (after a kill or a crash): a killed
+  # containerd may linger as a zombie for a while, which the engine would take for a live one of
+  # its own and wait for.
+  pid_alive "$host-dockerd" ||
+    rm -f "$ENGINES/$host/docker.pid" "$ENGINES/$host/exec/containerd/containerd.pid"
   start_service "$host-dockerd" $(inside "$host") dockerd \
     --config-file "$CL/hosts/$host/daemon.json" --data-root "$CL/hosts/$host/docker" \
     --exec-root "$ENGINES/$host/exec" --pidfile "$ENGINES/$host/docker.pid" \
@@ -247,9 +252,7 @@ kill_host() {
   for procs in /sys/fs/cgroup/pids/"$(namespace "$host")"/*/cgroup.procs; do
     [ -f "$procs" ] && xargs -r kill -KILL <"$procs" 2>/dev/null || true
   done
-  # Their pid files go too: a killed process may linger as a zombie for a while, which the
-  # engine, booting again, would take for a live containerd of its own and wait for.
-  rm -f "$RUN/$host"-*.pid "$ENGINES/$host/docker.pid" "$ENGINES/$host/exec/containerd/containerd.pid"
+  rm -f "$RUN/$host"-*.pid
   log "killed every process of $host"
 }
 
