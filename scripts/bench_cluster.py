@@ -3,8 +3,10 @@ two, the same load in one run, on the cold path (a new container per job) and th
 
     .venv/bin/python scripts/bench_cluster.py     (as root; starts the cluster and removes it)
 
-The load: CLIENTS clients at once, each running JOBS_EACH synchronous jobs (`Prefer: wait`) of a
-small model, one after another. Each inference host runs two jobs at once.
+The load: CLIENTS clients (users) at once, each running JOBS_EACH synchronous jobs (`Prefer:
+wait`) of a small model, one after another; the same clients in every round, so that the warm
+path keeps a warm sandbox per user. Each inference host runs two jobs at once. All six hosts
+share this machine's CPUs: how busy they were is measured beside each round.
 """
 
 import os
@@ -23,24 +25,40 @@ JOBS_EACH = 6
 INFERENCE_HOSTS = ("infer1", "infer2")
 
 
-def jobs_per_minute(cluster: Cluster, version_id: str) -> float:
-    def client_run(_: int) -> None:
-        with cluster.register() as client:
-            for _ in range(JOBS_EACH):
-                job = client.create_job({"version_id": version_id, **job_input("x")}, wait_s=120)
-                assert job["job"]["status"] == "SUCCEEDED", job["job"]["error"]
+def cpu_ticks() -> tuple[int, int]:
+    """This machine's CPU time so far, (busy, all), in ticks: every host shares it."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
 
+
+def jobs_per_minute(clients: list, version_id: str) -> tuple[float, float]:
+    """The load's jobs per minute, and how busy the machine's CPUs were meanwhile (%)."""
+
+    def client_run(client) -> None:
+        for _ in range(JOBS_EACH):
+            job = client.create_job({"version_id": version_id, **job_input("x")}, wait_s=120)
+            assert job["job"]["status"] == "SUCCEEDED", job["job"]["error"]
+
+    busy_before, all_before = cpu_ticks()
     started = time.monotonic()
     with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(client_run, range(CLIENTS)))
-    return CLIENTS * JOBS_EACH * 60 / (time.monotonic() - started)
+        list(pool.map(client_run, clients))
+    elapsed = time.monotonic() - started
+    busy, total = cpu_ticks()
+    return CLIENTS * JOBS_EACH * 60 / elapsed, (busy - busy_before) * 100 / (total - all_before)
 
 
-def one_and_two_hosts(cluster: Cluster, version_id: str) -> tuple[float, float]:
-    jobs_per_minute(cluster, version_id)  # both hosts pull the image; not timed
+def one_and_two_hosts(cluster: Cluster, clients: list, version_id: str) -> dict[str, float]:
+    jobs_per_minute(clients, version_id)  # both hosts pull the image (and warm up); not timed
     with cluster.only("inference", "infer1", ["infer2"]):
-        one = jobs_per_minute(cluster, version_id)
-    return one, jobs_per_minute(cluster, version_id)
+        one, one_busy = jobs_per_minute(clients, version_id)
+    two, two_busy = jobs_per_minute(clients, version_id)
+    return {
+        "jobs_per_minute_one_host": round(one), "cpu_busy_pct_one_host": round(one_busy, 1),
+        "jobs_per_minute_two_hosts": round(two), "cpu_busy_pct_two_hosts": round(two_busy, 1),
+        "second_host_adds_pct": round((two / one - 1) * 100, 1),
+    }  # fmt: skip
 
 
 def restart_inference_hosts(cluster: Cluster, *, warm: bool) -> None:
@@ -56,20 +74,21 @@ def measure() -> dict:
     cluster = Cluster()
     os.environ["MODELFARM_CLUSTER_WARM_ENABLED"] = "false"
     figures: dict[str, float] = {}
+    clients = []
     try:  # a cluster that failed to come up is removed too
         cluster.script("up", timeout=600)
-        with cluster.register() as owner:
-            model = owner.create_model(f"bench-{uuid.uuid4().hex[:8]}", visibility="public")
-            version = owner.wait_version(owner.push(model["id"], echo_model("bench"))["id"])
+        clients += [cluster.register() for _ in range(CLIENTS)]
+        model = clients[0].create_model(f"bench-{uuid.uuid4().hex[:8]}", visibility="public")
+        version = clients[0].wait_version(clients[0].push(model["id"], echo_model("bench"))["id"])
         assert version["status"] == "READY", version["error"]
         for path, warm in (("cold", False), ("warm", True)):
             if warm:
                 restart_inference_hosts(cluster, warm=True)
-            one, two = one_and_two_hosts(cluster, version["id"])
-            figures[f"{path}_jobs_per_minute_one_host"] = round(one)
-            figures[f"{path}_jobs_per_minute_two_hosts"] = round(two)
-            figures[f"{path}_second_host_adds_pct"] = round((two / one - 1) * 100, 1)
+            for name, value in one_and_two_hosts(cluster, clients, version["id"]).items():
+                figures[f"{path}_{name}"] = value
     finally:
+        for client in clients:
+            client.close()
         cluster.close()
         subprocess.run([str(Cluster.SCRIPT), "down"], check=False, timeout=300)
     return figures
