@@ -3,10 +3,11 @@ two, the same load in one run, on the cold path (a new container per job) and th
 
     .venv/bin/python scripts/bench_cluster.py     (as root; starts the cluster and removes it)
 
-The load: CLIENTS clients (users) at once, each running JOBS_EACH synchronous jobs (`Prefer:
-wait`) of a small model, one after another; the same clients in every round, so that the warm
-path keeps a warm sandbox per user. Each inference host runs two jobs at once. All six hosts
-share this machine's CPUs: how busy they were is measured beside each round.
+The load: CLIENTS clients of one user at once, each running JOBS_EACH synchronous jobs
+(`Prefer: wait`) of a small model, one after another. Each inference host runs two jobs at once.
+A host of a real farm has CPUs of its own; here the six hosts share this machine's two cores,
+unless each worker host is pinned to a core of its own (MODELFARM_CLUSTER_PIN_CPUS, see
+scripts/cluster.sh): both are measured, with how busy the CPUs were beside each round.
 """
 
 import os
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.cluster.cluster import Cluster, echo_model, job_input, wait_for  # noqa: E402
 
 CLIENTS = 8
-JOBS_EACH = 6
+JOBS_EACH = 15
 INFERENCE_HOSTS = ("infer1", "infer2")
 
 
@@ -61,8 +62,7 @@ def one_and_two_hosts(cluster: Cluster, clients: list, version_id: str) -> dict[
     }  # fmt: skip
 
 
-def restart_inference_hosts(cluster: Cluster, *, warm: bool) -> None:
-    os.environ["MODELFARM_CLUSTER_WARM_ENABLED"] = "true" if warm else "false"
+def restart_inference_hosts(cluster: Cluster) -> None:
     for host in INFERENCE_HOSTS:
         cluster.script("kill", host)
         cluster.script("start", host)
@@ -70,20 +70,21 @@ def restart_inference_hosts(cluster: Cluster, *, warm: bool) -> None:
     wait_for(lambda: len(cluster.control.ping(destination=names, timeout=1)) == 2, "workers")
 
 
-def measure() -> dict:
-    cluster = Cluster()
+def on_a_cluster(*, pinned: bool, paths: tuple[str, ...]) -> dict[str, float]:
+    """Brings a cluster up, measures each path ("cold", then "warm"), and removes it."""
+    os.environ["MODELFARM_CLUSTER_PIN_CPUS"] = "true" if pinned else "false"
     os.environ["MODELFARM_CLUSTER_WARM_ENABLED"] = "false"
-    figures: dict[str, float] = {}
-    clients = []
+    cluster, clients, figures = Cluster(), [], {}
     try:  # a cluster that failed to come up is removed too
         cluster.script("up", timeout=600)
-        clients += [cluster.register() for _ in range(CLIENTS)]
-        model = clients[0].create_model(f"bench-{uuid.uuid4().hex[:8]}", visibility="public")
+        clients += cluster.new_user_clients(CLIENTS)
+        model = clients[0].create_model(f"bench-{uuid.uuid4().hex[:8]}")
         version = clients[0].wait_version(clients[0].push(model["id"], echo_model("bench"))["id"])
         assert version["status"] == "READY", version["error"]
-        for path, warm in (("cold", False), ("warm", True)):
-            if warm:
-                restart_inference_hosts(cluster, warm=True)
+        for path in paths:
+            if path == "warm":
+                os.environ["MODELFARM_CLUSTER_WARM_ENABLED"] = "true"
+                restart_inference_hosts(cluster)
             for name, value in one_and_two_hosts(cluster, clients, version["id"]).items():
                 figures[f"{path}_{name}"] = value
     finally:
@@ -92,6 +93,14 @@ def measure() -> dict:
         cluster.close()
         subprocess.run([str(Cluster.SCRIPT), "down"], check=False, timeout=300)
     return figures
+
+
+def measure() -> dict:
+    """Each inference host with a core of its own (as hosts have), cold and warm; then all six
+    hosts sharing both cores, cold."""
+    pinned = on_a_cluster(pinned=True, paths=("cold", "warm"))
+    shared = on_a_cluster(pinned=False, paths=("cold",))
+    return pinned | {f"shared_cores_{name}": value for name, value in shared.items()}
 
 
 if __name__ == "__main__":

@@ -31,7 +31,21 @@ namespace() { echo "mf-$1"; }
 link() { echo "mfv-$1"; }
 # The command prefix that runs a command inside a host. nsenter enters only the network
 # namespace; `ip netns exec` would also remount /sys, hiding the cgroups an engine needs.
-inside() { echo "nsenter --net=/run/netns/$(namespace "$1")"; }
+# With MODELFARM_CLUSTER_PIN_CPUS=true, each worker host also gets a core of its own, as a real
+# host has CPUs of its own (its processes by affinity, its containers by their cgroup's cpuset).
+inside() {
+  local prefix core
+  prefix="nsenter --net=/run/netns/$(namespace "$1")"
+  core=$(core_of "$1")
+  echo "$prefix${core:+ taskset -c $core}"
+}
+core_of() {
+  [ "${MODELFARM_CLUSTER_PIN_CPUS:-false}" = true ] || return 0
+  case $1 in
+  build1 | infer1) echo 0 ;;
+  build2 | infer2) echo $(($(nproc) > 1 ? 1 : 0)) ;;
+  esac
+}
 engine_socket() { echo "$ENGINES/$1/docker.sock"; }
 role_of() { case $1 in build*) echo build ;; infer*) echo inference ;; *) echo "$1" ;; esac; }
 
@@ -176,6 +190,13 @@ start_engine() {
   socket=$(engine_socket "$host")
   mkdir -p "$ENGINES/$host" "$CL/hosts/$host/docker"
   echo '{}' >"$CL/hosts/$host/daemon.json"
+  local core cpuset=/sys/fs/cgroup/cpuset/$(namespace "$host")
+  core=$(core_of "$host")
+  if [ -n "$core" ]; then # the engine's containers go under this cgroup (--cgroup-parent)
+    mkdir -p "$cpuset"
+    echo "$core" >"$cpuset/cpuset.cpus"
+    cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cpuset/cpuset.mems"
+  fi
   # An engine not running leaves no pid files behind (after a kill or a crash): a killed
   # containerd may linger as a zombie for a while, which the engine would take for a live one of
   # its own and wait for.

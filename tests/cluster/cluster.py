@@ -88,11 +88,16 @@ class Cluster:
         return Steering(self.control, queue, host, others)
 
     def register(self) -> Client:
+        """A new user's client, logged in."""
+        return self.new_user_clients(1)[0]
+
+    def new_user_clients(self, count: int) -> list[Client]:
+        """A new user, logged in, as `count` clients of its own."""
         email = f"cluster-{uuid.uuid4().hex[:12]}@example.com"
         with Client(API_URL) as anonymous:
             anonymous.register(email, PASSWORD)
             token = anonymous.login(email, PASSWORD)
-        return Client(API_URL, token)
+        return [Client(API_URL, token) for _ in range(count)]
 
     def worker_log(self, host: str) -> str:
         return (self.dir / "logs" / f"{host}-worker.log").read_text(errors="replace")
