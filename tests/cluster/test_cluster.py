@@ -185,3 +185,9 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_the_api_host_has_no_engine_and_reports_the_shared_services(cluster):
+    health = httpx.get(f"{API_URL}/health", timeout=30)
+    assert health.status_code == 200, health.text
+    assert set(health.json()["checks"]) == {"database", "redis", "object_storage", "registry"}
