@@ -86,7 +86,9 @@ def test_a_version_built_on_one_host_runs_on_another_pulled_by_digest(cluster, u
 
 
 def test_the_same_new_content_on_both_build_hosts_is_built_once(cluster, user):
-    package = echo_model(uuid.uuid4().hex, setup_s=3)
+    # The first build's smoke test (its setup) outlasts the second's start on the other host,
+    # which first pulls the base image, so that the two overlap.
+    package = echo_model(uuid.uuid4().hex, setup_s=12)
     ended = _built_on_both_hosts(cluster, user, [package, package])
     assert [v["status"] for v in ended] == ["READY", "READY"]
     assert sorted(v["reused"] for v in ended) == [False, True]
