@@ -66,11 +66,12 @@ def job_log_key(job_id: uuid.UUID) -> str:
     return f"jobs/{job_id}/run.log"
 
 
-def job_output_key(job_id: uuid.UUID, index: int, *, item: int | None = None) -> str:
-    """The key of a job's index-th output file (of its item-th item, in a batch job)."""
+def job_output_key(job_id: uuid.UUID, index: int, *, attempt: int, item: int | None = None) -> str:
+    """The key of a job's index-th output file (of its item-th item, in a batch job), as its
+    attempt-th attempt stored it."""
     if item is not None:
-        return f"jobs/{job_id}/outputs/items/{item}/{index}"
-    return f"jobs/{job_id}/outputs/{index}"
+        return f"jobs/{job_id}/outputs/{attempt}/items/{item}/{index}"
+    return f"jobs/{job_id}/outputs/{attempt}/{index}"
 
 
 def job_prefix(job_id: uuid.UUID) -> str:

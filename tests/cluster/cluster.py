@@ -157,8 +157,9 @@ def _wheel(name: str, module_source: str) -> bytes:
     return buffer.getvalue()
 
 
-# A model that says what it was given; "sleep N" first sleeps N seconds. `setup_s` makes its
-# setup (and so its build's smoke test) take that long.
+# A model that says what it was given; "sleep N" first sleeps N seconds, and "... big" adds an
+# output too large to be kept in the job's row (stored at once). `setup_s` makes its setup (and
+# so its build's smoke test) take that long.
 def echo_model(marker: str, *, setup_s: float = 0, uses: str = "") -> bytes:
     """`uses`: a module from a wheel (requirements.txt asks for it, predict.py imports it)."""
     predict = f"""# {marker}
@@ -175,6 +176,8 @@ class Predictor:
         if data.startswith("sleep "):
             time.sleep(float(data.split()[1]))
         (output_dir / "out.txt").write_text(data.upper())
+        if data.endswith(" big"):
+            (output_dir / "big.bin").write_bytes(bytes(100_000))
 """
     files = {"predict.py": predict}
     if uses:

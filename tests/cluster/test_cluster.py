@@ -141,7 +141,7 @@ def test_a_build_on_a_build_host_that_dies_finishes_on_the_other(cluster, user):
 
 def test_a_cut_off_host_late_outcome_is_refused(cluster, user):
     version = _ready(user, echo_model(uuid.uuid4().hex))
-    job = user.create_job({"version_id": version["id"], **job_input("sleep 20")})["job"]
+    job = user.create_job({"version_id": version["id"], **job_input("sleep 20 big")})["job"]
     host = wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
     with cluster.lost(host, how="cut"):  # its claim expires; the other host takes over
         wait_for(lambda: cluster.row("jobs", job["id"])["attempts"] == 2, "a takeover", 120)
@@ -153,7 +153,11 @@ def test_a_cut_off_host_late_outcome_is_refused(cluster, user):
     ended = user.wait_job(job["id"], timeout=180)
     assert ended["status"] == "SUCCEEDED", ended["error"]
     assert cluster.row("jobs", job["id"])["attempts"] == 2
-    assert [o["name"] for o in user.outputs(job["id"])].count("out.txt") == 1
+    outputs = {o["name"]: o["url"] for o in user.outputs(job["id"])}
+    assert {"out.txt", "big.bin"} <= set(outputs)
+    # Each attempt stores its files apart: the late one's never replace the winner's.
+    assert f"/jobs/{job['id']}/outputs/2/" in outputs["big.bin"]
+    assert httpx.get(outputs["big.bin"]).content == bytes(100_000)
 
 
 def _late_outcome(cluster, host: str, job_id: str) -> dict | None:

@@ -164,7 +164,7 @@ def test_a_typed_request_runs_in_a_one_shot_container_too(typed, monkeypatch):
     _, version = typed
     monkeypatch.setattr(settings, "warm_enabled", False)
     limits = Limits.for_model(None)
-    where = Sandboxed(uuid.uuid4(), uuid.uuid4(), version["image_ref"], limits)
+    where = Sandboxed(uuid.uuid4(), uuid.uuid4(), version["image_ref"], limits, attempt=1)
     request = RunnerRequest.typed({"top_k": 9, "mode": "exact"}, [("image", "x.png", PNG)])
     (result,) = predict_all(where, [request], Watch())
     files = result.output_files(limits.output_mb * 1024**2)

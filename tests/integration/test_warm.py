@@ -112,7 +112,7 @@ def test_with_warm_containers_off_each_request_gets_a_one_shot_container(
     _, version = warm_model
     monkeypatch.setattr(settings, "warm_enabled", False)
     limits = Limits.for_model({"memory_mb": 128, "timeout_s": 5})
-    where = Sandboxed(uuid.uuid4(), uuid.uuid4(), version["image_ref"], limits)
+    where = Sandboxed(uuid.uuid4(), uuid.uuid4(), version["image_ref"], limits, attempt=1)
     requests = [RunnerRequest.of_file("a.txt", b"one"), RunnerRequest.of_file("b.txt", b"two")]
     results = predict_all(where, requests, Watch())
     files = [result.output_files(limits.output_mb * 1024**2) for result in results]

@@ -175,7 +175,7 @@ def _item_outcome(
     result_json = inline_result(files)
     if result_json is not None:
         files.pop(RESULT_FILE)  # the item's result.json is its inline result
-    stored = with_retries(store_outputs, storage, where.job_id, files, item=index)
+    stored = with_retries(store_outputs, storage, where, files, item=index)
     outputs = [{**each, "name": f"items/{index}/{each['name']}"} for each in stored]
     return {**ran, "status": JobStatus.SUCCEEDED, "error": None, "result": result_json,
             "outputs": outputs}  # fmt: skip

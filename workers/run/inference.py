@@ -45,7 +45,6 @@ class RunRequest:
     inline: bytes | None  # the input(s) sent inline
     input_bytes: int
     webhook_events: list[str]
-    attempt: int  # its fencing token (core/lifecycle.py)
 
 
 def run_job(job_id: uuid.UUID) -> None:
@@ -60,7 +59,7 @@ def run_job(job_id: uuid.UUID) -> None:
             outcome = _outcome(request, watch)
         outputs = sum(entry["size"] for entry in outcome.get("outputs") or [])
         outcome["stored_bytes"] = request.input_bytes + outputs
-        ended = with_retries(finish, Job, job_id, attempt=request.attempt, **outcome)
+        ended = with_retries(finish, Job, job_id, attempt=request.where.attempt, **outcome)
         if outcome.get("run_seconds") is not None:
             metrics.JOB_RUN_SECONDS.labels(outcome["status"]).observe(outcome["run_seconds"])
         logger.info("job ended", status=str(outcome["status"]), error=outcome.get("error"),
@@ -104,10 +103,9 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
             waited = (job.started_at - job.queued_at).total_seconds()
             metrics.JOB_QUEUE_WAIT_SECONDS.observe(max(waited, 0))
         return RunRequest(
-            where=Sandboxed(job.id, job.owner_id, image, limits), inputs=job.inputs,
+            where=Sandboxed(job.id, job.owner_id, image, limits, job.attempts), inputs=job.inputs,
             batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
             input_bytes=stored_bytes(job.inputs, job.batch), webhook_events=webhooks.wanted(job),
-            attempt=job.attempts,
         )  # fmt: skip
 
 
@@ -155,6 +153,6 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
     if failure:
         return {"status": JobStatus.FAILED, "error": failure, **ran}
     files = result.output_files(limits.output_mb * 1024**2)
-    outputs = with_retries(store_outputs, storage, request.where.job_id, files)
+    outputs = with_retries(store_outputs, storage, request.where, files)
     result_json = inline_result(files)
     return {"status": JobStatus.SUCCEEDED, "outputs": outputs, "result": result_json, **ran}

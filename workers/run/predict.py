@@ -25,6 +25,9 @@ class Sandboxed:
     owner_id: uuid.UUID
     image_ref: str
     limits: sandbox.Limits
+    # The job's attempt: its fencing token (core/lifecycle.py), and the folder its outputs go
+    # to, so that a late attempt never overwrites the files of the one that took over.
+    attempt: int
 
 
 def predict(where: Sandboxed, request: RunnerRequest, watch: Watch) -> sandbox.RunResult:

@@ -1,11 +1,11 @@
 """A job's files between object storage and the worker: sealed inputs in, outputs out."""
 
 import base64
-import uuid
 from pathlib import Path
 
 from core.errors import UserFacingError
 from core.storage import NotAsSealed, Storage, job_output_key
+from workers.run.predict import Sandboxed
 
 KEPT_OUTPUT_BYTES = 64 * 1024
 
@@ -27,7 +27,7 @@ def download_input(storage: Storage, sealed: dict, path: Path) -> None:
 
 
 def store_outputs(
-    storage: Storage, job_id: uuid.UUID, files: dict[str, bytes], *, item: int | None = None
+    storage: Storage, where: Sandboxed, files: dict[str, bytes], *, item: int | None = None
 ) -> list[dict]:
     """The outputs' entries for the job's row, keys made from ids, the model's names kept.
 
@@ -37,7 +37,8 @@ def store_outputs(
     for them. The others are stored now."""
     outputs, kept = [], 0
     for index, (name, data) in enumerate(sorted(files.items())):
-        entry = {"name": name, "key": job_output_key(job_id, index, item=item), "size": len(data)}
+        key = job_output_key(where.job_id, index, attempt=where.attempt, item=item)
+        entry = {"name": name, "key": key, "size": len(data)}
         if kept + len(data) <= KEPT_OUTPUT_BYTES:
             kept += len(data)
             entry["data"] = base64.b64encode(data).decode()
