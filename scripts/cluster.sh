@@ -25,6 +25,8 @@ declare -A ADDRESS=([services]=$NET.1 [api]=$NET.2 [build1]=$NET.11 [build2]=$NE
 HOSTS="services api build1 build2 infer1 infer2"
 WORKER_HOSTS="build1 build2 infer1 infer2"
 SERVICES=$NET.1
+S3_PORT=8433
+S3_VOLUME_PORT=8180
 ENGINES=/run/modelfarm-cluster # engines' sockets and exec roots (short paths, on tmpfs)
 
 namespace() { echo "mf-$1"; }
@@ -91,8 +93,8 @@ MODELFARM_DATA_DIR=$CL/hosts/$host
 MODELFARM_CACHE_DIR=$CL/hosts/$host/cache
 MODELFARM_DATABASE_URL=postgresql+psycopg://modelfarm:$PG_PASSWORD@$SERVICES:5432/modelfarm
 MODELFARM_REDIS_URL=redis://:$REDIS_PASSWORD@$SERVICES:6379/0
-MODELFARM_S3_ENDPOINT=$SERVICES:8333
-MODELFARM_S3_CAPACITY_URL=http://$SERVICES:8080/status
+MODELFARM_S3_ENDPOINT=$SERVICES:$S3_PORT
+MODELFARM_S3_CAPACITY_URL=http://$SERVICES:$S3_VOLUME_PORT/status
 MODELFARM_S3_ACCESS_KEY=$MODELFARM_S3_ACCESS_KEY
 MODELFARM_S3_SECRET_KEY=$MODELFARM_S3_SECRET_KEY
 MODELFARM_JWT_SECRET=$MODELFARM_JWT_SECRET
@@ -168,8 +170,11 @@ YAML
   jq -n --arg key "$MODELFARM_S3_ACCESS_KEY" --arg secret "$MODELFARM_S3_SECRET_KEY" \
     '{identities: [{name: "modelfarm", credentials: [{accessKey: $key, secretKey: $secret}],
       actions: ["Admin", "Read", "List", "Tagging", "Write"]}]}' >"$dir/s3.json"
+  # Ports of their own: SeaweedFS names its local sockets (/tmp/seaweedfs-*-<port>.sock) by
+  # port, and those of the one-machine stack's SeaweedFS must stay its own.
   start_service services-s3 $(inside services) weed server -dir="$dir/s3" \
-    -ip="$SERVICES" -ip.bind="$SERVICES" -s3 -s3.port=8333 -s3.config="$dir/s3.json" \
+    -ip="$SERVICES" -ip.bind="$SERVICES" -master.port=9433 -volume.port="$S3_VOLUME_PORT" \
+    -filer.port=8988 -s3 -s3.port="$S3_PORT" -s3.config="$dir/s3.json" \
     -master.volumeSizeLimitMB=128 -volume.max=16
   # The package index builds resolve requirements from (PyPI's stand-in: the hosts have no
   # route out); a project is a folder of wheels under simple/<name>/.
@@ -179,7 +184,7 @@ YAML
   wait_until 30 "Redis on $SERVICES" redis_ready || die "Redis did not start"
   wait_until 30 "registry on $SERVICES" curl -fsS "http://$SERVICES:5000/v2/" ||
     die "the registry did not start"
-  wait_until 60 "S3 on $SERVICES" curl -sS -o /dev/null "http://$SERVICES:8333/" ||
+  wait_until 60 "S3 on $SERVICES" curl -sS -o /dev/null "http://$SERVICES:$S3_PORT/" ||
     die "SeaweedFS did not start"
 }
 

@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from core.storage import Storage
 from tests.cluster.cluster import API_URL, echo_model, job_input, registry_layers, wait_for
+from tests.utils import API_URL as LOCAL_API_URL
 
 BUILD_HOSTS = ["build1", "build2"]
 INFERENCE_HOSTS = ["infer1", "infer2"]
@@ -197,3 +199,15 @@ def test_the_api_host_has_no_engine_and_reports_the_shared_services(cluster):
     health = httpx.get(f"{API_URL}/health", timeout=30)
     assert health.status_code == 200, health.text
     assert set(health.json()["checks"]) == {"database", "redis", "object_storage", "registry"}
+
+
+def test_the_one_machine_stack_beside_the_cluster_keeps_working(cluster):
+    """The cluster's services share this machine with the local stack's: none takes the
+    other's ports or local sockets (SeaweedFS names its sockets by port)."""
+    storage, key = Storage(), f"tests/cluster-neighbour-{uuid.uuid4().hex}"
+    storage.put_bytes(key, b"still mine")
+    try:
+        assert storage.get_bytes(key) == b"still mine"
+    finally:
+        storage.delete(key)
+    assert httpx.get(f"{LOCAL_API_URL}/health", timeout=30).status_code == 200, "the local stack"
