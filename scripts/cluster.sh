@@ -303,6 +303,8 @@ down() {
     done
   done
   ip link del "$BRIDGE" 2>/dev/null || true
+  # SeaweedFS's local sockets, named by the cluster's ports (see start_services).
+  rm -f /tmp/seaweedfs-*-{,1}{9433,$S3_VOLUME_PORT,8988,$S3_PORT}.sock
   rm -rf "$CL" "$ENGINES"
   log "cluster is down and removed"
 }
