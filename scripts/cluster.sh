@@ -15,6 +15,7 @@
 # Addresses come from 198.18.0.0/15 (reserved for benchmark tests); no traffic leaves them.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/cluster_services.sh"
 cd "$ROOT"
 
 NET=198.18.0
@@ -25,8 +26,10 @@ declare -A ADDRESS=([services]=$NET.1 [api]=$NET.2 [build1]=$NET.11 [build2]=$NE
 HOSTS="services api build1 build2 infer1 infer2"
 WORKER_HOSTS="build1 build2 infer1 infer2"
 SERVICES=$NET.1
-S3_PORT=8433
+S3_PORT=8433 # SeaweedFS's ports: none of the local stack's (see cluster_services.sh)
 S3_VOLUME_PORT=8180
+S3_MASTER_PORT=9433
+S3_FILER_PORT=8988
 ENGINES=/run/modelfarm-cluster # engines' sockets and exec roots (short paths, on tmpfs)
 
 namespace() { echo "mf-$1"; }
@@ -126,66 +129,6 @@ farm_process() {
   farm_environment "$host" >"$CL/hosts/$host/env"
   start_service "$host-$name" $(inside "$host") \
     env $(cat "$CL/hosts/$host/env") MODELFARM_SERVICE="$service" "$@"
-}
-
-start_services() {
-  local dir="$CL/services" version
-  mkdir -p "$dir/registry" "$dir/s3" "$dir/index/simple" "$dir/redis"
-  # shellcheck disable=SC1091
-  source "$CL/secrets.env"
-  version=$(pg_lsclusters --no-header | awk 'NR == 1 {print $1}')
-  local pg_bin=/usr/lib/postgresql/$version/bin
-  if [ ! -f "$dir/pg/PG_VERSION" ]; then
-    rm -rf "$dir/pg" && mkdir -p "$dir/pg" && chown postgres: "$dir/pg"
-    setpriv --reuid=postgres --regid=postgres --init-groups "$pg_bin/initdb" -D "$dir/pg" \
-      --auth-local=trust --auth-host=scram-sha-256 >>"$LOGS/initdb.log"
-    echo "host all all $NET.0/24 scram-sha-256" >>"$dir/pg/pg_hba.conf"
-  fi
-  start_service services-postgres $(inside services) setpriv --reuid=postgres \
-    --regid=postgres --init-groups "$pg_bin/postgres" -D "$dir/pg" -c "listen_addresses=$SERVICES" \
-    -c "unix_socket_directories=$dir/pg"
-  wait_until 30 "PostgreSQL on $SERVICES" setpriv --reuid=postgres --regid=postgres \
-    --init-groups psql -h "$dir/pg" -tAc "SELECT 1" || die "PostgreSQL did not start"
-  setpriv --reuid=postgres --regid=postgres --init-groups psql -h "$dir/pg" -q \
-    -v ON_ERROR_STOP=1 -v password="$PG_PASSWORD" <<'SQL'
-SELECT 'CREATE ROLE modelfarm LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'modelfarm')\gexec
-ALTER ROLE modelfarm PASSWORD :'password';
-SELECT 'CREATE DATABASE modelfarm OWNER modelfarm'
-WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'modelfarm')\gexec
-SQL
-  start_service services-redis $(inside services) redis-server \
-    --bind "$SERVICES" --port 6379 --requirepass "$REDIS_PASSWORD" --dir "$dir/redis" --appendonly yes --save ""
-  cat >"$dir/registry/config.yml" <<YAML
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: $dir/registry/data
-  delete:
-    enabled: true
-http:
-  addr: $SERVICES:5000
-YAML
-  start_service services-registry $(inside services) docker-registry serve \
-    "$dir/registry/config.yml"
-  jq -n --arg key "$MODELFARM_S3_ACCESS_KEY" --arg secret "$MODELFARM_S3_SECRET_KEY" \
-    '{identities: [{name: "modelfarm", credentials: [{accessKey: $key, secretKey: $secret}],
-      actions: ["Admin", "Read", "List", "Tagging", "Write"]}]}' >"$dir/s3.json"
-  # Ports of their own: SeaweedFS names its local sockets (/tmp/seaweedfs-*-<port>.sock) by
-  # port, and those of the one-machine stack's SeaweedFS must stay its own.
-  start_service services-s3 $(inside services) weed server -dir="$dir/s3" \
-    -ip="$SERVICES" -ip.bind="$SERVICES" -master.port=9433 -volume.port="$S3_VOLUME_PORT" \
-    -filer.port=8988 -s3 -s3.port="$S3_PORT" -s3.config="$dir/s3.json" \
-    -master.volumeSizeLimitMB=128 -volume.max=16
-  # The package index builds resolve requirements from (PyPI's stand-in: the hosts have no
-  # route out); a project is a folder of wheels under simple/<name>/.
-  start_service services-index $(inside services) python -m http.server \
-    8700 --bind "$SERVICES" --directory "$dir/index"
-  redis_ready() { redis-cli -h "$SERVICES" -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG; }
-  wait_until 30 "Redis on $SERVICES" redis_ready || die "Redis did not start"
-  wait_until 30 "registry on $SERVICES" curl -fsS "http://$SERVICES:5000/v2/" ||
-    die "the registry did not start"
-  wait_until 60 "S3 on $SERVICES" curl -sS -o /dev/null "http://$SERVICES:$S3_PORT/" ||
-    die "SeaweedFS did not start"
 }
 
 # A worker host's own Docker engine: own data, exec root, socket, and cgroup (so that its death
@@ -303,8 +246,8 @@ down() {
     done
   done
   ip link del "$BRIDGE" 2>/dev/null || true
-  # SeaweedFS's local sockets, named by the cluster's ports (see start_services).
-  rm -f /tmp/seaweedfs-*-{,1}{9433,$S3_VOLUME_PORT,8988,$S3_PORT}.sock
+  # SeaweedFS's local sockets, named by the cluster's ports (see cluster_services.sh).
+  rm -f /tmp/seaweedfs-*-{,1}{$S3_MASTER_PORT,$S3_VOLUME_PORT,$S3_FILER_PORT,$S3_PORT}.sock
   rm -rf "$CL" "$ENGINES"
   log "cluster is down and removed"
 }

@@ -113,3 +113,27 @@ ensure_dockerd() {
   start_service dockerd dockerd --bridge=none --iptables=false --ip-masq=false
   wait_until 60 "Docker engine" docker_ready || die "dockerd did not start; see $LOGS/dockerd.log"
 }
+
+# registry_config ROOT ADDRESS: a Distribution config (filesystem storage under ROOT, deletes
+# allowed for the farm's removals and garbage collection, listening on ADDRESS only).
+registry_config() {
+  cat <<YAML
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $1
+  delete:
+    enabled: true
+http:
+  addr: $2
+YAML
+}
+
+# s3_identities KEY SECRET: SeaweedFS's S3 identities file, one identity with these keys.
+s3_identities() {
+  jq -n --arg key "$1" --arg secret "$2" \
+    '{identities: [{name: "modelfarm", credentials: [{accessKey: $key, secretKey: $secret}],
+      actions: ["Admin", "Read", "List", "Tagging", "Write"]}]}'
+}

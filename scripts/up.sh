@@ -11,18 +11,7 @@ port_of() { echo "${1##*:}"; }
 start_registry() {
   local config="$DATA/registry/config.yml"
   mkdir -p "$DATA/registry/data"
-  cat >"$config" <<YAML
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $DATA/registry/data
-  delete:
-    enabled: true
-http:
-  addr: $MODELFARM_REGISTRY
-YAML
+  registry_config "$DATA/registry/data" "$MODELFARM_REGISTRY" >"$config"
   registry_ready() { curl -fsS "http://$MODELFARM_REGISTRY/v2/"; }
   if ! pid_alive registry && registry_ready >/dev/null 2>&1; then
     log "a registry already answers on $MODELFARM_REGISTRY"
@@ -47,9 +36,7 @@ store_layout() {
 start_object_store() {
   local dir="$DATA/seaweedfs" endpoint=$MODELFARM_S3_ENDPOINT volume_mb volumes
   mkdir -p "$dir/data"
-  jq -n --arg key "$MODELFARM_S3_ACCESS_KEY" --arg secret "$MODELFARM_S3_SECRET_KEY" \
-    '{identities: [{name: "modelfarm", credentials: [{accessKey: $key, secretKey: $secret}],
-      actions: ["Admin", "Read", "List", "Tagging", "Write"]}]}' >"$dir/s3.json"
+  s3_identities "$MODELFARM_S3_ACCESS_KEY" "$MODELFARM_S3_SECRET_KEY" >"$dir/s3.json"
   s3_ready() { curl -sS -o /dev/null "http://$endpoint/"; }
   if ! pid_alive seaweedfs && s3_ready >/dev/null 2>&1; then
     log "an S3 server already answers on $endpoint"
