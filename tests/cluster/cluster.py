@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import subprocess
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -197,12 +196,3 @@ def registry_layers(image_ref: str) -> list[str]:
 
 def job_input(data: str) -> dict:
     return {"input": {"name": "input.txt", "data": base64.b64encode(data.encode()).decode()}}
-
-
-def wait_for(condition, what: str, timeout: float = 120, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

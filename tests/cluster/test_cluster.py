@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from core.storage import Storage
-from tests.cluster.cluster import API_URL, echo_model, job_input, registry_layers, wait_for
+from tests.cluster.cluster import API_URL, echo_model, job_input, registry_layers
+from tests.integration.stack import wait_for
 from tests.utils import API_URL as LOCAL_API_URL
 
 BUILD_HOSTS = ["build1", "build2"]
@@ -64,7 +65,7 @@ def _built_on_both_hosts(cluster, user, packages: list[bytes]) -> list[dict]:
         (other,) = set(BUILD_HOSTS) - {host}
         with cluster.only("build", host, [other]):  # build1 stays busy with the first
             version = _push(user, package)
-            wait_for(lambda: _took(cluster, [host], version["id"]), f"{host} to take one")  # noqa: B023
+            wait_for(lambda: _took(cluster, [host], version["id"]), f"{host} to take one", 120)  # noqa: B023
             versions.append(version)
     return [user.wait_version(v["id"], timeout=300) for v in versions]
 
@@ -119,7 +120,9 @@ def test_a_new_dependency_set_needed_on_both_build_hosts_is_built_once(cluster, 
 def test_a_job_on_an_inference_host_that_dies_finishes_on_the_other(cluster, user):
     version = _ready(user, echo_model(uuid.uuid4().hex))
     job = user.create_job({"version_id": version["id"], **job_input("sleep 5")})["job"]
-    host = wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
+    host = wait_for(
+        lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run", 120
+    )
     with cluster.lost(host, how="kill"):
         ended = user.wait_job(job["id"], timeout=180)
     assert ended["status"] == "SUCCEEDED", ended["error"]
@@ -132,7 +135,7 @@ def test_a_job_on_an_inference_host_that_dies_finishes_on_the_other(cluster, use
 
 def test_a_build_on_a_build_host_that_dies_finishes_on_the_other(cluster, user):
     version = _push(user, echo_model(uuid.uuid4().hex, setup_s=8))
-    host = wait_for(lambda: _took(cluster, BUILD_HOSTS, version["id"]), "a build host")
+    host = wait_for(lambda: _took(cluster, BUILD_HOSTS, version["id"]), "a build host", 120)
     with cluster.lost(host, how="kill"):
         ended = user.wait_version(version["id"], timeout=300)
     assert ended["status"] == "READY", user.build_log(version["id"])
@@ -144,7 +147,9 @@ def test_a_build_on_a_build_host_that_dies_finishes_on_the_other(cluster, user):
 def test_a_cut_off_host_late_outcome_is_refused(cluster, user):
     version = _ready(user, echo_model(uuid.uuid4().hex))
     job = user.create_job({"version_id": version["id"], **job_input("sleep 20 big")})["job"]
-    host = wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
+    host = wait_for(
+        lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run", 120
+    )
     with cluster.lost(host, how="cut"):  # its claim expires; the other host takes over
         wait_for(lambda: cluster.row("jobs", job["id"])["attempts"] == 2, "a takeover", 120)
     # Back on the network while attempt 2 still runs, the cut-off worker ends attempt 1 and
@@ -177,7 +182,7 @@ def test_clients_waiting_on_a_restarted_api_host_can_retry_and_lose_nothing(clus
     body, key = {"version_id": version["id"], **job_input("sleep 4")}, uuid.uuid4().hex
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(user.create_job, body, wait_s=60, idempotency_key=key)
-        wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run")
+        wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run", 120)
         # The connection is gone with the API's process: an error the client can retry.
         with cluster.lost("api", how="kill"), pytest.raises(httpx.TransportError):
             waiting.result(timeout=60)
