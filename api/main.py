@@ -1,5 +1,6 @@
 """The FastAPI application: routers, error format, and start-up."""
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response, status
@@ -18,6 +19,7 @@ from api.schemas import PLAIN_TEXT
 from api.security import require_secret
 from core import logs, metrics
 from core.settings import settings
+from core.storage import Storage
 
 logs.configure(settings.service or "api")
 
@@ -27,9 +29,19 @@ async def lifespan(_app: FastAPI):
     require_secret()
     metrics.count_farm_state()
     metrics.serve()
-    (await get_storage()).ensure_bucket()
+    _ensure_bucket(await get_storage())
     async with waiting.listening():
         yield
+
+
+def _ensure_bucket(storage: Storage) -> None:
+    """Makes the bucket on the farm's first start. An API process that (re)starts while object
+    storage is down still starts, and answers 503 for what needs storage until it is back:
+    under several processes, one that failed to start would stop them all."""
+    try:
+        storage.ensure_bucket()
+    except outages.STORAGE_OUTAGE:
+        logging.getLogger(__name__).exception("object storage: cannot check the bucket at start")
 
 
 app = FastAPI(

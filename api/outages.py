@@ -13,15 +13,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from api.crud import QueueUnavailable
 
 RETRY_AFTER_S = 5
+# An S3 error the routes do not handle (a missing object is handled) is the server's: out of
+# space, or failing.
+STORAGE_OUTAGE = (urllib3.exceptions.HTTPError, ServerError, S3Error)
 
 # What the client libraries raise when their server cannot be reached: the server's name, what
 # the answer adds, and the exceptions.
 _OUTAGES: list[tuple[str, str, tuple[type[Exception], ...]]] = [
     ("The database", "", (OperationalError, InterfaceError)),
     ("Redis", "", (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)),
-    # An S3 error the routes do not handle (a missing object is handled) is the server's: out
-    # of space, or failing.
-    ("Object storage", "", (urllib3.exceptions.HTTPError, ServerError, S3Error)),
+    ("Object storage", "", STORAGE_OUTAGE),
     ("The work queue", " (nothing was queued)", (QueueUnavailable,)),
 ]
 

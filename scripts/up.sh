@@ -96,11 +96,13 @@ start_farm() {
   # --no-proxy-headers: no client can claim another address (the login throttle counts by it).
   # --no-access-log: api/request_log.py logs each request, with its request id.
   # --workers: one process per core (MODELFARM_API_WORKERS); they add up their metrics in files
-  # (core/metrics.py), kept from the last run's processes never.
+  # (core/metrics.py), kept from the last run's processes never. --timeout-worker-healthcheck:
+  # uvicorn kills a process that does not answer its ping in time, with the requests it serves;
+  # on a busy machine 5 s (the default) is not yet a hang.
   pid_alive api || { rm -rf "$RUN/api-metrics" && mkdir -p "$RUN/api-metrics"; }
   PROMETHEUS_MULTIPROC_DIR="$RUN/api-metrics" start_service api uvicorn api.main:app \
     --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT" --workers "$MODELFARM_API_WORKERS" \
-    --no-proxy-headers --no-access-log
+    --timeout-worker-healthcheck 30 --no-proxy-headers --no-access-log
   start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
     --concurrency 1 --loglevel INFO
   # Threads, not processes: every job of the worker shares its one pool of warm sandboxes.

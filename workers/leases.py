@@ -5,7 +5,7 @@ the lock expires within LEASE_TTL_S and a redelivered task takes the work over.
 """
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 import redis
@@ -37,11 +37,18 @@ def is_held(name: str) -> bool:
 
 
 @contextmanager
-def claim(name: str, *, wait_s: float = 0) -> Iterator[None]:
-    """Holds the claim for the block. Busy when a live worker holds it (after waiting up to
-    wait_s for it to let go)."""
+def claim(
+    name: str, *, wait_s: float = 0, on_wait: Callable[[], object] | None = None
+) -> Iterator[None]:
+    """Holds the claim for the block. Busy when a live worker holds it, after waiting up to
+    wait_s for it to let go; on_wait() is called once if the wait begins (to say why)."""
     lock = _redis.lock(_key(name), timeout=LEASE_TTL_S, thread_local=False)
-    if not lock.acquire(blocking=wait_s > 0, blocking_timeout=wait_s or None):
+    acquired = lock.acquire(blocking=False)
+    if not acquired and wait_s > 0:
+        if on_wait is not None:
+            on_wait()
+        acquired = lock.acquire(blocking=True, blocking_timeout=wait_s)
+    if not acquired:
         raise Busy(name)
     stop = threading.Event()
     heartbeat = threading.Thread(target=_renew, args=(lock, stop), daemon=True)

@@ -11,8 +11,8 @@ import pytest
 
 from core.storage import Storage
 from tests.cluster.cluster import API_URL, echo_model, job_input, registry_layers
+from tests.integration import stack
 from tests.integration.stack import wait_for
-from tests.utils import API_URL as LOCAL_API_URL
 
 BUILD_HOSTS = ["build1", "build2"]
 INFERENCE_HOSTS = ["infer1", "infer2"]
@@ -215,4 +215,5 @@ def test_the_one_machine_stack_beside_the_cluster_keeps_working(cluster):
         assert storage.get_bytes(key) == b"still mine"
     finally:
         storage.delete(key)
-    assert httpx.get(f"{LOCAL_API_URL}/health", timeout=30).status_code == 200, "the local stack"
+    trouble = stack.api_trouble()
+    assert trouble is None, trouble

@@ -13,9 +13,18 @@ import pytest
 
 from core.lifecycle import VersionStatus
 from core.storage import Storage
+from tests.integration import stack
 from tests.utils import API_URL, Farm, make_zip, remove_user
 
 WARM_MODEL = Path(__file__).parent / "models" / "warm"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def api_is_up() -> None:
+    """Every test here needs the local stack's API: when it is not answering, say why once,
+    instead of each test failing to connect."""
+    if trouble := stack.api_trouble():
+        pytest.exit(trouble, returncode=1)
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,11 @@ from pathlib import Path
 import httpx
 
 from core.settings import settings
-from tests.utils import ROOT
+from tests.utils import API_URL, ROOT
 from workers.run.sandbox import USER_LABEL, WORK_LABEL
 
 RUN_DIR = ROOT / settings.data_dir / "run"
+LOGS_DIR = ROOT / settings.data_dir / "logs"
 POSTGRES_STARTED = RUN_DIR / "postgresql.started"
 
 
@@ -27,16 +28,36 @@ def children_of(pid: int) -> list[int]:
     return [int(child) for child in found.split()]
 
 
+def api_workers() -> set[int]:
+    """The API's worker processes (uvicorn --workers starts them, and a helper of its own)."""
+    return {pid for pid in children_of(pid_of("api")) if b"spawn_main" in _command_line(pid)}
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:  # gone meanwhile
+        return b""
+
+
 def kill(service: str, *, whole_tree: bool = True) -> None:
     """SIGKILL a service (a crash), and its children with it."""
     pid = pid_of(service)
     for victim in [*children_of(pid), pid] if whole_tree else [pid]:
         with contextlib.suppress(ProcessLookupError):  # already gone
             os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
-        assert time.monotonic() < deadline, f"{service} (pid {pid}) did not die"
-        time.sleep(0.1)
+    wait_for(lambda: not alive(pid), f"{service} (pid {pid}) to die", 10, 0.1)
+
+
+def kill_pid(pid: int) -> None:
+    """SIGKILL one process, and wait until it is gone."""
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid), f"pid {pid} to die", 10, 0.1)
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
+    return Path(f"/proc/{pid}").exists() and _state(pid) not in ("Z", "gone")
 
 
 def _state(pid: int) -> str:
@@ -110,3 +131,18 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def api_trouble() -> str | None:
+    """None while the local stack's API answers /health with 200; else what it says or why it
+    does not answer, and the end of its log."""
+    try:
+        health = httpx.get(f"{API_URL}/health", timeout=30)
+        if health.status_code == 200:
+            return None
+        trouble = f"answers /health with {health.status_code}: {health.text}"
+    except httpx.TransportError as error:
+        trouble = f"is not answering ({error})"
+    log = LOGS_DIR / "api.log"
+    tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
+    return f"The local stack's API at {API_URL} {trouble}; {log} ends:\n{tail}"

@@ -131,6 +131,23 @@ def test_api_answers_503_while_object_storage_is_down(new_user, restore_stack):
     )
 
 
+def test_an_api_process_restarting_while_object_storage_is_down_starts(restore_stack):
+    """uvicorn restarts an API process that dies, and stops all of them if the new one fails to
+    start: one that restarts during an object-storage outage must start, and serve."""
+    api, before = stack.pid_of("api"), stack.api_workers()
+    stack.kill("seaweedfs")
+    stack.kill_pid(min(before))
+    stack.wait_for(lambda: len(stack.api_workers() - before) == 1, "a new API process", 60)
+    # Past the new process's start-up, which gives up on object storage within ~5 s.
+    time.sleep(8)
+    assert stack.alive(api), "the API's processes all stopped"
+    assert len(stack.api_workers()) == len(before)
+    for _ in range(20):  # whichever process takes each request answers it
+        health = httpx.get(f"{API_URL}/health", timeout=30)
+        assert health.status_code == 503
+        assert not health.json()["checks"]["object_storage"]["ok"]
+
+
 def test_up_waits_for_a_service_that_is_still_stopping(restore_stack):
     """SeaweedFS takes ~25 s to stop on SIGTERM: an up.sh meanwhile must not take it for a
     running service, but wait for it to go and start it again."""

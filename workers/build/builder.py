@@ -172,10 +172,10 @@ def _build_image(
     )  # fmt: skip
     repository = registry.model_repository(request.model_id)
     # One build at a time per owner and content: a second one (on any host) waits, then reuses.
-    claim = f"content:{request.owner_id}:{key}"
-    if leases.is_held(claim):
-        log("reuse: another build is making this exact image; waiting for it\n")
-    with leases.claim(claim, wait_s=settings.build_time_limit_s):
+    with leases.claim(
+        f"content:{request.owner_id}:{key}", wait_s=settings.build_time_limit_s,
+        on_wait=lambda: log("reuse: another build is making this exact image; waiting for it\n"),
+    ):  # fmt: skip
         lock, digest = None, reuse.reusable_image(request.owner_id, repository, key, log)
         if digest is None:
             lock, schema = _build_and_push(request, package, client, work, log, key, base_image_id)

@@ -3,10 +3,9 @@
 One per (lock, base image), built once and pushed once: every model image using the set is FROM
 it (by digest), so the virtualenv's blob is shared in the registry and on every engine. Two
 builds that need the same new set at once build it once: the first takes a claim on it, the
-other waits for the image to appear in the registry and uses it.
+other waits until the claim is let go, then finds the image in the registry and uses it.
 """
 
-import time
 from pathlib import Path
 
 from core import registry
@@ -16,41 +15,37 @@ from workers.build import dockerfile
 from workers.build.buildlog import StreamingLog
 from workers.build.wheels import verify_wheels
 
-WAIT_POLL_S = 1.0
-
 
 def dependency_image(
     client, lock: list[dict], base_image_id: str, wheels: Path, work: Path, log: StreamingLog
 ) -> str:
     """The pinned reference of the set's dependency image, present on this engine."""
     tag = registry.deps_tag(dockerfile.deps_key(lock=lock, base_image_id=base_image_id))
-    deadline, waiting = time.monotonic() + settings.build_time_limit_s, False
-    while (digest := registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag)) is None:
-        try:
-            with leases.claim(f"deps:{tag}"):
-                digest = _build_unless_there(client, tag, lock, wheels, work, log)
-            break
-        except leases.Busy:
-            if time.monotonic() > deadline:
-                raise images.FarmFault(images.REGISTRY, f"{tag} was never pushed") from None
-            if not waiting:
-                log(f"dependencies: another build is making {tag[:17]}...; waiting for it\n")
-                waiting = True
-            time.sleep(WAIT_POLL_S)
-    else:
-        log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
+    digest = _pushed(tag, log)
+    if digest is None:
+        waiting = f"dependencies: another build is making {tag[:17]}...; waiting for it\n"
+        # Busy after the wait: a farm fault, retried like any other.
+        with leases.claim(
+            f"deps:{tag}", wait_s=settings.build_time_limit_s, on_wait=lambda: log(waiting)
+        ):
+            digest = _pushed(tag, log) or _build_and_push(client, tag, lock, wheels, work, log)
     reference = registry.pinned(registry.DEPS_REPOSITORY, digest)
     images.pull(client, reference)  # by digest, when this engine lacks it
     return reference
 
 
-def _build_unless_there(
+def _pushed(tag: str, log: StreamingLog) -> str | None:
+    """The digest of the set's image if a build (this one's or another's) has pushed it."""
+    digest = registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag)
+    if digest is not None:
+        log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
+    return digest
+
+
+def _build_and_push(
     client, tag: str, lock: list[dict], wheels: Path, work: Path, log: StreamingLog
 ) -> str:
-    """Builds and pushes the image under the claim (unless a build that held it before did);
-    its digest."""
-    if digest := registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag):
-        return digest
+    """Builds and pushes the set's image (under its claim); its digest."""
     verify_wheels(lock, wheels)
     context = work / "deps-context"
     dockerfile.write_deps_context(
