@@ -1,5 +1,6 @@
 """A dependency that is down is a 503 that names it, with Retry-After; never a 500 or a dropped
-connection. Database connections are pre-pinged, so the pool recovers by itself afterwards."""
+connection. Pooled database connections are pinged before reuse after being idle (core/db.py),
+so the pool recovers by itself afterwards."""
 
 from collections.abc import Callable
 

@@ -118,6 +118,17 @@ def test_api_answers_503_while_the_database_is_down_and_recovers(new_user, resto
     assert farm.http.post("/api/models", json={"name": "after"}).status_code == 201
 
 
+def test_no_request_fails_after_a_database_restart(new_user, restore_stack):
+    """The pools' connections die with the database, unseen: each is pinged before it is used
+    again after being idle, and replaced, so no request after the restart fails."""
+    farm = new_user()
+    for _ in range(10):  # connections in each API process's pool
+        assert farm.http.get("/api/models").status_code == 200
+    stack.postgres("stop")
+    stack.postgres("start")  # returns once it accepts connections
+    assert [farm.http.get("/api/models").status_code for _ in range(10)] == [200] * 10
+
+
 def test_api_answers_503_while_object_storage_is_down(new_user, restore_stack):
     farm = new_user()
     created = farm.http.post(f"/api/models/{farm.create_model()['id']}/versions").json()
