@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 from api import throttle
 from api.security import API_TOKEN_PREFIX, api_token_sha256, required_scope, user_id_from_token
 from core import logs
-from core.db import SessionLocal
+from core.db import ReadSessionLocal, SessionLocal
 from core.lifecycle import VERSION, utcnow
 from core.models import ApiToken, Job, Model, ModelAlias, ModelVersion, User, Visibility
 from core.storage import Storage
@@ -29,17 +29,21 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
 # How stale an API token's last_used_at may be.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _storage = Storage(patient=False)
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-async def get_session() -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session for the request. Made in the event loop, where it costs nothing (it connects
-    when the route first uses it, in the route's thread); closed in a thread only when the
-    route left a transaction open, since closing then ends it on the connection."""
-    session = SessionLocal()
+    when the route first uses it, in the route's thread). A request that only reads gets one
+    without a transaction (core/db.py), whose closing does no I/O; another's is closed in a
+    thread when the route left a transaction open, since closing then ends it on the
+    connection."""
+    reads_only = request.method in READ_METHODS
+    session = ReadSessionLocal() if reads_only else SessionLocal()
     try:
         yield session
     finally:
-        if session.in_transaction():
+        if session.in_transaction() and not reads_only:
             with anyio.CancelScope(shield=True):  # closed even when the client went away
                 await run_in_threadpool(session.close)
         else:

@@ -55,6 +55,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 engine = make_engine(settings.database_url)
 SessionLocal = sessionmaker(bind=engine, expire_on_commit=False)
+# For API requests that only read (GET, HEAD): each statement commits on its own, which spares
+# the BEGIN and ROLLBACK round trips around the request's one or two queries. A write there
+# (an API token's last use, a webhook secret made on first read) is one statement, atomic alone.
+ReadSessionLocal = sessionmaker(
+    bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+)
 
 
 @contextmanager
