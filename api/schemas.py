@@ -125,6 +125,14 @@ class VersionPublic(BaseModel):
     webhook: str | None
     webhook_events: list[str] | None
 
+    @model_validator(mode="after")
+    def _image_once_ready(self) -> "VersionPublic":
+        # A build records its image and inputs on the row just before it ends, for a build of
+        # the same content waiting on it (workers/build/reuse.py): they are not the user's yet.
+        if self.status != VersionStatus.READY:
+            self.image_digest = self.input_schema = None
+        return self
+
 
 class AliasSet(BaseModel):
     version_id: uuid.UUID = Field(description="A READY version of this model.")

@@ -97,7 +97,11 @@ def test_the_same_new_content_on_both_build_hosts_is_built_once(cluster, user):
     assert sorted(v["reused"] for v in ended) == [False, True]
     assert ended[0]["image_digest"] == ended[1]["image_digest"]
     waited = [v for v in ended if v["reused"]][0]
-    assert "another build is making this exact image" in user.build_log(waited["id"])
+    log = user.build_log(waited["id"])
+    assert "another build is making this exact image" in log
+    # The inputs the first build's smoke test described came with its image: no second one.
+    assert "smoke test" not in log
+    assert waited["input_schema"] == [v for v in ended if not v["reused"]][0]["input_schema"]
 
 
 def test_a_new_dependency_set_needed_on_both_build_hosts_is_built_once(cluster, user):

@@ -1,10 +1,12 @@
 """The version and job state machines: the moves the API and workers may make, and no other."""
 
 import uuid
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 
+from api.schemas import VersionPublic
 from core.lifecycle import JOB, VERSION, IllegalTransition, JobStatus, VersionStatus, move
 
 
@@ -53,3 +55,18 @@ def test_a_job_that_has_not_ended_can_be_canceled_and_a_version_cannot():
         assert not JOB.can_move(status, JobStatus.CANCELED)
     assert JobStatus.CANCELED in JOB.terminal
     assert VERSION.canceled is None and VersionStatus.READY in VERSION.terminal
+
+
+@pytest.mark.parametrize("status", list(VersionStatus))
+def test_a_version_shows_its_image_and_inputs_only_once_ready(status):
+    """A build records them on the row a moment before it ends (workers/build/reuse.py)."""
+    now = datetime.now(UTC)
+    row = SimpleNamespace(
+        id=uuid.uuid4(), model_id=uuid.uuid4(), number=1, status=status, package_sha256="ab",
+        image_ref=None, image_digest="sha256:" + "0" * 64, reused=False,
+        input_schema={"type": "object"}, error=None, created_at=now, queued_at=now,
+        started_at=now, finished_at=None, webhook=None, webhook_events=None,
+    )  # fmt: skip
+    shown = VersionPublic.model_validate(row)
+    ready = status == VersionStatus.READY
+    assert (shown.image_digest is not None, shown.input_schema is not None) == (ready, ready)

@@ -184,7 +184,7 @@ def _build_image(
                 raise images.FarmFault(
                     images.REGISTRY, f"{repository}:c-{key} is missing after the push"
                 )
-            reuse.record_image(request.version_id, request.attempt, key, digest)
+            reuse.record_image(request.version_id, request.attempt, key, digest, schema)
     image_ref = registry.pinned(repository, digest)
     if lock is None:
         schema = reuse.input_schema_of(key) or _described(client, image_ref, package, request, log)
@@ -201,8 +201,8 @@ def _build_image(
 
 
 def _described(client, image_ref: str, package: Package, request: BuildRequest, log) -> dict:
-    """The input schema of a reused image no READY version describes (its build pushed it,
-    then died): the runner describes it, as in the smoke test."""
+    """The input schema of a reused image no build recorded (its build pushed it, then died):
+    the runner describes it, as in the smoke test."""
     images.pull(client, image_ref)
     return smoke_test(client, image_ref, package.config.model_dump(), str(request.version_id), log)
 

@@ -39,25 +39,27 @@ def reusable_image(owner_id: uuid.UUID, repository: str, key: str, log: Streamin
     return copied
 
 
-def record_image(version_id: uuid.UUID, attempt: int, key: str, digest: str) -> None:
-    """Puts the pushed image on the (still BUILDING) row before the content claim is let go,
-    so that a build of the same content waiting for the claim finds and reuses it."""
+def record_image(
+    version_id: uuid.UUID, attempt: int, key: str, digest: str, input_schema: dict
+) -> None:
+    """Puts the pushed image and the inputs its smoke test described on the (still BUILDING)
+    row before the content claim is let go, so that a build of the same content waiting for
+    the claim finds and reuses both (the API shows them once the row is READY)."""
     with session_scope() as session:
         session.execute(
             update(ModelVersion)
             .where(ModelVersion.id == version_id)
             .where(ModelVersion.attempts == attempt)
-            .values(content_key=key, image_digest=digest)
+            .values(content_key=key, image_digest=digest, input_schema=input_schema)
         )
 
 
 def input_schema_of(key: str) -> dict | None:
-    """The input schema of a READY version with this content (the same files, so the same
-    predict)."""
+    """The input schema recorded with an image of this content (the same files, so the same
+    predict), by the build that made it."""
     with session_scope() as session:
         return session.scalar(
             select(ModelVersion.input_schema)
-            .where(ModelVersion.content_key == key, ModelVersion.status == VERSION.succeeded)
-            .where(ModelVersion.input_schema.is_not(None))
+            .where(ModelVersion.content_key == key, ModelVersion.input_schema.is_not(None))
             .limit(1)
         )
