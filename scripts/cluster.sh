@@ -221,7 +221,7 @@ kill_host() {
   for procs in /sys/fs/cgroup/pids/"$(namespace "$host")"/*/cgroup.procs; do
     [ -f "$procs" ] && xargs -r kill -KILL <"$procs" 2>/dev/null || true
   done
-  rm -f "$RUN/$host"-*.pid
+  rm -f "$RUN/$host"-*.pid "$RUN/$host"-*.since
   log "killed every process of $host"
 }
 

@@ -41,9 +41,24 @@ wait_until() {
   log "$what is ready"
 }
 
-# A killed process may linger as a zombie until it is reaped: that counts as stopped.
+# A killed process may linger as a zombie until it is reaped: that counts as stopped. So does
+# another process that took the recorded pid: pids wrap (at 32768 on our machines, within one
+# test run), so the pid is checked against the start time recorded beside it (a pid file from
+# before there was one is taken at its word).
 pid_alive() {
-  [ -f "$RUN/$1.pid" ] && ! process_gone "$(cat "$RUN/$1.pid")"
+  local pid since="$RUN/$1.since"
+  [ -f "$RUN/$1.pid" ] || return 1
+  pid=$(cat "$RUN/$1.pid")
+  ! process_gone "$pid" && { [ ! -f "$since" ] || [ "$(start_time_of "$pid")" = "$(cat "$since")" ]; }
+}
+
+# start_time_of PID: when the process started (clock ticks since boot, /proc/PID/stat's 22nd
+# field, counted after the command name, which may hold spaces).
+start_time_of() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  read -ra fields <<<"${stat##*) }"
+  echo "${fields[19]}"
 }
 
 # stop_service NAME: SIGTERM, waits for the exit (up to 40 s, SeaweedFS takes ~25 s), then
@@ -64,7 +79,8 @@ stop_service() {
   # makes the check and the removal one step against start_service's start and write.
   exec 9>"$RUN/$name.lock"
   flock 9
-  [ "$(cat "$pidfile" 2>/dev/null)" != "$pid" ] || rm -f "$pidfile" "$RUN/$name.stopping"
+  [ "$(cat "$pidfile" 2>/dev/null)" != "$pid" ] ||
+    rm -f "$pidfile" "$RUN/$name.since" "$RUN/$name.stopping"
   exec 9>&-
 }
 
@@ -98,6 +114,7 @@ start_service() {
   flock 9
   MODELFARM_SERVICE="$name" setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
+  start_time_of $! >"$RUN/$name.since"
   exec 9>&-
   log "started $name (pid $!), log: $LOGS/$name.log"
 }
