@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.cluster.cluster import Cluster, echo_model, job_input  # noqa: E402
+from tests.cluster.cluster import STEP_S, Cluster, echo_model, job_input  # noqa: E402
 from tests.integration.stack import wait_for  # noqa: E402
 
 CLIENTS = 8
@@ -68,7 +68,9 @@ def restart_inference_hosts(cluster: Cluster) -> None:
         cluster.script("kill", host)
         cluster.script("start", host)
     names = [f"inference@{host}" for host in INFERENCE_HOSTS]
-    wait_for(lambda: len(cluster.control.ping(destination=names, timeout=1)) == 2, "workers", 120)
+    wait_for(
+        lambda: len(cluster.control.ping(destination=names, timeout=1)) == 2, "workers", STEP_S
+    )
 
 
 def on_a_cluster(*, pinned: bool, paths: tuple[str, ...]) -> dict[str, float]:

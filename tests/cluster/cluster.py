@@ -26,6 +26,8 @@ from tests.utils import PASSWORD, ROOT, make_zip
 API_URL = "http://198.18.0.2:8000"
 SERVICES = "198.18.0.1"
 ENGINES = Path("/run/modelfarm-cluster")
+# How long one step of a host may take to show: taking a task, starting a run, a takeover.
+STEP_S = 120
 
 
 class Cluster:

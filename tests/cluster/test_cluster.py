@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from core.storage import Storage
-from tests.cluster.cluster import API_URL, echo_model, job_input, registry_layers
+from tests.cluster.cluster import API_URL, STEP_S, echo_model, job_input, registry_layers
 from tests.integration import stack
 from tests.integration.stack import wait_for
 
@@ -52,6 +52,13 @@ def _running_on(cluster, hosts: list[str], image_ref: str) -> str | None:
     return None
 
 
+def _host_running(cluster, version: dict) -> str:
+    """The inference host running a job of the version, once one does."""
+    return wait_for(
+        lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run", STEP_S
+    )
+
+
 def _took(cluster, hosts: list[str], row_id: str) -> str | None:
     """The worker host whose log shows it took the version or job."""
     return next((host for host in hosts if row_id in cluster.worker_log(host)), None)
@@ -65,7 +72,7 @@ def _built_on_both_hosts(cluster, user, packages: list[bytes]) -> list[dict]:
         (other,) = set(BUILD_HOSTS) - {host}
         with cluster.only("build", host, [other]):  # build1 stays busy with the first
             version = _push(user, package)
-            wait_for(lambda: _took(cluster, [host], version["id"]), f"{host} to take one", 120)  # noqa: B023
+            wait_for(lambda: _took(cluster, [host], version["id"]), f"{host} to take one", STEP_S)  # noqa: B023
             versions.append(version)
     return [user.wait_version(v["id"], timeout=300) for v in versions]
 
@@ -124,9 +131,7 @@ def test_a_new_dependency_set_needed_on_both_build_hosts_is_built_once(cluster, 
 def test_a_job_on_an_inference_host_that_dies_finishes_on_the_other(cluster, user):
     version = _ready(user, echo_model(uuid.uuid4().hex))
     job = user.create_job({"version_id": version["id"], **job_input("sleep 5")})["job"]
-    host = wait_for(
-        lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run", 120
-    )
+    host = _host_running(cluster, version)
     with cluster.lost(host, how="kill"):
         ended = user.wait_job(job["id"], timeout=180)
     assert ended["status"] == "SUCCEEDED", ended["error"]
@@ -139,7 +144,7 @@ def test_a_job_on_an_inference_host_that_dies_finishes_on_the_other(cluster, use
 
 def test_a_build_on_a_build_host_that_dies_finishes_on_the_other(cluster, user):
     version = _push(user, echo_model(uuid.uuid4().hex, setup_s=8))
-    host = wait_for(lambda: _took(cluster, BUILD_HOSTS, version["id"]), "a build host", 120)
+    host = wait_for(lambda: _took(cluster, BUILD_HOSTS, version["id"]), "a build host", STEP_S)
     with cluster.lost(host, how="kill"):
         ended = user.wait_version(version["id"], timeout=300)
     assert ended["status"] == "READY", user.build_log(version["id"])
@@ -151,14 +156,12 @@ def test_a_build_on_a_build_host_that_dies_finishes_on_the_other(cluster, user):
 def test_a_cut_off_host_late_outcome_is_refused(cluster, user):
     version = _ready(user, echo_model(uuid.uuid4().hex))
     job = user.create_job({"version_id": version["id"], **job_input("sleep 20 big")})["job"]
-    host = wait_for(
-        lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run", 120
-    )
+    host = _host_running(cluster, version)
     with cluster.lost(host, how="cut"):  # its claim expires; the other host takes over
-        wait_for(lambda: cluster.row("jobs", job["id"])["attempts"] == 2, "a takeover", 120)
+        wait_for(lambda: cluster.row("jobs", job["id"])["attempts"] == 2, "a takeover", STEP_S)
     # Back on the network while attempt 2 still runs, the cut-off worker ends attempt 1 and
     # tries to write its outcome: the fencing token (the attempt) refuses it.
-    late = wait_for(lambda: _late_outcome(cluster, host, job["id"]), "the late outcome", 120)
+    late = wait_for(lambda: _late_outcome(cluster, host, job["id"]), "the late outcome", STEP_S)
     assert late["status"] == "SUCCEEDED"  # what the cut-off worker's own run came to
     assert cluster.row("jobs", job["id"])["status"] == "RUNNING"  # attempt 2's, untouched
     ended = user.wait_job(job["id"], timeout=180)
@@ -186,11 +189,11 @@ def test_clients_waiting_on_a_restarted_api_host_can_retry_and_lose_nothing(clus
     body, key = {"version_id": version["id"], **job_input("sleep 4")}, uuid.uuid4().hex
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(user.create_job, body, wait_s=60, idempotency_key=key)
-        wait_for(lambda: _running_on(cluster, INFERENCE_HOSTS, version["image_ref"]), "a run", 120)
+        _host_running(cluster, version)
         # The connection is gone with the API's process: an error the client can retry.
         with cluster.lost("api", how="kill"), pytest.raises(httpx.TransportError):
             waiting.result(timeout=60)
-    wait_for(lambda: _answers(f"{API_URL}/health"), "the API back", timeout=120)
+    wait_for(lambda: _answers(f"{API_URL}/health"), "the API back", STEP_S)
     retried = user.create_job(body, wait_s=60, idempotency_key=key)["job"]
     assert retried["status"] == "SUCCEEDED", retried["error"]
     assert _output(user, retried) == "SLEEP 4"

@@ -57,7 +57,7 @@ def kill_pid(pid: int) -> None:
 
 def alive(pid: int) -> bool:
     """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
-    return Path(f"/proc/{pid}").exists() and _state(pid) not in ("Z", "gone")
+    return _state(pid) not in ("Z", "gone")
 
 
 def _state(pid: int) -> str:
