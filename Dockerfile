@@ -1,5 +1,5 @@
 # The farm's own service image (API and workers) for docker-compose.yml.
-# Model images are not built from this file: workers/Dockerfile.template is.
+# Model images are not built from this file: workers/build/Dockerfile.template is.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1

@@ -33,6 +33,7 @@ from core.registry import (  # noqa: E402
 )
 from core.settings import settings  # noqa: E402
 from tests.utils import Farm, make_zip  # noqa: E402
+from workers.build import dockerfile  # noqa: E402
 from workers.run import sandbox  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
@@ -41,7 +42,6 @@ POLL_S = 0.05
 # Recorded by the issue for the same digits model and base on this kind of machine (not re-run
 # here: neither is installed); reported beside ours.
 PEERS = {"truss": 18.9, "bentoml": 37.2}
-INSTALL_STAGE = "/tmp/deps/"  # the install stage's paths (Dockerfile.deps.template)
 
 
 def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, dict]:
@@ -61,9 +61,8 @@ def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, 
 
 def forget_dependency_images(client: docker.DockerClient) -> None:
     """No dependency image left in the registry or on the engine: the registry's dependency
-    manifests are deleted, and the engine's images of models (built FROM them), the
-    dependency images themselves and the cached install stages they came from are removed, so
-    nothing can come from a cache."""
+    manifests are deleted, and the engine's images of models (built FROM them) and the
+    dependency images themselves are removed, so nothing can come from a cache."""
     registry = Registry()
     repository = engine_name(DEPS_REPOSITORY)
     for image in client.images.list(name=repository):
@@ -87,15 +86,6 @@ def forget_dependency_images(client: docker.DockerClient) -> None:
             sandbox.remove(container)
         with suppress(docker.errors.ImageNotFound):  # gone with a child: untagged parents go
             client.images.remove(image_id, force=True)
-    # The engine's cache of install stages (wheels copied in, virtualenv installed): a set
-    # built before would skip its install.
-    install_stages = [
-        image for image in client.images.list(all=True)
-        if any(INSTALL_STAGE in (step["CreatedBy"] or "") for step in image.history())
-    ]  # fmt: skip
-    for image in sorted(install_stages, key=lambda image: len(image.history()), reverse=True):
-        with suppress(docker.errors.ImageNotFound):
-            client.images.remove(image.id, force=True)
 
 
 def forget_wheels() -> None:
@@ -154,7 +144,7 @@ def measure() -> dict:
     dependencies = sum(
         layer["Size"]
         for layer in image.history()
-        if "COPY --from=install" in layer["CreatedBy"] or "/opt/venv" in layer["CreatedBy"]
+        if dockerfile.DEPS_INPUTS in (layer["CreatedBy"] or "")  # the install script's layer
     )
     return {
         "true_cold_build_s": round(true_cold, 2),

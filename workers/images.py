@@ -1,11 +1,13 @@
-"""Image verbs on the Docker engine, named like the CLI: build, tag, push, pull.
+"""Image verbs on the Docker engine, named like the CLI: build, commit, tag, push, pull.
 
 A failing build step is the package's fault (BuildFailed); a push or pull that does not land is
 the farm's (FarmFault), and is retried.
 """
 
+import hashlib
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import docker
@@ -73,6 +75,58 @@ def build(
         raise FarmFault(ENGINE, "the image build ended without an image")
     cache.touch(image_id)
     return image_id
+
+
+def commit(
+    client: docker.DockerClient,
+    *,
+    image: str,
+    command: list[str],
+    inputs: Path,
+    extract_into: str,
+    changes: list[str],
+    repository: str,
+    tag: str,
+    time_limit_s: int,
+    log: Log,
+) -> str:
+    """Runs command as root in a container of image, with no network and the tar `inputs`
+    extracted into the directory `extract_into`, then commits what it changed as one layer,
+    with `changes` (Dockerfile instructions) applied; returns the image id. The container is
+    named by the tag, so one that an interrupted attempt left is removed by the next."""
+    name = f"modelfarm-commit-{hashlib.sha256(f'{repository}:{tag}'.encode()).hexdigest()[:16]}"
+    with suppress(docker.errors.NotFound):
+        client.containers.get(name).remove(force=True)
+    container = client.containers.create(
+        image, command, name=name, user="0", network_mode="none", hostname="build"
+    )
+    try:
+        with inputs.open("rb") as tar:
+            container.put_archive(extract_into, tar)
+        container.start()
+        try:
+            exit_code = container.wait(timeout=time_limit_s)["StatusCode"]
+        except requests.exceptions.RequestException as error:
+            if not _read_timed_out(error):
+                raise  # the engine went away: the farm's fault, retried
+            raise BuildFailed(f"The image build timed out after {time_limit_s} s.") from None
+        log(container.logs().decode(errors="replace"))
+        if exit_code != 0:
+            raise BuildFailed(
+                f"The image build failed: `{' '.join(command)}` exited {exit_code}; the build "
+                "log shows why."
+            )
+        committed = container.commit(repository=repository, tag=tag, changes=changes)
+    finally:
+        container.remove(force=True)
+    cache.touch(committed.id)
+    return committed.id
+
+
+def _read_timed_out(error: requests.exceptions.RequestException) -> bool:
+    # Over the engine's unix socket, requests reports a read timeout as a ConnectionError.
+    cause = error.args[0] if error.args else None
+    return isinstance(error, requests.exceptions.ReadTimeout) or isinstance(cause, ReadTimeoutError)
 
 
 def tag(client: docker.DockerClient, image_id: str, repository: str, name: str) -> None:

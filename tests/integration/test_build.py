@@ -1,5 +1,6 @@
 """The build pipeline against the real Docker engine, registry and PyPI wheels."""
 
+import tarfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from core.settings import settings
 from tests.utils import make_zip
 from workers import images
 from workers.build import dockerfile
-from workers.build.dependencies import dependency_image
+from workers.build.dependencies import INSTALLING, dependency_image
 from workers.run.sandbox import SANDBOX_LABEL
 
 PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
@@ -80,7 +81,7 @@ def test_image_holds_no_secret_no_wheel_no_pip_and_no_compiler(new_user, docker_
         "for _, _, files in os.walk(top) for f in files if f.endswith('.whl')); "
         "print(wheels, os.path.exists('/opt/venv/bin/pip'), shutil.which('gcc'),"
         " shutil.which('cc'), glob.glob('/var/lib/apt/lists/*_Packages'),"
-        " os.path.exists('/root/.cache/pip'), os.path.exists('/tmp/deps'))"
+        " os.path.exists('/root/.cache'), os.path.exists('/tmp/deps'))"
     )
     found = _run_in_image(docker_client, image.id, survey)
     # The wheels Debian's python3-venv ships in the base image are the only ones allowed.
@@ -226,12 +227,39 @@ def test_two_builds_needing_one_new_dependency_set_build_it_once(docker_client, 
     try:
         assert references[0] == references[1]
         texts = ["".join(log) for log in logs]
-        builders = [number for number, text in enumerate(texts) if "Successfully built" in text]
-        assert len(builders) == 1, texts  # one docker build for both
+        builders = [number for number, text in enumerate(texts) if INSTALLING in text]
+        assert len(builders) == 1, texts  # one install for both
         assert "another build is making" in texts[1 - builders[0]]
     finally:  # untagged only: the image is the one every model without requirements is FROM
         tag = registry.deps_tag(dockerfile.deps_key(lock=[], base_image_id=base_image_id))
         docker_client.images.remove(f"{registry.engine_name(DEPS_REPOSITORY)}:{tag}")
+
+
+@pytest.mark.parametrize(
+    "command, error",
+    [
+        (["sleep", "60"], "timed out after 1 s"),
+        (["sh", "-c", "echo broken >&2; exit 3"], "exited 3"),
+    ],
+)
+def test_a_committed_step_that_fails_or_overruns_commits_nothing_and_leaves_no_container(
+    docker_client, tmp_path, command, error
+):
+    inputs = tmp_path / "inputs.tar"
+    with tarfile.open(inputs, "w"):
+        pass
+    repository = f"modelfarm-test/commit-{uuid.uuid4().hex[:8]}"
+    logged: list[str] = []
+    with pytest.raises(images.BuildFailed, match=error):
+        images.commit(
+            docker_client, image=settings.base_image, command=command, inputs=inputs,
+            extract_into="/tmp", changes=[], repository=repository, tag="t", time_limit_s=1,
+            log=logged.append,
+        )  # fmt: skip
+    assert not docker_client.images.list(name=repository)
+    left = docker_client.containers.list(all=True, filters={"ancestor": settings.base_image})
+    assert not [c for c in left if c.attrs["Config"]["Cmd"] == command]
+    assert command[0] == "sleep" or "broken" in "".join(logged)
 
 
 def test_requirements_are_installed_from_locked_wheels_and_reused(new_user, docker_client):

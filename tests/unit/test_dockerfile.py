@@ -1,5 +1,7 @@
-"""The generated Dockerfiles: no value can add an instruction; layers are ordered for the cache;
-a model's build context holds no wheels."""
+"""What images are made from: no value can add an instruction; layers are ordered for the cache;
+a model's build context holds no wheels; a dependency image's inputs hold only its lock's."""
+
+import tarfile
 
 import pytest
 
@@ -7,19 +9,17 @@ from workers.build import dockerfile
 
 DEPS_IMAGE = "127.0.0.1:5000/modelfarm/deps@sha256:" + "a" * 64
 MODEL = {"deps_image": DEPS_IMAGE}
-DEPS = {"base_image": "modelfarm/base:bookworm", "uid": "10001"}
+DEPS = {"uid": "10001"}
 
 
 @pytest.mark.parametrize(
     "template, values, field, value",
     [
-        (dockerfile.DEPS_TEMPLATE, DEPS, "base_image", "python:3.11\nRUN curl 127.0.0.1:6379 | sh"),
-        (dockerfile.DEPS_TEMPLATE, DEPS, "base_image", "python:3.11 AS deps"),
-        (dockerfile.DEPS_TEMPLATE, DEPS, "base_image", 'x" \\\nRUN id'),
         (dockerfile.TEMPLATE, MODEL, "deps_image", "modelfarm/deps:latest"),  # not pinned
         (dockerfile.TEMPLATE, MODEL, "deps_image", DEPS_IMAGE + "\nRUN id"),
-        (dockerfile.DEPS_TEMPLATE, DEPS, "uid", "0\nUSER root"),
-        (dockerfile.DEPS_TEMPLATE, DEPS, "uid", "1 $HOME"),
+        (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "0\nUSER root"),
+        (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1 $HOME"),
+        (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1\nENTRYPOINT sh"),
     ],
 )
 def test_a_value_that_could_add_an_instruction_is_refused(template, values, field, value):
@@ -33,7 +33,7 @@ def test_missing_or_extra_values_are_refused():
     with pytest.raises(ValueError):
         dockerfile.render(dockerfile.TEMPLATE, **MODEL, base_image="x")
     with pytest.raises(ValueError):
-        dockerfile.render(dockerfile.DEPS_TEMPLATE, base_image=DEPS["base_image"])
+        dockerfile.render(dockerfile.DEPS_CONFIG_TEMPLATE, uid="10001", deps_image=DEPS_IMAGE)
 
 
 def test_a_model_image_is_the_dependency_image_then_weights_code_runner():
@@ -46,14 +46,14 @@ def test_a_model_image_is_the_dependency_image_then_weights_code_runner():
     assert "LABEL" not in text  # nothing names a model or version: equal contents, one image
 
 
-def test_a_dependency_image_keeps_only_the_virtualenv_of_its_hashed_wheels():
-    text = dockerfile.render_deps(base_image=DEPS["base_image"])
-    final_stage = text[text.rindex("FROM ") :]
-    assert "--no-index" in text and "--require-hashes" in text
-    assert final_stage.count("COPY") == 1 and "COPY --from=install /opt/venv /opt/venv" in text
+def test_a_dependency_image_installs_only_its_hashed_wheels_and_runs_as_the_model_user():
+    script = dockerfile.DEPS_INSTALL_SCRIPT.read_text()
+    assert "--offline --no-index" in script and "--require-hashes" in script
+    assert f"rm -rf {dockerfile.DEPS_INPUTS}" in script.splitlines()[-1]  # nothing left to commit
     # What the model images inherit: they run as the unprivileged user, the runner first.
-    assert "USER 10001:10001" in final_stage and 'ENTRYPOINT ["/opt/venv/bin/python"' in final_stage
-    assert "$" not in text.replace("$PATH", "")
+    config = dockerfile.deps_config()
+    assert "USER 10001:10001" in config and config[-1].startswith('ENTRYPOINT ["/opt/venv/bin/')
+    assert all(line.split()[0] in {"ENV", "WORKDIR", "USER", "ENTRYPOINT"} for line in config)
 
 
 def test_content_key_changes_with_each_input():
@@ -85,13 +85,19 @@ def test_a_model_context_splits_code_from_data_and_holds_no_wheels(tmp_path):
     assert not any(f.endswith((".whl", ".lock")) for f in files)
 
 
-def test_a_dependency_context_holds_the_lock_and_its_wheels(tmp_path):
+def test_a_dependency_images_inputs_hold_the_installer_the_lock_and_its_wheels(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     (wheels / "six-1.16.0-py2.py3-none-any.whl").write_bytes(b"wheel")
+    (wheels / "other-1.0-py3-none-any.whl").write_bytes(b"not in the lock")
     lock = [{"name": "six", "version": "1.16.0", "sha256": "b" * 64,
              "filename": "six-1.16.0-py2.py3-none-any.whl"}]  # fmt: skip
-    context = tmp_path / "context"
-    dockerfile.write_deps_context(context=context, dockerfile="FROM x", lock=lock, wheels=wheels)
-    assert (context / "requirements.lock").read_text() == f"six==1.16.0 --hash=sha256:{'b' * 64}\n"
-    assert (context / "wheels" / lock[0]["filename"]).read_bytes() == b"wheel"
+    archive = tmp_path / "inputs.tar"
+    dockerfile.write_deps_inputs(archive=archive, lock=lock, wheels=wheels)
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == [
+            "deps/install.sh", "deps/requirements.lock", "deps/uv",
+            "deps/wheels/six-1.16.0-py2.py3-none-any.whl",
+        ]  # fmt: skip
+        lock_text = tar.extractfile("deps/requirements.lock").read().decode()
+    assert lock_text == f"six==1.16.0 --hash=sha256:{'b' * 64}\n"

@@ -1,12 +1,16 @@
 """Dependency images: the base image plus one layer, the virtualenv of a set of locked wheels.
 
+The layer is made by running the install script (deps_install.sh) in a container of the base
+image, with no network, and committing it: the wheels go in beside it and are gone before the
+commit, so neither they nor a copy of the virtualenv make a layer of their own.
+
 One per (lock, base image), built once and pushed once: every model image using the set is FROM
 it (by digest), so the virtualenv's blob is shared in the registry and on every engine. Two
 builds that need the same new set at once build it once: the first takes a claim on it, the
 other waits until the claim is let go, then finds the image in the registry and uses it.
 """
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from core import registry
 from core.settings import settings
@@ -14,6 +18,8 @@ from workers import images, leases
 from workers.build import dockerfile
 from workers.build.buildlog import StreamingLog
 from workers.build.wheels import verify_wheels
+
+INSTALLING = "dependencies: installing "
 
 
 def dependency_image(
@@ -47,14 +53,15 @@ def _build_and_push(
 ) -> str:
     """Builds and pushes the set's image (under its claim); its digest."""
     verify_wheels(lock, wheels)
-    context = work / "deps-context"
-    dockerfile.write_deps_context(
-        context=context, dockerfile=dockerfile.render_deps(base_image=settings.base_image),
-        lock=lock, wheels=wheels,
-    )  # fmt: skip
+    inputs = work / "deps-inputs.tar"
+    dockerfile.write_deps_inputs(archive=inputs, lock=lock, wheels=wheels)
     name = registry.engine_name(registry.DEPS_REPOSITORY)
-    images.build(
-        client, context=context, tag=f"{name}:{tag}", cache_from=[],
+    log(f"{INSTALLING}{len(lock)} locked wheel(s) into /opt/venv, with no network\n")
+    images.commit(
+        client, image=settings.base_image,
+        command=["/bin/sh", f"{dockerfile.DEPS_INPUTS}/install.sh"],
+        inputs=inputs, extract_into=str(PurePosixPath(dockerfile.DEPS_INPUTS).parent),
+        changes=dockerfile.deps_config(), repository=name, tag=tag,
         time_limit_s=settings.build_time_limit_s, log=log,
     )  # fmt: skip
     images.push(client, name, tag, log)

@@ -1,11 +1,13 @@
-"""The generated Dockerfiles (a dependency image's, a model image's FROM it), the build contexts
-around them, and the keys that name the images."""
+"""What images are made from: a dependency image's install script, inputs and configuration, a
+model image's generated Dockerfile (FROM a dependency image) and build context, and the keys
+that name the images."""
 
 import hashlib
 import json
 import re
 import shutil
 import string
+import tarfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -17,7 +19,10 @@ from runner.protocol import MODEL_UID
 from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
 
 TEMPLATE = Path(__file__).with_name("Dockerfile.template")
-DEPS_TEMPLATE = Path(__file__).with_name("Dockerfile.deps.template")
+DEPS_CONFIG_TEMPLATE = Path(__file__).with_name("deps_config.template")
+DEPS_INSTALL_SCRIPT = Path(__file__).with_name("deps_install.sh")
+# Where the install script finds its inputs in the install container (deps_install.sh).
+DEPS_INPUTS = "/tmp/deps"
 # What every model image holds of the farm's code, under /opt/modelfarm: the runner, and the
 # modelfarm package's Input for predict.py (standard library only, both).
 FARM_FILES = {
@@ -28,11 +33,10 @@ FARM_FILES = {
 # Each value put into a template must match its pattern in full: none can add a line. None
 # names a model or a version: equal contents make an equal image, whoever's model it is.
 _VALUE_PATTERNS = {
-    "base_image": r"[a-z0-9][a-z0-9._/:@-]{0,254}",
     "deps_image": r"[a-z0-9][a-z0-9._/:-]{0,200}@sha256:[0-9a-f]{64}",
     "uid": r"[0-9]{1,9}",
 }
-_VALUES = {TEMPLATE: {"deps_image"}, DEPS_TEMPLATE: {"base_image", "uid"}}
+_VALUES = {TEMPLATE: {"deps_image"}, DEPS_CONFIG_TEMPLATE: {"uid"}}
 
 
 def render(template: Path, **values: str) -> str:
@@ -40,7 +44,7 @@ def render(template: Path, **values: str) -> str:
         raise ValueError(f"{template.name} takes exactly {sorted(_VALUES[template])}")
     for name, value in values.items():
         if not re.fullmatch(_VALUE_PATTERNS[name], value):
-            raise ValueError(f"refusing to put {name}={value!r} into the Dockerfile")
+            raise ValueError(f"refusing to put {name}={value!r} into {template.name}")
     return string.Template(template.read_text()).substitute(values)
 
 
@@ -48,8 +52,10 @@ def render_model(*, deps_image: str) -> str:
     return render(TEMPLATE, deps_image=deps_image)
 
 
-def render_deps(*, base_image: str) -> str:
-    return render(DEPS_TEMPLATE, base_image=base_image, uid=str(MODEL_UID))
+def deps_config() -> list[str]:
+    """A dependency image's configuration, as `docker commit` takes it: one instruction each."""
+    text = render(DEPS_CONFIG_TEMPLATE, uid=str(MODEL_UID))
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 def runner_digest() -> str:
@@ -61,10 +67,14 @@ def runner_digest() -> str:
     return digest.hexdigest()
 
 
+def _deps_recipe() -> str:
+    return DEPS_INSTALL_SCRIPT.read_text() + DEPS_CONFIG_TEMPLATE.read_text()
+
+
 def recipe() -> str:
-    """Both templates: with the package's contents (its requirements among them) and the base
-    image, all that a model image is made from."""
-    return DEPS_TEMPLATE.read_text() + TEMPLATE.read_text()
+    """How both images are made: with the package's contents (its requirements among them) and
+    the base image, all that a model image is made from."""
+    return _deps_recipe() + TEMPLATE.read_text()
 
 
 def content_key(*, contents_sha256: str, dockerfile: str, base_image_id: str) -> str:
@@ -74,25 +84,28 @@ def content_key(*, contents_sha256: str, dockerfile: str, base_image_id: str) ->
 
 
 def deps_key(*, lock: list[dict], base_image_id: str) -> str:
-    """Names the dependency image by its template, the installer, the locked wheels and the
-    base image."""
+    """Names the dependency image by its install script and configuration, the installer, the
+    locked wheels and the base image."""
     parts = [
-        DEPS_TEMPLATE.read_text(), f"uv {version('uv')}", json.dumps(lock, sort_keys=True),
+        _deps_recipe(), f"uv {version('uv')}", json.dumps(lock, sort_keys=True),
         base_image_id,
     ]  # fmt: skip
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def write_deps_context(*, context: Path, dockerfile: str, lock: list[dict], wheels: Path) -> None:
-    """A dependency image's build context: the installer, the lock, its wheels and the
-    Dockerfile."""
-    (context / "wheels").mkdir(parents=True)
-    shutil.copy2(uv.find_uv_bin(), context / "uv")
+def write_deps_inputs(*, archive: Path, lock: list[dict], wheels: Path) -> None:
+    """The install container's inputs, as the tar put into it at DEPS_INPUTS: the installer,
+    the install script, the lock and its wheels."""
     lock_lines = [f"{i['name']}=={i['version']} --hash=sha256:{i['sha256']}" for i in lock]
-    (context / "requirements.lock").write_text("".join(f"{x}\n" for x in lock_lines))
-    for item in lock:
-        shutil.copy2(wheels / item["filename"], context / "wheels" / item["filename"])
-    (context / "Dockerfile").write_text(dockerfile)
+    lock_path = archive.with_name("requirements.lock")
+    lock_path.write_text("".join(f"{x}\n" for x in lock_lines))
+    folder = Path(DEPS_INPUTS).name
+    with tarfile.open(archive, "w") as tar:
+        tar.add(uv.find_uv_bin(), f"{folder}/uv")
+        tar.add(DEPS_INSTALL_SCRIPT, f"{folder}/install.sh")
+        tar.add(lock_path, f"{folder}/requirements.lock")
+        for item in lock:
+            tar.add(wheels / item["filename"], f"{folder}/wheels/{item['filename']}")
 
 
 def write_model_context(*, source: Path, context: Path, dockerfile: str) -> None:
