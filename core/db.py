@@ -17,15 +17,38 @@ PING_AFTER_IDLE_S = 1.0
 _RETURNED_AT = "returned_at"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, **options) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_size=settings.database_pool_size, max_overflow=10)
+    options.setdefault("pool_size", settings.database_pool_size)
+    options.setdefault("max_overflow", 10)
+    engine = create_engine(url, **options)
     event.listen(engine, "checkin", _note_return)
     event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
     return engine
+
+
+def _read_engine(url: str) -> Engine:
+    """The engine of the API's reads. They run on the event loop (api/deps.py), so they must
+    never wait there for a connection a thread holds: this engine has a pool of its own, which
+    opens another connection rather than wait (in practice a process uses one, since a read holds
+    its connection only while it runs, never across an await). Each statement commits on its own,
+    which spares the BEGIN and ROLLBACK round trips around a read's one or two queries; a write
+    there (an API token's last use, a webhook secret made on first read) is one statement,
+    atomic alone. Its statements and connection attempts are cut short, so that a stuck database
+    holds up the loop for at most database_read_timeout_s."""
+    if url.startswith("sqlite"):
+        return make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    timeout_ms = int(settings.database_read_timeout_s * 1000)
+    return make_engine(
+        url, pool_size=2, max_overflow=-1, isolation_level="AUTOCOMMIT",
+        connect_args={
+            "connect_timeout": max(1, round(settings.database_read_timeout_s)),
+            "options": f"-c statement_timeout={timeout_ms}",
+        },
+    )  # fmt: skip
 
 
 def _note_return(_dbapi_connection, record) -> None:
@@ -55,12 +78,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 engine = make_engine(settings.database_url)
 SessionLocal = sessionmaker(bind=engine, expire_on_commit=False)
-# For API requests that only read (GET, HEAD): each statement commits on its own, which spares
-# the BEGIN and ROLLBACK round trips around the request's one or two queries. A write there
-# (an API token's last use, a webhook secret made on first read) is one statement, atomic alone.
-ReadSessionLocal = sessionmaker(
-    bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-)
+read_engine = _read_engine(settings.database_url)
+ReadSessionLocal = sessionmaker(bind=read_engine, expire_on_commit=False)
 
 
 @contextmanager

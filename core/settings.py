@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # one per request or task it serves at once, so that none waits for a connection or opens
     # one per request.
     database_pool_size: int = Field(20, ge=1)
+    # The longest a read of the API may take (core/db.py): reads run on its event loop, so one
+    # stuck query would hold up every request of its process; past this, it answers 503.
+    database_read_timeout_s: float = Field(5.0, gt=0, le=60)
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Logs (core/logs.py): JSON lines, or readable lines for a developer's console.

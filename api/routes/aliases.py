@@ -19,7 +19,7 @@ AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN, description='Such as "pro
 
 
 @router.get("", response_model=list[AliasPublic])
-def list_aliases(model: ReadableModel, session: SessionDep):
+async def list_aliases(model: ReadableModel, session: SessionDep):
     return session.scalars(crud.aliases_of(model=model)).all()
 
 

@@ -83,13 +83,13 @@ async def create_job(
 
 
 @router.get("", response_model=Page[JobPublic])
-def list_jobs(session: SessionDep, user: CurrentUser, paging: PageDep):
+async def list_jobs(session: SessionDep, user: CurrentUser, paging: PageDep):
     items, total = crud.page(session, crud.jobs_of(owner=user), **paging)
     return Page(items=items, total=total, **paging)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=responses(404))
-def get_job(job: OwnedJob):
+async def get_job(job: OwnedJob):
     return job
 
 
@@ -175,7 +175,7 @@ def delete_job(job: OwnedJob, session: SessionDep, storage: StorageDep):
 
 
 @router.get("/{job_id}/items", response_model=Page[JobItemPublic], responses=responses(404, 409))
-def list_items(job: OwnedJob, session: SessionDep, paging: PageDep):
+async def list_items(job: OwnedJob, session: SessionDep, paging: PageDep):
     """A batch job's items that have run, in order, with their result or error."""
     if job.batch is None:
         raise HTTPException(

@@ -28,18 +28,18 @@ def create_model(body: ModelCreate, session: SessionDep, user: CurrentUser):
 
 
 @router.get("", response_model=Page[ModelPublic])
-def list_models(session: SessionDep, user: CurrentUser, paging: PageDep):
+async def list_models(session: SessionDep, user: CurrentUser, paging: PageDep):
     items, total = crud.page(session, crud.visible_models(user=user), **paging)
     return Page(items=items, total=total, **paging)
 
 
 @router.get("/{model_id}", response_model=ModelPublic, responses=responses(404))
-def get_model(model: ReadableModel):
+async def get_model(model: ReadableModel):
     return model
 
 
 @router.get("/{model_id}/versions", response_model=Page[VersionPublic], responses=responses(404))
-def list_versions(model: ReadableModel, session: SessionDep, paging: PageDep):
+async def list_versions(model: ReadableModel, session: SessionDep, paging: PageDep):
     items, total = crud.page(session, crud.versions_of(model=model), **paging)
     return Page(items=items, total=total, **paging)
 

@@ -28,7 +28,7 @@ def create_token(body: ApiTokenCreate, session: SessionDep, user: CurrentUser):
 
 
 @router.get("", response_model=list[ApiTokenPublic])
-def list_tokens(session: SessionDep, user: CurrentUser):
+async def list_tokens(session: SessionDep, user: CurrentUser):
     return session.scalars(crud.api_tokens_of(user=user)).all()
 
 

@@ -71,5 +71,5 @@ async def login(
 
 
 @router.get("/me", response_model=UserPublic, responses=responses(401, 503))
-def me(user: CurrentUser):
+async def me(user: CurrentUser):
     return user

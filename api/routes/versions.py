@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/versions", tags=["versions"], responses=response
 
 
 @router.get("/{version_id}", response_model=VersionPublic, responses=responses(404))
-def get_version(version: ReadableVersion):
+async def get_version(version: ReadableVersion):
     return version
 
 

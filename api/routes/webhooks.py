@@ -17,7 +17,7 @@ SECRET_PATH = "/api/users/me/webhook-secret"
 
 
 @router.get(SECRET_PATH, response_model=WebhookSecret, responses=responses(403))
-def get_webhook_secret(user: CurrentUser, session: SessionDep):
+async def get_webhook_secret(user: CurrentUser, session: SessionDep):
     """The secret that signs your webhooks; made on first use."""
     secret = webhooks.secret_of(session, user.id)
     session.commit()
@@ -37,7 +37,7 @@ def rotate_webhook_secret(user: CurrentUser, session: SessionDep):
     "/api/jobs/{job_id}/webhooks", response_model=list[WebhookAttemptPublic],
     responses=responses(404),
 )  # fmt: skip
-def list_job_webhooks(job: OwnedJob, session: SessionDep):
+async def list_job_webhooks(job: OwnedJob, session: SessionDep):
     """Each attempt at the job's webhook messages: its answer or error, oldest first."""
     return crud.webhook_attempts(session, row=job)
 
@@ -46,6 +46,6 @@ def list_job_webhooks(job: OwnedJob, session: SessionDep):
     "/api/versions/{version_id}/webhooks", response_model=list[WebhookAttemptPublic],
     responses=responses(403, 404),
 )  # fmt: skip
-def list_version_webhooks(version: OwnedVersion, session: SessionDep):
+async def list_version_webhooks(version: OwnedVersion, session: SessionDep):
     """Each attempt at the version's build webhook messages, oldest first."""
     return crud.webhook_attempts(session, row=version)

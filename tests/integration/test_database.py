@@ -1,5 +1,6 @@
 """Alembic is the schema's only source: it must build the same schema on PostgreSQL and SQLite,
-and the API must work on SQLite, the zero-setup default."""
+and the API must work on SQLite, the zero-setup default. The API's read engine never waits for a
+connection and cuts a long statement short."""
 
 import os
 import socket
@@ -15,7 +16,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
+from core import db
 from core.db import make_engine
 from core.models import Base
 from core.settings import settings
@@ -112,3 +115,28 @@ def test_api_works_on_sqlite(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture
+def quick_read_engine(monkeypatch):
+    monkeypatch.setattr(settings, "database_read_timeout_s", 0.5)
+    engine = db._read_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_read_engine_opens_a_connection_rather_than_wait_for_one(quick_read_engine):
+    # Reads run on the event loop: a wait there for a connection would stop the whole process.
+    connections = [quick_read_engine.connect() for _ in range(15)]
+    try:
+        assert [c.execute(text("SELECT 1")).scalar() for c in connections] == [1] * 15
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_the_read_engine_cuts_a_long_statement_short(quick_read_engine):
+    with quick_read_engine.connect() as connection:
+        with pytest.raises(OperationalError, match="statement timeout"):
+            connection.execute(text("SELECT pg_sleep(30)"))
+        assert connection.execute(text("SELECT 1")).scalar() == 1  # and goes on

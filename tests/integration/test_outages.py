@@ -8,10 +8,12 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from core.db import SessionLocal
 from core.lifecycle import JobStatus, VersionStatus
 from core.models import Job, ModelVersion
+from core.settings import settings
 from tests.integration import stack
 from tests.utils import API_URL, ROOT, make_zip
 
@@ -127,6 +129,19 @@ def test_no_request_fails_after_a_database_restart(new_user, restore_stack):
     stack.postgres("stop")
     stack.postgres("start")  # returns once it accepts connections
     assert [farm.http.get("/api/models").status_code for _ in range(10)] == [200] * 10
+
+
+def test_a_stuck_read_is_cut_short_with_a_503_and_the_api_goes_on(new_user):
+    """Reads run on the API's event loop (api/deps.py): one held up by a lock answers 503 after
+    MODELFARM_DATABASE_READ_TIMEOUT_S instead of holding up its process for good."""
+    farm = new_user()
+    assert farm.http.get("/api/users/me").status_code == 200
+    with SessionLocal() as session, session.begin():
+        session.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+        stuck = farm.http.get("/api/users/me", timeout=settings.database_read_timeout_s * 4)
+    assert stuck.status_code == 503, stuck.text
+    assert stuck.json()["detail"] == "The database is unavailable; try again shortly."
+    assert [farm.http.get("/api/users/me").status_code for _ in range(4)] == [200] * 4
 
 
 def test_api_answers_503_while_object_storage_is_down(new_user, restore_stack):
