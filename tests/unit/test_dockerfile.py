@@ -49,7 +49,8 @@ def test_a_model_image_is_the_dependency_image_then_weights_code_runner():
 def test_a_dependency_image_installs_only_its_hashed_wheels_and_runs_as_the_model_user():
     script = dockerfile.DEPS_INSTALL_SCRIPT.read_text()
     assert "--offline --no-index" in script and "--require-hashes" in script
-    assert f"rm -rf {dockerfile.DEPS_INPUTS}" in script.splitlines()[-1]  # nothing left to commit
+    assert 'inputs=$(dirname "$0")' in script  # DEPS_INPUTS, spelled once
+    assert script.splitlines()[-1] == 'rm -rf "$inputs"'  # nothing of them left to commit
     # What the model images inherit: they run as the unprivileged user, the runner first.
     config = dockerfile.deps_config()
     assert "USER 10001:10001" in config and config[-1].startswith('ENTRYPOINT ["/opt/venv/bin/')

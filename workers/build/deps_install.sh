@@ -1,18 +1,19 @@
 # Run by modelfarm (workers/build/dependencies.py) in a container of the base image, as root and
 # with no network, to make a dependency image: what it leaves under /opt/venv and /model is
-# committed as the image's one layer. Its inputs arrive in /tmp/deps, which it removes, so no
-# installer, wheel or cache is committed.
+# committed as the image's one layer. Its inputs arrive beside it (dockerfile.DEPS_INPUTS), and
+# it removes them, so no installer, wheel or cache is committed.
 #
 # It installs the pre-resolved wheels into a virtualenv with uv (the farm's own copy of its
 # binary). Only the wheels given can be installed, and their hashes are checked. The virtualenv
 # gets no pip; its bytecode is compiled here, since the image's root is read-only at run time.
 set -eu
-export UV_CACHE_DIR=/tmp/deps/cache
-/tmp/deps/uv venv --quiet --no-python-downloads --python python3 /opt/venv
-if [ -s /tmp/deps/requirements.lock ]; then
-  /tmp/deps/uv pip install --quiet --python /opt/venv/bin/python --offline --no-index \
+inputs=$(dirname "$0")
+export UV_CACHE_DIR="$inputs/cache"
+"$inputs/uv" venv --quiet --no-python-downloads --python python3 /opt/venv
+if [ -s "$inputs/requirements.lock" ]; then
+  "$inputs/uv" pip install --quiet --python /opt/venv/bin/python --offline --no-index \
     --no-cache --require-hashes --compile-bytecode --link-mode copy \
-    --find-links /tmp/deps/wheels -r /tmp/deps/requirements.lock
+    --find-links "$inputs/wheels" -r "$inputs/requirements.lock"
 fi
 mkdir -p /model
-rm -rf /tmp/deps
+rm -rf "$inputs"
