@@ -6,9 +6,9 @@ revealed; a public model the user may read but not change is 403.
 
 Where a request's database work runs: a read (GET, HEAD) on the event loop, a write in a worker
 thread. A read's queries take a millisecond or so on their own engine (core/db.py), and the
-thread hops around them cost more than they do: with them, GET /api/models served 524-571
-requests/s on two cores; without, 858-969, side by side (make bench: 1,174). So the dependencies below are async and
-run their queries through `run_db`, and the routes that only read are async too and query
+thread hops around them cost more than they do: side by side on two cores, GET /api/models
+served 524-571 requests/s with them and 858-969 without. So the dependencies below are async
+and run their queries through `run_db`, and the routes that only read are async too and query
 directly; a write keeps its thread, where a slow transaction holds up no one else.
 """
 
