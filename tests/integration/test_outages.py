@@ -5,6 +5,7 @@ blamed on the package. Each drill brings the whole stack back even when it fails
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from core.settings import settings
 from tests.integration import stack
 from tests.utils import API_URL, ROOT, make_zip
 
+ONE_PROCESS_PORT = 8016
 SLOW_SETUP = (
     "import time\n\nclass Predictor:\n    def setup(self):\n        time.sleep(10)\n\n"
     "    def predict(self, input_path, output_dir):\n        return {'ok': True}\n"
@@ -142,6 +144,35 @@ def test_a_stuck_read_is_cut_short_with_a_503_and_the_api_goes_on(new_user):
     assert stuck.status_code == 503, stuck.text
     assert stuck.json()["detail"] == "The database is unavailable; try again shortly."
     assert [farm.http.get("/api/users/me").status_code for _ in range(4)] == [200] * 4
+
+
+def test_a_write_held_up_by_a_lock_holds_up_no_read(new_user, tmp_path):
+    """Writes run their queries in worker threads (api/deps.py): one waiting on a lock leaves
+    its process's event loop, and the reads on it, free. One API process, so that the reads
+    cannot go to another."""
+    farm = new_user()
+    me = {"Authorization": f"Bearer {farm.token}"}
+    with (
+        stack.api_process(ONE_PROCESS_PORT, tmp_path / "api.log") as url,
+        ThreadPoolExecutor(1) as pool,
+        SessionLocal() as session,
+        session.begin(),
+    ):
+        # A new model's owner key needs this row: the insert waits for the lock.
+        session.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": farm.user_id})
+        write = pool.submit(
+            httpx.post, f"{url}/api/models", json={"name": "behind-a-lock"}, headers=me, timeout=30
+        )
+        assert stack.wait_for(_a_query_waits_for_a_lock, "the write to wait for the lock", 10)
+        reads = [httpx.get(f"{url}/api/users/me", headers=me, timeout=3) for _ in range(5)]
+        assert not write.done()
+    assert [read.status_code for read in reads] == [200] * 5
+    assert write.result(timeout=30).status_code == 201
+
+
+def _a_query_waits_for_a_lock() -> bool:
+    with SessionLocal() as session:
+        return bool(session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
 
 
 def test_api_answers_503_while_object_storage_is_down(new_user, restore_stack):
