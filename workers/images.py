@@ -56,7 +56,6 @@ def build(
         timeout=time_limit_s,
     )
     image_id = None
-    timed_out = BuildFailed(f"The image build timed out after {time_limit_s} s.")
     try:
         for chunk in stream:
             if "stream" in chunk:
@@ -65,10 +64,12 @@ def build(
                 raise BuildFailed(f"The image build failed: {chunk['error'].strip()}")
             image_id = chunk.get("aux", {}).get("ID", image_id)
             if time.monotonic() - started > time_limit_s:
-                raise timed_out
-    except (ReadTimeoutError, requests.exceptions.ReadTimeout):
+                raise _timed_out(time_limit_s)
+    except (ReadTimeoutError, requests.exceptions.RequestException) as error:
+        if not read_timed_out(error):
+            raise
         # A step silent for the whole limit; dropping the connection cancels the build.
-        raise timed_out from None
+        raise _timed_out(time_limit_s) from None
     finally:
         stream.close()
     if image_id is None:
@@ -107,9 +108,9 @@ def commit(
         try:
             exit_code = container.wait(timeout=time_limit_s)["StatusCode"]
         except requests.exceptions.RequestException as error:
-            if not _read_timed_out(error):
+            if not read_timed_out(error):
                 raise  # the engine went away: the farm's fault, retried
-            raise BuildFailed(f"The image build timed out after {time_limit_s} s.") from None
+            raise _timed_out(time_limit_s) from None
         log(container.logs().decode(errors="replace"))
         if exit_code != 0:
             raise BuildFailed(
@@ -123,10 +124,17 @@ def commit(
     return committed.id
 
 
-def _read_timed_out(error: requests.exceptions.RequestException) -> bool:
-    # Over the engine's unix socket, requests reports a read timeout as a ConnectionError.
-    cause = error.args[0] if error.args else None
-    return isinstance(error, requests.exceptions.ReadTimeout) or isinstance(cause, ReadTimeoutError)
+def read_timed_out(error: Exception) -> bool:
+    """Whether the engine's answer stopped for the whole time limit: urllib3 raises that as it
+    is from a streamed answer, requests as ReadTimeout or, over the engine's unix socket, as a
+    ConnectionError saying so. Any other error (an engine that cannot be reached) is not."""
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return "Read timed out" in str(error)
+    return isinstance(error, (ReadTimeoutError, requests.exceptions.ReadTimeout))
+
+
+def _timed_out(time_limit_s: int) -> BuildFailed:
+    return BuildFailed(f"The image build timed out after {time_limit_s} s.")
 
 
 def tag(client: docker.DockerClient, image_id: str, repository: str, name: str) -> None:

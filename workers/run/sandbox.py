@@ -22,6 +22,7 @@ from runner.protocol import (
     MODEL_UID,
     OUTPUT_DIR,
 )
+from workers.images import read_timed_out
 from workers.run.cancels import Watch
 from workers.run.outputs import read_archive, unpack_outputs
 
@@ -196,16 +197,11 @@ def _wait(container, timeout_s: int) -> bool:
         container.wait(timeout=timeout_s)
         return False
     except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as error:
-        # Over the engine's unix socket a read timeout arrives as a ConnectionError.
-        if isinstance(error, requests.exceptions.ConnectionError) and not _is_read_timeout(error):
+        if not read_timed_out(error):
             raise
         container.kill()
         container.wait(timeout=30)
         return True
-
-
-def _is_read_timeout(error: BaseException) -> bool:
-    return "Read timed out" in str(error)
 
 
 def remove(container) -> None:
