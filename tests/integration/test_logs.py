@@ -42,7 +42,7 @@ def test_one_request_id_follows_a_job_from_the_api_to_its_outcome(new_user):
     )
     assert response.headers["X-Request-ID"] == request_id
     job_id = response.json()["job"]["id"]
-    (request,) = [each for each in lines_with(request_id, "api") if each["event"] == "request"]
+    (request,) = logged(request_id, "api", "request")  # logged just after the response is sent
     assert request["path"] == "/api/jobs" and request["status"] == 201
     assert request["user_id"] == farm.user_id and request["method"] == "POST"
     ended = logged(request_id, "inference-worker", "job ended")
@@ -71,4 +71,4 @@ def test_a_request_id_that_is_not_a_plain_token_is_replaced_by_a_new_one(anonymo
     response = anonymous.get("/health", headers=headers)
     made = response.headers["X-Request-ID"]
     assert made != given and len(made) == 32 and int(made, 16) >= 0
-    assert lines_with(made, "api")[0]["path"] == "/health"
+    assert logged(made, "api", "request")[0]["path"] == "/health"
