@@ -6,9 +6,12 @@ Every image name the farm uses is made here, from ids and content keys only:
     models/<model id>:c-<key>       the same image by content key: an equal key is an equal image
     modelfarm/deps:deps-<key>       a dependency image (base + virtualenv), FROM which every
                                     model image with that lock is built
+    modelfarm/base:base-<image id>  the base image, pushed once, whose layers a dependency
+                                    image's manifest lists before its own
 """
 
 import functools
+import json
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +36,10 @@ MANIFEST_TYPES = ", ".join(
 
 
 DEPS_REPOSITORY = "modelfarm/deps"
+BASE_REPOSITORY = "modelfarm/base"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
+LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
 def model_repository(model_id: uuid.UUID | str) -> str:
@@ -49,6 +56,10 @@ def content_tag(key: str) -> str:
 
 def deps_tag(key: str) -> str:
     return f"deps-{key}"
+
+
+def base_tag(image_id: str) -> str:
+    return f"base-{image_id.removeprefix('sha256:')}"
 
 
 def engine_name(repository: str) -> str:
@@ -111,8 +122,20 @@ class Registry:
         """source@digest put into target as target:tag without moving its bytes: each blob is
         mounted from source (the registry links it), then the same manifest is put. Its digest
         (the same), or None when the source lacks the image or a blob cannot be mounted."""
+        found = self.image_manifest(source, digest)
+        if found is None:
+            return None
+        content, media_type = found
+        manifest = json.loads(content)
+        blobs = [blob["digest"] for blob in [manifest["config"], *manifest["layers"]]]
+        if not self.mount_all(blobs, source, target):
+            return None
+        return self.put_manifest(target, tag, content, media_type)
+
+    def image_manifest(self, repository: str, reference: str) -> tuple[bytes, str] | None:
+        """The manifest of one image (not an index of them) and its media type, or None."""
         response = self.http.get(
-            f"{self.base_url}/v2/{source}/manifests/{digest}",
+            f"{self.base_url}/v2/{repository}/manifests/{reference}",
             headers={"Accept": IMAGE_MANIFEST_TYPES}, timeout=self.timeout,
         )  # fmt: skip
         if response.status_code == 404:
@@ -121,17 +144,43 @@ class Registry:
         media_type = response.headers["Content-Type"]
         if media_type not in IMAGE_MANIFEST_TYPES.split(", "):
             return None  # an index of images: not what the farm builds
-        manifest = response.json()
-        blobs = [blob["digest"] for blob in [manifest["config"], *manifest["layers"]]]
-        with ThreadPoolExecutor(len(blobs)) as pool:  # a round trip each: all at once
-            if not all(pool.map(lambda blob: self._mount(blob, source, target), blobs)):
-                return None
+        return response.content, media_type
+
+    def put_manifest(self, repository: str, tag: str, content: bytes, media_type: str) -> str:
+        """Puts the manifest as repository:tag; its digest. Its blobs must be there already."""
         response = self.http.put(
-            f"{self.base_url}/v2/{target}/manifests/{tag}", content=response.content,
+            f"{self.base_url}/v2/{repository}/manifests/{tag}", content=content,
             headers={"Content-Type": media_type}, timeout=self.timeout,
         )  # fmt: skip
         response.raise_for_status()
         return response.headers["Docker-Content-Digest"]
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        response = self.http.get(
+            f"{self.base_url}/v2/{repository}/blobs/{digest}", timeout=self.timeout,
+            follow_redirects=True,
+        )  # fmt: skip
+        response.raise_for_status()
+        return response.content
+
+    def push_blob(self, repository: str, digest: str, content: bytes, timeout: float) -> None:
+        """Uploads content as the blob digest (the registry checks it), unless it is there."""
+        blob_url = f"{self.base_url}/v2/{repository}/blobs/{digest}"
+        if self.http.head(blob_url, timeout=self.timeout).status_code == 200:
+            return
+        started = self.http.post(f"{self.base_url}/v2/{repository}/blobs/uploads/", timeout=timeout)
+        started.raise_for_status()
+        upload = httpx.URL(self.base_url).join(started.headers["Location"])
+        response = self.http.put(  # the upload's own query kept: it carries its state
+            upload.copy_merge_params({"digest": digest}), content=content, timeout=timeout,
+            headers={"Content-Type": "application/octet-stream"},
+        )  # fmt: skip
+        response.raise_for_status()
+
+    def mount_all(self, blobs: list[str], source: str, target: str) -> bool:
+        """Links each blob of source into target (no bytes move); whether all were."""
+        with ThreadPoolExecutor(len(blobs)) as pool:  # a round trip each: all at once
+            return all(pool.map(lambda blob: self._mount(blob, source, target), blobs))
 
     def _mount(self, blob: str, source: str, target: str) -> bool:
         response = self.http.post(

@@ -65,11 +65,10 @@ def forget_dependency_images(client: docker.DockerClient) -> None:
     dependency images themselves are removed, so nothing can come from a cache."""
     registry = Registry()
     repository = engine_name(DEPS_REPOSITORY)
-    for image in client.images.list(name=repository):
-        for tag in image.tags:
-            digest = registry.manifest_digest(DEPS_REPOSITORY, tag.rsplit(":", 1)[1])
-            if digest:
-                httpx.delete(f"{registry.base_url}/v2/{DEPS_REPOSITORY}/manifests/{digest}")
+    for tag in registry.tags(DEPS_REPOSITORY):
+        digest = registry.manifest_digest(DEPS_REPOSITORY, tag)
+        if digest:
+            registry.delete_manifest(DEPS_REPOSITORY, digest)
     parents = {image.id: image.attrs["Parent"] for image in client.images.list(all=True)}
     dependency_ids = {image.id for image in client.images.list(name=repository)}
 

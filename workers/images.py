@@ -1,4 +1,5 @@
-"""Image verbs on the Docker engine, named like the CLI: build, commit, tag, push, pull.
+"""Image verbs on the Docker engine, named like the CLI: build, tag, push, pull; and run_step,
+a container run for what it makes.
 
 A failing build step is the package's fault (BuildFailed); a push or pull that does not land is
 the farm's (FarmFault), and is retried.
@@ -6,13 +7,14 @@ the farm's (FarmFault), and is retried.
 
 import hashlib
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import docker
 import requests
 from docker.errors import APIError, ImageNotFound
+from docker.models.containers import Container
 from urllib3.exceptions import ReadTimeoutError
 
 from core.errors import FarmFault, UserFacingError
@@ -78,24 +80,23 @@ def build(
     return image_id
 
 
-def commit(
+@contextmanager
+def run_step(
     client: docker.DockerClient,
     *,
     image: str,
     command: list[str],
     inputs: Path,
     extract_into: str,
-    changes: list[str],
-    repository: str,
-    tag: str,
+    name: str,
     time_limit_s: int,
     log: Log,
-) -> str:
+) -> Iterator[Container]:
     """Runs command as root in a container of image, with no network and the tar `inputs`
-    extracted into the directory `extract_into`, then commits what it changed as one layer,
-    with `changes` (Dockerfile instructions) applied; returns the image id. The container is
-    named by the tag, so one that an interrupted attempt left is removed by the next."""
-    name = f"modelfarm-commit-{hashlib.sha256(f'{repository}:{tag}'.encode()).hexdigest()[:16]}"
+    extracted into the directory `extract_into`; yields the stopped container once the command
+    has succeeded (to read what it made), and removes it. The container is named by `name`, so
+    one that an interrupted attempt left is removed by the next."""
+    name = f"modelfarm-step-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     with suppress(docker.errors.NotFound):
         client.containers.get(name).remove(force=True)
     container = client.containers.create(
@@ -117,11 +118,9 @@ def commit(
                 f"The image build failed: `{' '.join(command)}` exited {exit_code}; the build "
                 "log shows why."
             )
-        committed = container.commit(repository=repository, tag=tag, changes=changes)
+        yield container
     finally:
         container.remove(force=True)
-    cache.touch(committed.id)
-    return committed.id
 
 
 def read_timed_out(error: Exception) -> bool:

@@ -1,5 +1,9 @@
 """The build pipeline against the real Docker engine, registry and PyPI wheels."""
 
+import gzip
+import hashlib
+import io
+import os
 import tarfile
 import time
 import uuid
@@ -14,7 +18,7 @@ from core.registry import DEPS_REPOSITORY
 from core.settings import settings
 from tests.utils import make_zip
 from workers import images
-from workers.build import dockerfile
+from workers.build import dockerfile, layers
 from workers.build.dependencies import INSTALLING, dependency_image
 from workers.run.sandbox import SANDBOX_LABEL
 
@@ -222,17 +226,28 @@ def test_two_builds_needing_one_new_dependency_set_build_it_once(docker_client, 
         finally:
             client.close()
 
-    with ThreadPoolExecutor(2) as pool:
-        references = list(pool.map(build, [0, 1]))
+    references: list[str] = []
     try:
+        with ThreadPoolExecutor(2) as pool:
+            references += pool.map(build, [0, 1])
         assert references[0] == references[1]
         texts = ["".join(log) for log in logs]
         builders = [number for number, text in enumerate(texts) if INSTALLING in text]
         assert len(builders) == 1, texts  # one install for both
         assert "another build is making" in texts[1 - builders[0]]
-    finally:  # untagged only: the image is the one every model without requirements is FROM
-        tag = registry.deps_tag(dockerfile.deps_key(lock=[], base_image_id=base_image_id))
-        docker_client.images.remove(f"{registry.engine_name(DEPS_REPOSITORY)}:{tag}")
+    finally:  # the engine pulled it by digest: that name is its only one
+        for reference in set(references):
+            docker_client.images.remove(reference)
+
+
+def _inputs(tmp_path, files: dict[str, bytes]):
+    inputs = tmp_path / "inputs.tar"
+    with tarfile.open(inputs, "w") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return inputs
 
 
 @pytest.mark.parametrize(
@@ -242,24 +257,42 @@ def test_two_builds_needing_one_new_dependency_set_build_it_once(docker_client, 
         (["sh", "-c", "echo broken >&2; exit 3"], "exited 3"),
     ],
 )
-def test_a_committed_step_that_fails_or_overruns_commits_nothing_and_leaves_no_container(
+def test_a_step_that_fails_or_overruns_yields_nothing_and_leaves_no_container(
     docker_client, tmp_path, command, error
 ):
-    inputs = tmp_path / "inputs.tar"
-    with tarfile.open(inputs, "w"):
-        pass
-    repository = f"modelfarm-test/commit-{uuid.uuid4().hex[:8]}"
     logged: list[str] = []
-    with pytest.raises(images.BuildFailed, match=error):
-        images.commit(
-            docker_client, image=settings.base_image, command=command, inputs=inputs,
-            extract_into="/tmp", changes=[], repository=repository, tag="t", time_limit_s=1,
-            log=logged.append,
-        )  # fmt: skip
-    assert not docker_client.images.list(name=repository)
+    with pytest.raises(images.BuildFailed, match=error), images.run_step(
+        docker_client, image=settings.base_image, command=command,
+        inputs=_inputs(tmp_path, {}), extract_into="/tmp", name=f"test:{uuid.uuid4()}",
+        time_limit_s=1, log=logged.append,
+    ):  # fmt: skip
+        pytest.fail("a failed step yielded its container")
     left = docker_client.containers.list(all=True, filters={"ancestor": settings.base_image})
     assert not [c for c in left if c.attrs["Config"]["Cmd"] == command]
     assert command[0] == "sleep" or "broken" in "".join(logged)
+
+
+def test_a_layer_read_from_a_step_is_the_folder_gzipped_and_named_by_both_digests(
+    docker_client, tmp_path
+):
+    # Bigger than a piece, so that several gzip members make the blob.
+    content = os.urandom(layers.PIECE_BYTES + 1000)
+    script = b"mkdir -p /opt/made && cp /tmp/step/content /opt/made/ && chmod 640 /opt/made/*"
+    inputs = _inputs(tmp_path, {"step/content": content, "step/run.sh": script})
+    with images.run_step(
+        docker_client, image=settings.base_image, command=["sh", "/tmp/step/run.sh"],
+        inputs=inputs, extract_into="/tmp", name=f"test:{uuid.uuid4()}", time_limit_s=30,
+        log=lambda line: None,
+    ) as container:  # fmt: skip
+        layer = layers.read_layer(container, "/opt")
+    tar = gzip.decompress(layer.gzipped)
+    assert layer.diff_id == f"sha256:{hashlib.sha256(tar).hexdigest()}"
+    assert layer.digest == f"sha256:{hashlib.sha256(layer.gzipped).hexdigest()}"
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        assert archive.getnames() == ["opt", "opt/made", "opt/made/content"]  # nothing of /tmp
+        made = archive.getmember("opt/made/content")
+        assert made.mode & 0o7777 == 0o640 and made.uid == 0
+        assert archive.extractfile(made).read() == content
 
 
 def test_requirements_are_installed_from_locked_wheels_and_reused(new_user, docker_client):

@@ -1,8 +1,12 @@
 """Dependency images: the base image plus one layer, the virtualenv of a set of locked wheels.
 
-The layer is made by running the install script (deps_install.sh) in a container of the base
-image, with no network, and committing it: the wheels go in beside it and are gone before the
-commit, so neither they nor a copy of the virtualenv make a layer of their own.
+The install script (deps_install.sh) runs in a container of the base image, with no network,
+and makes /opt/venv; its wheels go in beside it, outside /opt. The layer is /opt read out of the
+container (layers.py), pushed as a blob, and the image is put together in the registry: the
+base image's manifest (pushed once) with this layer after its layers, and the base image's
+configuration with deps_config.json over it. The engine then pulls it, which is how it learns
+where the layer's blob is: the push of every model image FROM it mounts the blob, never
+uploads it again.
 
 One per (lock, base image), built once and pushed once: every model image using the set is FROM
 it (by digest), so the virtualenv's blob is shared in the registry and on every engine. Two
@@ -10,12 +14,15 @@ builds that need the same new set at once build it once: the first takes a claim
 other waits until the claim is let go, then finds the image in the registry and uses it.
 """
 
+import hashlib
+import json
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from core import registry
 from core.settings import settings
 from workers import images, leases
-from workers.build import dockerfile
+from workers.build import dockerfile, layers
 from workers.build.buildlog import StreamingLog
 from workers.build.wheels import verify_wheels
 
@@ -55,17 +62,78 @@ def _build_and_push(
     verify_wheels(lock, wheels)
     inputs = work / "deps-inputs.tar"
     dockerfile.write_deps_inputs(archive=inputs, lock=lock, wheels=wheels)
-    name = registry.engine_name(registry.DEPS_REPOSITORY)
     log(f"{INSTALLING}{len(lock)} locked wheel(s) into /opt/venv, with no network\n")
-    images.commit(
-        client, image=settings.base_image,
+    with images.run_step(
+        client, image=settings.base_image, name=f"deps:{tag}",
         command=["/bin/sh", f"{dockerfile.DEPS_INPUTS}/install.sh"],
         inputs=inputs, extract_into=str(PurePosixPath(dockerfile.DEPS_INPUTS).parent),
-        changes=dockerfile.deps_config(), repository=name, tag=tag,
         time_limit_s=settings.build_time_limit_s, log=log,
-    )  # fmt: skip
-    images.push(client, name, tag, log)
-    digest = registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag)
-    if digest is None:
-        raise images.FarmFault(images.REGISTRY, f"{tag} is missing after the push")
-    return digest
+    ) as container:  # fmt: skip
+        layer = layers.read_layer(container, "/opt")
+    log(f"dependencies: pushing the virtualenv's layer, {len(layer.gzipped) / 1e6:.1f} MB\n")
+    return _put_image(client, tag, layer, log)
+
+
+def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> str:
+    """Puts base + layer into the registry as DEPS_REPOSITORY:tag; its digest."""
+    hub = registry.Registry()
+    base_repository, base_manifest, base_config = _pushed_base(client, hub, log)
+    base_blobs = [blob["digest"] for blob in [base_manifest["config"], *base_manifest["layers"]]]
+    if not hub.mount_all(base_blobs, base_repository, registry.DEPS_REPOSITORY):
+        raise images.FarmFault(images.REGISTRY, f"the base image's blobs did not mount for {tag}")
+    hub.push_blob(
+        registry.DEPS_REPOSITORY, layer.digest, layer.gzipped, settings.build_time_limit_s
+    )
+    config = json.dumps(_config(base_config, layer)).encode()
+    config_digest = _sha256(config)
+    hub.push_blob(registry.DEPS_REPOSITORY, config_digest, config, settings.build_time_limit_s)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": registry.MANIFEST_V2,
+        "config": {"mediaType": registry.CONFIG_V1, "size": len(config), "digest": config_digest},
+        "layers": [
+            *base_manifest["layers"],
+            {"mediaType": registry.LAYER_GZIP, "size": len(layer.gzipped), "digest": layer.digest},
+        ],
+    }
+    content = json.dumps(manifest).encode()
+    return hub.put_manifest(registry.DEPS_REPOSITORY, tag, content, registry.MANIFEST_V2)
+
+
+def _config(base: dict, layer: layers.Layer) -> dict:
+    """The base image's configuration with deps_config.json over it and the layer on top."""
+    ours = dockerfile.deps_config()
+    names = {entry.split("=", 1)[0] for entry in ours["Env"]}
+    kept_env = [e for e in base["config"].get("Env") or [] if e.split("=", 1)[0] not in names]
+    created = datetime.now(UTC).isoformat()
+    history = {"created": created, "created_by": f"/bin/sh {dockerfile.DEPS_INPUTS}/install.sh"}
+    return {
+        "architecture": base["architecture"],
+        "os": base["os"],
+        "created": created,
+        "config": {**base["config"], **ours, "Env": kept_env + ours["Env"]},
+        "rootfs": {"type": "layers", "diff_ids": [*base["rootfs"]["diff_ids"], layer.diff_id]},
+        "history": [*base.get("history", []), history],
+    }
+
+
+def _pushed_base(client, hub: registry.Registry, log: StreamingLog) -> tuple[str, dict, dict]:
+    """The base image in the registry, pushed by the engine the first time (so that it knows
+    the base layers' blobs too): its repository, manifest and configuration."""
+    base_id = images.image_id(client, settings.base_image)
+    tag = registry.base_tag(base_id)
+    found = hub.image_manifest(registry.BASE_REPOSITORY, tag)
+    if found is None:
+        name = registry.engine_name(registry.BASE_REPOSITORY)
+        images.tag(client, base_id, name, tag)
+        images.push(client, name, tag, log)
+        found = hub.image_manifest(registry.BASE_REPOSITORY, tag)
+        if found is None:
+            raise images.FarmFault(images.REGISTRY, f"{name}:{tag} is missing after the push")
+    manifest = json.loads(found[0])
+    config = json.loads(hub.blob(registry.BASE_REPOSITORY, manifest["config"]["digest"]))
+    return registry.BASE_REPOSITORY, manifest, config
+
+
+def _sha256(content: bytes) -> str:
+    return f"sha256:{hashlib.sha256(content).hexdigest()}"

@@ -1,7 +1,7 @@
 # Run by modelfarm (workers/build/dependencies.py) in a container of the base image, as root and
-# with no network, to make a dependency image: what it leaves under /opt/venv and /model is
-# committed as the image's one layer. Its inputs arrive beside it (dockerfile.DEPS_INPUTS), and
-# it removes them, so no installer, wheel or cache is committed.
+# with no network, to make a dependency image: what it leaves under /opt is read out as the
+# image's one layer. Its inputs arrive beside it (dockerfile.DEPS_INPUTS), outside /opt, so no
+# installer, wheel or cache is in the layer.
 #
 # It installs the pre-resolved wheels into a virtualenv with uv (the farm's own copy of its
 # binary). Only the wheels given can be installed, and their hashes are checked. The virtualenv
@@ -15,5 +15,3 @@ if [ -s "$inputs/requirements.lock" ]; then
     --no-cache --require-hashes --compile-bytecode --link-mode copy \
     --find-links "$inputs/wheels" -r "$inputs/requirements.lock"
 fi
-mkdir -p /model
-rm -rf "$inputs"

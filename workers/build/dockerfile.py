@@ -19,7 +19,10 @@ from runner.protocol import MODEL_UID
 from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
 
 TEMPLATE = Path(__file__).with_name("Dockerfile.template")
-DEPS_CONFIG_TEMPLATE = Path(__file__).with_name("deps_config.template")
+# What a dependency image runs as and with, and so every model image built FROM it: the
+# unprivileged user, the virtualenv's Python, the runner first, its files under /model. The
+# keys of an image configuration's "config" (the base image's Env is kept beneath this Env).
+DEPS_CONFIG_TEMPLATE = Path(__file__).with_name("deps_config.json")
 DEPS_INSTALL_SCRIPT = Path(__file__).with_name("deps_install.sh")
 # Where the install script finds its inputs in the install container (deps_install.sh).
 DEPS_INPUTS = "/tmp/deps"
@@ -52,10 +55,9 @@ def render_model(*, deps_image: str) -> str:
     return render(TEMPLATE, deps_image=deps_image)
 
 
-def deps_config() -> list[str]:
-    """A dependency image's configuration, as `docker commit` takes it: one instruction each."""
-    text = render(DEPS_CONFIG_TEMPLATE, uid=str(MODEL_UID))
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
+def deps_config() -> dict:
+    """A dependency image's configuration, over its base image's (dependencies.py)."""
+    return json.loads(render(DEPS_CONFIG_TEMPLATE, uid=str(MODEL_UID)))
 
 
 def runner_digest() -> str:
