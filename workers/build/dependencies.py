@@ -77,9 +77,9 @@ def _build_and_push(
 def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> str:
     """Puts base + layer into the registry as DEPS_REPOSITORY:tag; its digest."""
     hub = registry.Registry()
-    base_repository, base_manifest, base_config = _pushed_base(client, hub, log)
+    base_manifest, base_config = _pushed_base(client, hub, log)
     base_blobs = [blob["digest"] for blob in [base_manifest["config"], *base_manifest["layers"]]]
-    if not hub.mount_all(base_blobs, base_repository, registry.DEPS_REPOSITORY):
+    if not hub.mount_all(base_blobs, registry.BASE_REPOSITORY, registry.DEPS_REPOSITORY):
         raise images.FarmFault(images.REGISTRY, f"the base image's blobs did not mount for {tag}")
     hub.push_blob(
         registry.DEPS_REPOSITORY, layer.digest, layer.gzipped, settings.build_time_limit_s
@@ -117,9 +117,9 @@ def _config(base: dict, layer: layers.Layer) -> dict:
     }
 
 
-def _pushed_base(client, hub: registry.Registry, log: StreamingLog) -> tuple[str, dict, dict]:
-    """The base image in the registry, pushed by the engine the first time (so that it knows
-    the base layers' blobs too): its repository, manifest and configuration."""
+def _pushed_base(client, hub: registry.Registry, log: StreamingLog) -> tuple[dict, dict]:
+    """The base image in BASE_REPOSITORY, pushed by the engine the first time (so that it knows
+    the base layers' blobs too): its manifest and configuration."""
     base_id = images.image_id(client, settings.base_image)
     tag = registry.base_tag(base_id)
     found = hub.image_manifest(registry.BASE_REPOSITORY, tag)
@@ -132,7 +132,7 @@ def _pushed_base(client, hub: registry.Registry, log: StreamingLog) -> tuple[str
             raise images.FarmFault(images.REGISTRY, f"{name}:{tag} is missing after the push")
     manifest = json.loads(found[0])
     config = json.loads(hub.blob(registry.BASE_REPOSITORY, manifest["config"]["digest"]))
-    return registry.BASE_REPOSITORY, manifest, config
+    return manifest, config
 
 
 def _sha256(content: bytes) -> str:
