@@ -12,13 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from core import registry
 from core.lifecycle import JobStatus, VersionStatus
 from core.registry import DEPS_REPOSITORY
 from core.settings import settings
 from tests.utils import make_zip
 from workers import images
-from workers.build import dockerfile, layers
+from workers.build import layers
 from workers.build.dependencies import INSTALLING, dependency_image
 from workers.run.sandbox import SANDBOX_LABEL
 

@@ -1,12 +1,16 @@
 """requirements.txt: plain requirement lines only; anything that redirects pip is refused. The
-wheels locked for them are checked before use."""
+wheels locked for them are checked before use, and the wheels uv locked are chosen and
+downloaded as locked."""
 
+import hashlib
+
+import httpx
 import pytest
 
 from core.errors import FarmFault
 from workers.build.package import sha256_file
 from workers.build.requirements import RequirementsError, parse_requirements
-from workers.build.wheels import verify_wheels
+from workers.build.wheels import TargetPython, _best_wheel, _fetch, verify_wheels
 
 
 def test_plain_lines_with_extras_specifiers_markers_and_comments_are_kept():
@@ -58,3 +62,39 @@ def test_a_wheel_changed_since_it_was_locked_is_removed_so_the_retry_downloads_i
     with pytest.raises(FarmFault, match="changed since it was locked"):
         verify_wheels(lock, tmp_path)
     assert not wheel.exists()
+
+
+TARGET = TargetPython("3.11", "x86_64", 36)
+FILES = "https://files.example/packages/ab/cd"
+
+
+def _wheel(name: str, content: bytes = b"") -> dict:
+    digest = hashlib.sha256(content).hexdigest()
+    return {"url": f"{FILES}/{name}", "size": len(content), "hashes": {"sha256": digest}}
+
+
+def test_of_a_locked_package_s_wheels_the_one_the_target_ranks_first_is_chosen():
+    ranked = {tag: rank for rank, tag in enumerate(TARGET.ranked_tags())}
+    generic = _wheel("protobuf-7.3-py3-none-any.whl")
+    built = _wheel("protobuf-7.3-cp310-abi3-manylinux2014_x86_64.whl")
+    newer_libc = _wheel("protobuf-7.3-cp311-cp311-manylinux_2_39_x86_64.whl")  # not on 2.36
+    package = {"name": "protobuf", "wheels": [generic, newer_libc, built]}
+    assert _best_wheel(package, ranked) is built
+    with pytest.raises(FarmFault, match="without a wheel for the target"):
+        _best_wheel({"name": "protobuf", "wheels": [newer_libc]}, ranked)
+
+
+@pytest.mark.parametrize(
+    "served, url",
+    [
+        (b"other bytes", f"{FILES}/six-1.16.0-py2.py3-none-any.whl"),  # not the locked sha256
+        (b"the locked bytes", f"{FILES}/..%2F..%2Fsix-1.16.0-py2.py3-none-any.whl"),
+        (b"the locked bytes", f"{FILES}/six-1.16.0.tar.gz"),  # not a wheel
+    ],
+)
+def test_a_download_not_as_locked_is_refused_and_nothing_kept(tmp_path, served, url):
+    wheel = {**_wheel("six-1.16.0-py2.py3-none-any.whl", b"the locked bytes"), "url": url}
+    index = httpx.MockTransport(lambda request: httpx.Response(200, content=served))
+    with httpx.Client(transport=index) as client, pytest.raises(FarmFault):
+        _fetch(client, wheel, tmp_path)
+    assert list(tmp_path.iterdir()) == []

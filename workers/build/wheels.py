@@ -3,6 +3,11 @@
 The image build itself has no network: it installs from the wheels fetched here, which are kept
 in a wheelhouse shared by all builds on this worker. The resolved set is recorded as a lock, and a
 second package with the same requirements reuses it without any download.
+
+uv resolves (`uv pip compile`, wheels only, for the base image's Python and platform) to a
+PEP 751 lock, which names each wheel's URL, size and sha256; the wheels are then downloaded side
+by side and checked against it. Measured on the digits set: 0.55 s, against 1.5 s for
+`pip download`, most of it pip's own start and resolution.
 """
 
 import hashlib
@@ -10,11 +15,16 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import httpx
+import uv
+from packaging import tags
 from packaging.utils import parse_wheel_filename
 
 from core.errors import FarmFault
@@ -23,19 +33,14 @@ from workers.build.package import PackageError, sha256_file
 
 OLDEST_MANYLINUX_MINOR = 17
 WHEELHOUSE = "the wheelhouse"
-# Drop this machine's pip configuration (extra indexes, constraints): builds use the farm's index.
-_PIP_VARIABLES_TO_DROP = (
-    "PIP_FIND_LINKS",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_INDEX_URL",
-    "PIP_CONSTRAINT",
-)
-_NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
+INDEX = "the package index"
+DOWNLOADS_AT_ONCE = 8
+_NO_WHEEL = re.compile(r"Wheels are required for `([^`]+)`")
 
 
 @dataclass(frozen=True)
 class TargetPython:
-    """What the base image runs, as pip's download options need it."""
+    """What the base image runs, as the resolution of its wheels needs it."""
 
     version: str  # "3.11"
     machine: str  # "x86_64"
@@ -45,16 +50,20 @@ class TargetPython:
     def abi(self) -> str:
         return "cp" + self.version.replace(".", "")
 
-    def platforms(self) -> list[str]:
-        newest_first = range(self.glibc_minor, OLDEST_MANYLINUX_MINOR - 1, -1)
-        tags = [f"manylinux_2_{minor}_{self.machine}" for minor in newest_first]
-        return [*tags, f"manylinux2014_{self.machine}"]
+    @property
+    def uv_platform(self) -> str:
+        return f"{self.machine}-manylinux_2_{self.glibc_minor}"
 
-    def pip_options(self) -> list[str]:
-        options = ["--python-version", self.version, "--implementation", "cp", "--abi", self.abi]
-        for platform in self.platforms():
-            options += ["--platform", platform]
-        return options
+    def ranked_tags(self) -> list[tags.Tag]:
+        """The wheel tags this Python installs, the one it prefers first (as pip ranks them)."""
+        newest_first = range(self.glibc_minor, OLDEST_MANYLINUX_MINOR - 1, -1)
+        platforms = [f"manylinux_2_{minor}_{self.machine}" for minor in newest_first]
+        platforms.append(f"manylinux2014_{self.machine}")
+        python = tuple(int(part) for part in self.version.split("."))
+        return [
+            *tags.cpython_tags(python, [self.abi, "abi3", "none"], platforms),
+            *tags.compatible_tags(python, self.abi, platforms),
+        ]
 
 
 PROBE = (
@@ -114,35 +123,85 @@ def verify_wheels(lock: list[dict], files: Path) -> None:
 
 
 def _download(requirements: list[str], target: TargetPython, into: Path, log) -> None:
-    requirements_file = into / "requirements.in"
-    requirements_file.write_text("\n".join(requirements) + "\n")
-    command = [
-        sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-input",
-        "--disable-pip-version-check", "--progress-bar", "off",
-        "--index-url", settings.pip_index_url, *target.pip_options(),
-        "-r", str(requirements_file), "-d", str(into),
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in _PIP_VARIABLES_TO_DROP}
-    env["PIP_CONFIG_FILE"] = os.devnull
+    """Resolves the requirements with uv, then downloads the wheels it chose into `into`."""
     log(f"requirements: resolving {len(requirements)} requirement(s) to wheels\n")
+    with tempfile.TemporaryDirectory() as scratch:
+        pylock = _resolve_with_uv(requirements, target, Path(scratch))
+    ranked = {tag: rank for rank, tag in enumerate(target.ranked_tags())}
+    chosen = [_best_wheel(package, ranked) for package in pylock["packages"]]
+    with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool, httpx.Client(timeout=60) as client:
+        list(pool.map(lambda wheel: _fetch(client, wheel, into), chosen))
+    log(
+        "".join(f"  {wheel['url'].rsplit('/', 1)[1]} ({wheel['size']} bytes)\n" for wheel in chosen)
+    )
+
+
+def _resolve_with_uv(requirements: list[str], target: TargetPython, scratch: Path) -> dict:
+    (scratch / "requirements.in").write_text("\n".join(requirements) + "\n")
+    command = [
+        uv.find_uv_bin(), "pip", "compile", "--quiet", "--no-config", "--no-progress",
+        "--only-binary", ":all:", "--python-version", target.version,
+        "--python-platform", target.uv_platform, "--index-url", settings.pip_index_url,
+        "--output-file", str(scratch / "pylock.toml"), str(scratch / "requirements.in"),
+    ]  # fmt: skip
+    # This machine's pip and uv settings (extra indexes, constraints) are not the farm's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env["UV_CACHE_DIR"] = str(scratch / "cache")
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    log(done.stdout[-20000:])
-    requirements_file.unlink()
-    if done.returncode != 0:
-        log(done.stderr[-20000:])
-        missing = _NO_MATCH.search(done.stderr)
-        if missing:
-            raise PackageError(
-                f"No wheel of {missing.group(1)} for Python {target.version} on "
-                f"{target.machine} Linux: the farm installs wheels only (no source builds). "
-                "Choose a version that publishes a wheel."
-            )
-        raise PackageError("Resolving requirements.txt failed: " + done.stderr.strip()[-1500:])
+    if done.returncode == 0:
+        return tomllib.loads((scratch / "pylock.toml").read_text())
+    error = done.stderr.strip()[-1500:]
+    if "No solution found" not in error:
+        raise FarmFault(INDEX, f"uv could not resolve: {error}")
+    missing = _NO_WHEEL.search(error)
+    if missing:
+        raise PackageError(
+            f"No wheel of {missing.group(1)} for Python {target.version} on "
+            f"{target.machine} Linux: the farm installs wheels only (no source builds). "
+            "Choose a version that publishes a wheel."
+        )
+    raise PackageError(f"Resolving requirements.txt failed: {error}")
+
+
+def _best_wheel(package: dict, ranked: dict[tags.Tag, int]) -> dict:
+    """Of a locked package's wheels, the one the target Python ranks first."""
+    unranked = len(ranked)
+
+    def rank(wheel: dict) -> int:
+        wheel_tags = parse_wheel_filename(_filename(wheel))[3]
+        return min((ranked.get(tag, unranked) for tag in wheel_tags), default=unranked)
+
+    best = min(package.get("wheels", []), key=rank, default=None)
+    if best is None or rank(best) == unranked:
+        raise FarmFault(INDEX, f"uv locked {package['name']} without a wheel for the target")
+    return best
+
+
+def _fetch(client: httpx.Client, wheel: dict, into: Path) -> None:
+    """Downloads one wheel, refusing bytes other than the lock's (size and sha256)."""
+    path = into / _filename(wheel)
+    digest = hashlib.sha256()
+    with client.stream("GET", wheel["url"], follow_redirects=True) as response:
+        response.raise_for_status()
+        with path.open("wb") as file:
+            for chunk in response.iter_bytes(1 << 20):
+                digest.update(chunk)
+                file.write(chunk)
+    if digest.hexdigest() != wheel["hashes"]["sha256"] or path.stat().st_size != wheel["size"]:
+        path.unlink()
+        raise FarmFault(INDEX, f"{path.name} was not the bytes its index lists")
+
+
+def _filename(wheel: dict) -> str:
+    name = unquote(urlsplit(wheel["url"]).path.rsplit("/", 1)[-1])
+    if not name.endswith(".whl") or "/" in name or name.startswith("."):
+        raise FarmFault(INDEX, f"the lock names {wheel['url']}, which is not a wheel's URL")
+    return name
 
 
 def _store(wheel: Path, files: Path) -> dict:
     if wheel.suffix != ".whl":
-        raise PackageError(f"pip returned {wheel.name}, which is not a wheel")
+        raise PackageError(f"the index returned {wheel.name}, which is not a wheel")
     name, version, _, _ = parse_wheel_filename(wheel.name)
     digest = sha256_file(wheel)
     os.replace(wheel, files / wheel.name)
