@@ -131,9 +131,7 @@ def _download(requirements: list[str], target: TargetPython, into: Path, log) ->
     chosen = [_best_wheel(package, ranked) for package in pylock["packages"]]
     with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool, httpx.Client(timeout=60) as client:
         list(pool.map(lambda wheel: _fetch(client, wheel, into), chosen))
-    log(
-        "".join(f"  {wheel['url'].rsplit('/', 1)[1]} ({wheel['size']} bytes)\n" for wheel in chosen)
-    )
+    log("".join(f"  {_filename(wheel)} ({wheel['size']} bytes)\n" for wheel in chosen))
 
 
 def _resolve_with_uv(requirements: list[str], target: TargetPython, scratch: Path) -> dict:
