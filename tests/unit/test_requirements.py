@@ -90,11 +90,25 @@ def test_of_a_locked_package_s_wheels_the_one_the_target_ranks_first_is_chosen()
         (b"other bytes", f"{FILES}/six-1.16.0-py2.py3-none-any.whl"),  # not the locked sha256
         (b"the locked bytes", f"{FILES}/..%2F..%2Fsix-1.16.0-py2.py3-none-any.whl"),
         (b"the locked bytes", f"{FILES}/six-1.16.0.tar.gz"),  # not a wheel
+        (b"the locked bytes", None),  # locked with no sha256
     ],
 )
 def test_a_download_not_as_locked_is_refused_and_nothing_kept(tmp_path, served, url):
-    wheel = {**_wheel("six-1.16.0-py2.py3-none-any.whl", b"the locked bytes"), "url": url}
+    wheel = _wheel("six-1.16.0-py2.py3-none-any.whl", b"the locked bytes")
+    if url is None:
+        del wheel["hashes"]
+    else:
+        wheel["url"] = url
     index = httpx.MockTransport(lambda request: httpx.Response(200, content=served))
     with httpx.Client(transport=index) as client, pytest.raises(FarmFault):
         _fetch(client, wheel, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_download_as_locked_is_kept_even_when_the_index_gave_no_size(tmp_path):
+    wheel = _wheel("six-1.16.0-py2.py3-none-any.whl", b"the locked bytes")
+    del wheel["size"]  # optional in PEP 751; a plain index gives none
+    index = httpx.MockTransport(lambda request: httpx.Response(200, content=b"the locked bytes"))
+    with httpx.Client(transport=index) as client:
+        _fetch(client, wheel, tmp_path)
+    assert (tmp_path / "six-1.16.0-py2.py3-none-any.whl").read_bytes() == b"the locked bytes"

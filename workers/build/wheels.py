@@ -131,7 +131,7 @@ def _download(requirements: list[str], target: TargetPython, into: Path, log) ->
     chosen = [_best_wheel(package, ranked) for package in pylock["packages"]]
     with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool, httpx.Client(timeout=60) as client:
         list(pool.map(lambda wheel: _fetch(client, wheel, into), chosen))
-    log("".join(f"  {_filename(wheel)} ({wheel['size']} bytes)\n" for wheel in chosen))
+    log("".join(f"  {_filename(wheel)}\n" for wheel in chosen))
 
 
 def _resolve_with_uv(requirements: list[str], target: TargetPython, scratch: Path) -> dict:
@@ -185,7 +185,9 @@ def _fetch(client: httpx.Client, wheel: dict, into: Path) -> None:
             for chunk in response.iter_bytes(1 << 20):
                 digest.update(chunk)
                 file.write(chunk)
-    if digest.hexdigest() != wheel["hashes"]["sha256"] or path.stat().st_size != wheel["size"]:
+    # PEP 751 makes the size optional (a plain index may not give it); the farm wants a hash.
+    size = wheel.get("size", path.stat().st_size)
+    if digest.hexdigest() != wheel.get("hashes", {}).get("sha256") or path.stat().st_size != size:
         path.unlink()
         raise FarmFault(INDEX, f"{path.name} was not the bytes its index lists")
 
