@@ -20,12 +20,10 @@ import httpx
 
 from core.settings import settings
 
-IMAGE_MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-    ]
-)
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
+LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+IMAGE_MANIFEST_TYPES = ", ".join([MANIFEST_V2, "application/vnd.oci.image.manifest.v1+json"])
 MANIFEST_TYPES = ", ".join(
     [
         IMAGE_MANIFEST_TYPES,
@@ -37,9 +35,6 @@ MANIFEST_TYPES = ", ".join(
 
 DEPS_REPOSITORY = "modelfarm/deps"
 BASE_REPOSITORY = "modelfarm/base"
-MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
-LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
 def model_repository(model_id: uuid.UUID | str) -> str:
@@ -60,6 +55,11 @@ def deps_tag(key: str) -> str:
 
 def base_tag(image_id: str) -> str:
     return f"base-{image_id.removeprefix('sha256:')}"
+
+
+def blobs_of(manifest: dict) -> list[dict]:
+    """An image manifest's blobs, each {"digest", "size", …}: its configuration, then its layers."""
+    return [manifest["config"], *manifest["layers"]]
 
 
 def engine_name(repository: str) -> str:
@@ -127,7 +127,7 @@ class Registry:
             return None
         content, media_type = found
         manifest = json.loads(content)
-        blobs = [blob["digest"] for blob in [manifest["config"], *manifest["layers"]]]
+        blobs = [blob["digest"] for blob in blobs_of(manifest)]
         if not self.mount_all(blobs, source, target):
             return None
         return self.put_manifest(target, tag, content, media_type)

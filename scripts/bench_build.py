@@ -21,14 +21,13 @@ from contextlib import suppress
 from pathlib import Path
 
 import docker
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.lifecycle import VersionStatus
 from core.registry import (  # noqa: E402
     DEPS_REPOSITORY,
-    IMAGE_MANIFEST_TYPES,
     Registry,
+    blobs_of,
     engine_name,
 )
 from core.settings import settings  # noqa: E402
@@ -99,11 +98,8 @@ def registry_bytes(versions: list[dict]) -> tuple[int, int]:
     unshared = 0
     for version in versions:
         repository, digest = version["image_ref"].split("/", 1)[1].split("@")
-        manifest = httpx.get(
-            f"{settings.registry_base_url}/v2/{repository}/manifests/{digest}",
-            headers={"Accept": IMAGE_MANIFEST_TYPES},
-        ).json()
-        sizes = {blob["digest"]: blob["size"] for blob in [manifest["config"], *manifest["layers"]]}
+        content, _ = Registry().image_manifest(repository, digest)
+        sizes = {blob["digest"]: blob["size"] for blob in blobs_of(json.loads(content))}
         blobs |= sizes
         unshared += sum(sizes.values())
     return sum(blobs.values()), unshared

@@ -78,7 +78,7 @@ def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> str:
     """Puts base + layer into the registry as DEPS_REPOSITORY:tag; its digest."""
     hub = registry.Registry()
     base_manifest, base_config = _pushed_base(client, hub, log)
-    base_blobs = [blob["digest"] for blob in [base_manifest["config"], *base_manifest["layers"]]]
+    base_blobs = [blob["digest"] for blob in registry.blobs_of(base_manifest)]
     if not hub.mount_all(base_blobs, registry.BASE_REPOSITORY, registry.DEPS_REPOSITORY):
         raise images.FarmFault(images.REGISTRY, f"the base image's blobs did not mount for {tag}")
     hub.push_blob(
