@@ -62,6 +62,16 @@ def blobs_of(manifest: dict) -> list[dict]:
     return [manifest["config"], *manifest["layers"]]
 
 
+def manifest_of(config: bytes, config_digest: str, layers: list[dict]) -> dict:
+    """A schema-2 image manifest: its configuration blob, then its layers' entries."""
+    return {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_V2,
+        "config": {"mediaType": CONFIG_V1, "size": len(config), "digest": config_digest},
+        "layers": layers,
+    }
+
+
 def engine_name(repository: str) -> str:
     """The repository as the Docker engine names it: <registry host:port>/<repository>."""
     return f"{settings.registry}/{repository}"

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # Each worker host's engine images and wheels, kept under this many GB, least recently used
     # removed first (workers/cache.py); what is in use stays.
     worker_cache_gb: float = Field(20, gt=0)
+    # Each build host's copies of dependency sets' virtualenvs that smoke tests run on
+    # (workers/build/venvs.py), this many kept, least recently used removed first.
+    worker_venv_copies: int = Field(8, ge=1)
 
     # The container runtime of sandboxes: runc (the host's kernel, namespaces and cgroups) or
     # runsc (gVisor: a kernel of its own in user space between the model and the host's). A

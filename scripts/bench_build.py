@@ -32,7 +32,7 @@ from core.registry import (  # noqa: E402
 )
 from core.settings import settings  # noqa: E402
 from tests.utils import Farm, make_zip  # noqa: E402
-from workers.build import dockerfile  # noqa: E402
+from workers.build import dockerfile, venvs  # noqa: E402
 from workers.run import sandbox  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
@@ -60,8 +60,11 @@ def timed_build(farm: Farm, model_id: str, files: dict | bytes) -> tuple[float, 
 
 def forget_dependency_images(client: docker.DockerClient) -> None:
     """No dependency image left in the registry or on the engine: the registry's dependency
-    manifests are deleted, and the engine's images of models (built FROM them) and the
-    dependency images themselves are removed, so nothing can come from a cache."""
+    manifests are deleted, the engine's copies of their virtualenvs, images of models (built
+    FROM them) and the dependency images themselves are removed, so nothing can come from a
+    cache."""
+    for holder in client.containers.list(all=True, filters={"name": f"^/{venvs.HOLDER_PREFIX}"}):
+        holder.remove(force=True, v=True)
     registry = Registry()
     repository = engine_name(DEPS_REPOSITORY)
     for tag in registry.tags(DEPS_REPOSITORY):
@@ -134,7 +137,7 @@ def measure() -> dict:
         for n in range(10)
     ]
     stored, unshared = registry_bytes(ten)
-    image = client.images.get(version["image_ref"])
+    image = client.images.pull(version["image_ref"])  # the build host never needed it
     base = client.images.get(settings.base_image)
     dependencies = sum(
         layer["Size"]

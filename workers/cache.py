@@ -32,6 +32,13 @@ def touch(*image_ids: str) -> None:
         _redis.zadd(USES_KEY, {image_id: time.time() for image_id in image_ids})
 
 
+def last_uses(ids: list[str]) -> dict[str, float]:
+    """When each of these was last used, for those recorded."""
+    if not ids:
+        return {}
+    return {id_: used for id_, used in zip(ids, _redis.zmscore(USES_KEY, ids), strict=True) if used}
+
+
 def trim_to_budget(client: docker.DockerClient, wheels: Path | None = None) -> None:
     """trim to MODELFARM_WORKER_CACHE_GB, as a worker does after it added to its cache; a
     failure is logged, never the work's."""

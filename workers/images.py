@@ -5,8 +5,6 @@ A failing build step is the package's fault (BuildFailed); a push or pull that d
 the farm's (FarmFault), and is retried.
 """
 
-import hashlib
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -33,53 +31,6 @@ def docker_client(timeout: int = 120) -> docker.DockerClient:
     return docker.from_env(timeout=timeout)
 
 
-def build(
-    client: docker.DockerClient,
-    *,
-    context: Path,
-    tag: str,
-    cache_from: list[str],
-    time_limit_s: int,
-    log: Log,
-    target: str | None = None,
-) -> str:
-    """Builds context/Dockerfile (up to stage `target`) with no network; returns the image id."""
-    started = time.monotonic()
-    stream = client.api.build(
-        path=str(context),
-        tag=tag,
-        network_mode="none",  # the build runs no untrusted code with a network
-        rm=True,
-        forcerm=True,
-        pull=False,
-        cache_from=cache_from or None,
-        target=target,
-        decode=True,
-        timeout=time_limit_s,
-    )
-    image_id = None
-    try:
-        for chunk in stream:
-            if "stream" in chunk:
-                log(chunk["stream"])
-            if "error" in chunk:
-                raise BuildFailed(f"The image build failed: {chunk['error'].strip()}")
-            image_id = chunk.get("aux", {}).get("ID", image_id)
-            if time.monotonic() - started > time_limit_s:
-                raise _timed_out(time_limit_s)
-    except (ReadTimeoutError, requests.exceptions.RequestException) as error:
-        if not read_timed_out(error):
-            raise
-        # A step silent for the whole limit; dropping the connection cancels the build.
-        raise _timed_out(time_limit_s) from None
-    finally:
-        stream.close()
-    if image_id is None:
-        raise FarmFault(ENGINE, "the image build ended without an image")
-    cache.touch(image_id)
-    return image_id
-
-
 @contextmanager
 def run_step(
     client: docker.DockerClient,
@@ -91,17 +42,21 @@ def run_step(
     name: str,
     time_limit_s: int,
     log: Log,
+    volume: str | None = None,
+    keep: bool = False,
 ) -> Iterator[Container]:
     """Runs command as root in a container of image, with no network and the tar `inputs`
     extracted into the directory `extract_into`; yields the stopped container once the command
-    has succeeded (to read what it made), and removes it. The container is named by `name`, so
-    one that an interrupted attempt left is removed by the next."""
-    name = f"modelfarm-step-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
-    with suppress(docker.errors.NotFound):
-        client.containers.get(name).remove(force=True)
+    has succeeded (to read what it made). It is removed afterwards, with its volume (an
+    anonymous one at the path `volume`, if asked for), unless `keep` and all went well: then
+    the caller owns it. The container is called `name`, so one that an interrupted attempt left
+    is removed by the next."""
+    remove_container(client, name)
     container = client.containers.create(
-        image, command, name=name, user="0", network_mode="none", hostname="build"
-    )
+        image, command, name=name, user="0", network_mode="none", hostname="build",
+        volumes=[volume] if volume else None,
+    )  # fmt: skip
+    succeeded = False
     try:
         with inputs.open("rb") as tar:
             container.put_archive(extract_into, tar)
@@ -119,8 +74,16 @@ def run_step(
                 "log shows why."
             )
         yield container
+        succeeded = True
     finally:
-        container.remove(force=True)
+        if not (keep and succeeded):
+            container.remove(force=True, v=True)
+
+
+def remove_container(client: docker.DockerClient, name: str) -> None:
+    """Removes the container called name, and its anonymous volumes, if there is one."""
+    with suppress(docker.errors.NotFound):
+        client.containers.get(name).remove(force=True, v=True)
 
 
 def read_timed_out(error: Exception) -> bool:

@@ -15,6 +15,7 @@ from core.queue import BUILD_QUEUE, send_build
 from core.settings import settings
 from tests.integration import stack
 from tests.utils import ROOT, make_zip
+from workers.build.builder import IMAGE_PUT
 from workers.run.sandbox import USER_LABEL
 from workers.workdirs import work_dir
 
@@ -108,7 +109,7 @@ def test_a_build_delivered_twice_builds_once(new_user):
     done = farm.wait_version(version["id"], timeout=300)
     assert done["status"] == VersionStatus.READY, done["error"]
     log = farm.http.get(f"/api/versions/{version['id']}/logs").text
-    assert log.count("Successfully built") == 1
+    assert log.count(IMAGE_PUT) == 1
     with SessionLocal() as session:
         assert session.get(ModelVersion, uuid.UUID(version["id"])).attempts == 1
 
@@ -120,5 +121,5 @@ def test_build_log_is_readable_while_the_build_runs(new_user, docker_client):
     stack.wait_for_sandbox(docker_client, work=version["id"])  # the smoke test runs for 12 s
     time.sleep(3)  # the log is flushed every 2 s
     assert farm.version(version["id"])["status"] == VersionStatus.BUILDING
-    assert "Successfully built" in farm.http.get(f"/api/versions/{version['id']}/logs").text
+    assert "dependencies: " in farm.http.get(f"/api/versions/{version['id']}/logs").text
     farm.wait_version(version["id"], timeout=300)

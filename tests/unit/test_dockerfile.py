@@ -1,22 +1,25 @@
-"""What images are made from: no value can add an instruction; layers are ordered for the cache;
-a model's build context holds no wheels; a dependency image's inputs hold only its lock's."""
+"""What images are made from: no value can add to the configuration; a model image's own layers
+are its weights, code and runner, the same for the same files, with no wheels; a dependency
+image's inputs hold only its lock's; the smoke test's unpacking takes only those layers' files."""
 
+import io
+import os
+import stat
+import subprocess
+import sys
 import tarfile
 
 import pytest
 
-from workers.build import dockerfile
+import runner.unpack
+from workers.build import dockerfile, model_image
 
-DEPS_IMAGE = "127.0.0.1:5000/modelfarm/deps@sha256:" + "a" * 64
-MODEL = {"deps_image": DEPS_IMAGE}
 DEPS = {"uid": "10001"}
 
 
 @pytest.mark.parametrize(
     "template, values, field, value",
     [
-        (dockerfile.TEMPLATE, MODEL, "deps_image", "modelfarm/deps:latest"),  # not pinned
-        (dockerfile.TEMPLATE, MODEL, "deps_image", DEPS_IMAGE + "\nRUN id"),
         (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "0\nUSER root"),
         (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1 $HOME"),
         (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1\nENTRYPOINT sh"),
@@ -30,21 +33,9 @@ def test_a_value_that_could_add_an_instruction_is_refused(template, values, fiel
 
 def test_missing_or_extra_values_are_refused():
     with pytest.raises(ValueError):
-        dockerfile.render(dockerfile.TEMPLATE, **MODEL, uid="10001")
+        dockerfile.render(dockerfile.DEPS_CONFIG_TEMPLATE)
     with pytest.raises(ValueError):
-        dockerfile.render(dockerfile.TEMPLATE, **MODEL, base_image="x")
-    with pytest.raises(ValueError):
-        dockerfile.render(dockerfile.DEPS_CONFIG_TEMPLATE, uid="10001", deps_image=DEPS_IMAGE)
-
-
-def test_a_model_image_is_the_dependency_image_then_weights_code_runner():
-    text = dockerfile.render_model(deps_image=DEPS_IMAGE)
-    instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert instructions == [
-        f"FROM {DEPS_IMAGE}", "COPY data/ /model/", "COPY code/ /model/",
-        "COPY farm/ /opt/modelfarm/",
-    ]  # fmt: skip
-    assert "LABEL" not in text  # nothing names a model or version: equal contents, one image
+        dockerfile.render(dockerfile.DEPS_CONFIG_TEMPLATE, uid="10001", deps_image="x")
 
 
 def test_a_dependency_image_installs_only_its_hashed_wheels_and_runs_as_the_model_user():
@@ -59,32 +50,92 @@ def test_a_dependency_image_installs_only_its_hashed_wheels_and_runs_as_the_mode
 
 
 def test_content_key_changes_with_each_input():
-    base = {"contents_sha256": "a" * 64, "dockerfile": "FROM x", "base_image_id": "sha256:1"}
+    base = {"contents_sha256": "a" * 64, "recipe": "r", "base_image_id": "sha256:1"}
     key = dockerfile.content_key(**base)
     assert key == dockerfile.content_key(**base)
     for field, other in [
-        ("contents_sha256", "b" * 64), ("dockerfile", "FROM y"), ("base_image_id", "sha256:2")
+        ("contents_sha256", "b" * 64), ("recipe", "s"), ("base_image_id", "sha256:2")
     ]:  # fmt: skip
         assert dockerfile.content_key(**{**base, field: other}) != key
 
 
-def test_a_model_context_splits_code_from_data_and_holds_no_wheels(tmp_path):
+def _package(tmp_path):
     source = tmp_path / "source"
     (source / "pkg").mkdir(parents=True)
     for name in ("predict.py", "pkg/util.py", "model.onnx", "requirements.txt", "modelfarm.yaml"):
         (source / name).write_text(name)
-    context = tmp_path / "context"
-    dockerfile.write_model_context(source=source, context=context, dockerfile="FROM x")
-    files = {str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()}
-    assert {"code/predict.py", "code/pkg/util.py", "data/model.onnx"} <= files
-    assert not any("requirements.txt" in f or "modelfarm.yaml" in f for f in files)
+    (source / "tool.sh").write_text("#!/bin/sh")
+    (source / "tool.sh").chmod(0o755)
+    return source
+
+
+def _members(tar: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        return {member.name: member for member in archive.getmembers()}
+
+
+def test_a_model_image_is_its_weights_then_its_code_then_the_runner_and_no_wheels(tmp_path):
+    files = model_image.layer_files(_package(tmp_path), dockerfile.FARM_FILES)
+    tars = {name: model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT}
+    assert [name for name, _ in model_image.LAYOUT] == ["weights", "code", "runner"]
+    weights, code, farm = (_members(tars[name]) for name in ("weights", "code", "runner"))
+    assert sorted(weights) == ["model", "model/model.onnx", "model/tool.sh"]
+    assert sorted(code) == ["model", "model/pkg", "model/pkg/util.py", "model/predict.py"]
     # the runner, and modelfarm's Input for predict.py: importable in the image as on a laptop
-    assert {
-        "farm/runner/__main__.py",
-        "farm/runner/inputs.py",
-        "farm/modelfarm/__init__.py",
-    } <= files
-    assert not any(f.endswith((".whl", ".lock")) for f in files)
+    assert {"opt/modelfarm/runner/__main__.py", "opt/modelfarm/modelfarm/__init__.py"} <= set(farm)
+    everything = {**weights, **code, **farm}
+    assert not any(n.endswith((".whl", ".lock", "requirements.txt", ".yaml")) for n in everything)
+    # root's files, no times, the package's executable bit and nothing else of its modes
+    assert {(m.uid, m.gid, m.mtime) for m in everything.values()} == {(0, 0, 0)}
+    assert weights["model/tool.sh"].mode == 0o755 and weights["model/model.onnx"].mode == 0o644
+
+
+def test_equal_files_make_equal_layers_whenever_they_were_written(tmp_path):
+    source = _package(tmp_path)
+    first = model_image.tar_of("model", model_image.layer_files(source, {})["code"])
+    os.utime(source / "predict.py", (1, 1))
+    assert model_image.tar_of("model", model_image.layer_files(source, {})["code"]) == first
+
+
+def _unpack(tmp_path, tars: list[bytes]) -> subprocess.CompletedProcess:
+    """runner/unpack.py's unpack() into tmp_path (in the sandbox: into /), in a process of its
+    own, as in the smoke test."""
+    script = "import sys, runner.unpack as u; u.unpack(sys.stdin.buffer, sys.argv[1])"
+    return subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], input=b"".join(tars), capture_output=True,
+        env={"PYTHONPATH": str(runner.unpack.__file__).rsplit("/runner/", 1)[0]},
+    )  # fmt: skip
+
+
+def test_the_smoke_test_unpacks_the_three_layers_read_only(tmp_path):
+    files = model_image.layer_files(_package(tmp_path), dockerfile.FARM_FILES)
+    tars = [model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT]
+    target = tmp_path / "root"
+    target.mkdir()
+    result = _unpack(target, tars)
+    assert result.returncode == 0, result.stderr
+    assert (target / "model/pkg/util.py").read_text() == "pkg/util.py"
+    assert (target / "opt/modelfarm/runner/protocol.py").exists()
+    assert stat.S_IMODE((target / "model/predict.py").stat().st_mode) == 0o444
+    assert stat.S_IMODE((target / "model/tool.sh").stat().st_mode) == 0o555
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [("model/../etc/passwd", tarfile.REGTYPE), ("etc/cron.d/x", tarfile.REGTYPE),
+     ("model/link", tarfile.SYMTYPE), ("/model/abs", tarfile.REGTYPE)],
+)  # fmt: skip
+def test_the_smoke_tests_unpacking_refuses_anything_but_files_in_the_layers_folders(
+    tmp_path, name, kind
+):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, "/etc/passwd" if kind == tarfile.SYMTYPE else ""
+        tar.addfile(info, io.BytesIO(b""))
+    result = _unpack(tmp_path, [buffer.getvalue()])
+    assert result.returncode == 1 and b"unpack: refusing" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 def test_a_dependency_images_inputs_hold_the_installer_the_lock_and_its_wheels(tmp_path):

@@ -1,4 +1,4 @@
-"""The build pipeline: model ZIP -> validated -> generated Dockerfile -> image in the registry.
+"""The build pipeline: model ZIP -> validated -> smoke-tested -> image put together in the registry.
 
 An unchanged package is never built twice: every image is also tagged with a content key made
 from what the package holds (not from its ZIP's bytes), and a build whose key the registry
@@ -15,27 +15,27 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import structlog
-from sqlalchemy import select
 
 from core import logs, metrics, registry, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
-from core.lifecycle import VERSION, VersionStatus, begin, finish
+from core.lifecycle import VersionStatus, begin, finish
 from core.models import ModelVersion
 from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage
 from workers import cache, images, leases
-from workers.build import dockerfile, reuse, wheels
+from workers.build import dockerfile, model_image, reuse, wheels
 from workers.build.buildlog import StreamingLog
 from workers.build.dependencies import dependency_image
 from workers.build.package import Package, PackageError, open_package
-from workers.build.smoke import smoke_test, target_python
+from workers.build.smoke import smoke_test, smoke_test_parts, target_python
 from workers.retry import with_retries
 from workers.workdirs import work_dir
 
 logger = structlog.get_logger(__name__)
 WHEELHOUSE = Path(settings.cache_dir) / "wheelhouse"
+IMAGE_PUT = "image: put together in the registry as "
 
 
 @dataclass
@@ -47,7 +47,6 @@ class BuildRequest:
     package_key: str
     package_size: int
     build_log_key: str
-    previous_image: str | None
     webhook_events: list[str]
     attempt: int  # its fencing token (core/lifecycle.py)
 
@@ -121,13 +120,6 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
             package_key=version.package_key,
             package_size=version.package_size,
             build_log_key=version.build_log_key,
-            previous_image=session.scalar(
-                select(ModelVersion.image_ref)
-                .where(ModelVersion.model_id == version.model_id)
-                .where(ModelVersion.status == VERSION.succeeded)
-                .order_by(ModelVersion.number.desc())
-                .limit(1)
-            ),
             webhook_events=webhooks.wanted(version),
             attempt=version.attempts,
         )
@@ -167,7 +159,7 @@ def _build_image(
     images.pull(client, settings.base_image)
     base_image_id = images.image_id(client, settings.base_image)
     key = dockerfile.content_key(
-        contents_sha256=package.contents_sha256, dockerfile=dockerfile.recipe(),
+        contents_sha256=package.contents_sha256, recipe=dockerfile.recipe(),
         base_image_id=base_image_id,
     )  # fmt: skip
     repository = registry.model_repository(request.model_id)
@@ -211,40 +203,25 @@ def _build_and_push(
     request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, key: str,
     base_image_id: str,
 ) -> tuple[list[dict], dict]:  # fmt: skip
-    """Resolves the wheels, builds FROM their dependency image, smoke-tests and pushes the
-    image; returns the lock and the input schema."""
-    name = registry.engine_name(registry.model_repository(request.model_id))
+    """Resolves the wheels, smoke-tests the model on its dependency set's virtualenv, then puts
+    its image together in the registry; returns the lock and the input schema."""
     target = target_python(client, base_image_id)
     lock = wheels.resolve(package.requirements, target, WHEELHOUSE, log)
-    deps_image = dependency_image(client, lock, base_image_id, WHEELHOUSE / "files", work, log)
-    context = work / "context"
-    dockerfile.write_model_context(
-        source=package.root, context=context,
-        dockerfile=dockerfile.render_model(deps_image=deps_image),
-    )  # fmt: skip
-    image = images.build(
-        client,
-        context=context,
-        tag=f"{name}:{registry.version_tag(request.number)}",
-        cache_from=[deps_image, *_cache_sources(client, request.previous_image, log)],
-        time_limit_s=settings.build_time_limit_s,
-        log=log,
-    )
+    deps, holder = dependency_image(client, lock, base_image_id, WHEELHOUSE / "files", work, log)
+    files = model_image.layer_files(package.root, dockerfile.FARM_FILES)
+    tars = [model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT]
+    parts = work / "layers.tar"
+    parts.write_bytes(b"".join(tars))
     log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
-    schema = smoke_test(client, image, package.config.model_dump(), str(request.version_id), log)
-    images.tag(client, image, name, registry.content_tag(key))
-    images.push(client, name, registry.version_tag(request.number), log)
-    images.push(client, name, registry.content_tag(key), log)
+    schema = smoke_test_parts(
+        client, holder=holder, image_config=deps.config["config"], layers=parts,
+        config=package.config.model_dump(), work=str(request.version_id), log=log,
+    )  # fmt: skip
+    repository = registry.model_repository(request.model_id)
+    tags = [registry.version_tag(request.number), registry.content_tag(key)]
+    digest = model_image.push_model_image(
+        registry.Registry(), repository, tags, deps.manifest, deps.config, tars
+    )
+    log(f"{IMAGE_PUT}{repository}@{digest}, {len(files['code'])} code and "
+        f"{len(files['weights'])} other file(s) over {deps.tag[:17]}...\n")  # fmt: skip
     return lock, schema
-
-
-def _cache_sources(client, previous_image: str | None, log) -> list[str]:
-    """The model's previous image, pulled if needed, so unchanged layers are not rebuilt."""
-    if not previous_image:
-        return []
-    try:
-        images.pull(client, previous_image)
-    except images.FarmFault as error:
-        log(f"cache: previous image unavailable, building without it ({error})\n")
-        return []
-    return [previous_image]

@@ -1,81 +1,99 @@
 """Dependency images: the base image plus one layer, the virtualenv of a set of locked wheels.
 
 The install script (deps_install.sh) runs in a container of the base image, with no network,
-and makes /opt/venv; its wheels go in beside it, outside /opt. The layer is /opt read out of the
-container (layers.py), pushed as a blob, and the image is put together in the registry: the
-base image's manifest (pushed once) with this layer after its layers, and the base image's
-configuration with deps_config.json over it. The engine then pulls it, which is how it learns
-where the layer's blob is: the push of every model image FROM it mounts the blob, never
-uploads it again.
+and makes /opt/venv in the container's volume; its wheels go in beside it, outside /opt. The
+layer is /opt read out of the container (layers.py), pushed as a blob, and the image is put
+together in the registry: the base image's manifest (pushed once) with this layer after its
+layers, and the base image's configuration with deps_config.json over it. The install
+container is kept as this host's copy of the virtualenv, for smoke tests (venvs.py); no engine
+pulls the image to build with it.
 
-One per (lock, base image), built once and pushed once: every model image using the set is FROM
-it (by digest), so the virtualenv's blob is shared in the registry and on every engine. Two
-builds that need the same new set at once build it once: the first takes a claim on it, the
-other waits until the claim is let go, then finds the image in the registry and uses it.
+One per (lock, base image), built once and pushed once: every model image using the set is
+put together over it, so the virtualenv's blob is shared in the registry and on every engine.
+Two builds that need the same new set at once build it once: the first takes a claim on it,
+the other waits until the claim is let go, then finds the image in the registry and uses it.
 """
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+
+from docker.models.containers import Container
 
 from core import registry
 from core.settings import settings
 from workers import images, leases
-from workers.build import dockerfile, layers
+from workers.build import dockerfile, layers, venvs
 from workers.build.buildlog import StreamingLog
 from workers.build.wheels import verify_wheels
 
 INSTALLING = "dependencies: installing "
 
 
+@dataclass(frozen=True)
+class DependencyImage:
+    tag: str
+    digest: str
+    manifest: dict
+    config: dict  # the image's configuration blob
+
+    @property
+    def venv_blob(self) -> str:
+        return self.manifest["layers"][-1]["digest"]
+
+
 def dependency_image(
     client, lock: list[dict], base_image_id: str, wheels: Path, work: Path, log: StreamingLog
-) -> str:
-    """The pinned reference of the set's dependency image, present on this engine."""
+) -> tuple[DependencyImage, Container]:
+    """The set's dependency image in the registry, and this host's copy of its virtualenv."""
     tag = registry.deps_tag(dockerfile.deps_key(lock=lock, base_image_id=base_image_id))
-    digest = _pushed(tag, log)
-    if digest is None:
+    found = _pushed(tag, log)
+    if found is None:
         waiting = f"dependencies: another build is making {tag[:17]}...; waiting for it\n"
         # Busy after the wait: a farm fault, retried like any other.
         with leases.claim(
             f"deps:{tag}", wait_s=settings.build_time_limit_s, on_wait=lambda: log(waiting)
         ):
-            digest = _pushed(tag, log) or _build_and_push(client, tag, lock, wheels, work, log)
-    reference = registry.pinned(registry.DEPS_REPOSITORY, digest)
-    images.pull(client, reference)  # by digest, when this engine lacks it
-    return reference
+            found = _pushed(tag, log) or _build_and_push(client, tag, lock, wheels, work, log)
+    return found, venvs.holder(client, tag, found.venv_blob, log)
 
 
-def _pushed(tag: str, log: StreamingLog) -> str | None:
-    """The digest of the set's image if a build (this one's or another's) has pushed it."""
-    digest = registry.Registry().manifest_digest(registry.DEPS_REPOSITORY, tag)
-    if digest is not None:
-        log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
-    return digest
+def _pushed(tag: str, log: StreamingLog) -> DependencyImage | None:
+    """The set's image if a build (this one's or another's) has pushed it."""
+    hub = registry.Registry()
+    found = hub.image_manifest(registry.DEPS_REPOSITORY, tag)
+    if found is None:
+        return None
+    log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
+    manifest = json.loads(found[0])
+    config = json.loads(hub.blob(registry.DEPS_REPOSITORY, manifest["config"]["digest"]))
+    return DependencyImage(tag, _sha256(found[0]), manifest, config)
 
 
 def _build_and_push(
     client, tag: str, lock: list[dict], wheels: Path, work: Path, log: StreamingLog
-) -> str:
-    """Builds and pushes the set's image (under its claim); its digest."""
+) -> DependencyImage:
+    """Builds and pushes the set's image (under its claim), keeping its install container."""
     verify_wheels(lock, wheels)
     inputs = work / "deps-inputs.tar"
     dockerfile.write_deps_inputs(archive=inputs, lock=lock, wheels=wheels)
     log(f"{INSTALLING}{len(lock)} locked wheel(s) into /opt/venv, with no network\n")
     with images.run_step(
-        client, image=settings.base_image, name=f"deps:{tag}",
+        client, image=settings.base_image, name=venvs.holder_name(tag),
         command=["/bin/sh", f"{dockerfile.DEPS_INPUTS}/install.sh"],
         inputs=inputs, extract_into=str(PurePosixPath(dockerfile.DEPS_INPUTS).parent),
-        time_limit_s=settings.build_time_limit_s, log=log,
+        time_limit_s=settings.build_time_limit_s, log=log, volume=venvs.VENV, keep=True,
     ) as container:  # fmt: skip
         layer = layers.read_layer(container, "/opt")
+    venvs.trim(client)
     log(f"dependencies: pushing the virtualenv's layer, {len(layer.gzipped) / 1e6:.1f} MB\n")
     return _put_image(client, tag, layer, log)
 
 
-def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> str:
-    """Puts base + layer into the registry as DEPS_REPOSITORY:tag; its digest."""
+def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> DependencyImage:
+    """Puts base + layer into the registry as DEPS_REPOSITORY:tag."""
     hub = registry.Registry()
     base_manifest, base_config = _pushed_base(client, hub, log)
     base_blobs = [blob["digest"] for blob in registry.blobs_of(base_manifest)]
@@ -84,20 +102,15 @@ def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> str:
     hub.push_blob(
         registry.DEPS_REPOSITORY, layer.digest, layer.gzipped, settings.build_time_limit_s
     )
-    config = json.dumps(_config(base_config, layer)).encode()
-    config_digest = _sha256(config)
-    hub.push_blob(registry.DEPS_REPOSITORY, config_digest, config, settings.build_time_limit_s)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": registry.MANIFEST_V2,
-        "config": {"mediaType": registry.CONFIG_V1, "size": len(config), "digest": config_digest},
-        "layers": [
-            *base_manifest["layers"],
-            {"mediaType": registry.LAYER_GZIP, "size": len(layer.gzipped), "digest": layer.digest},
-        ],
-    }
+    config = _config(base_config, layer)
+    config_blob = json.dumps(config).encode()
+    config_digest = _sha256(config_blob)
+    hub.push_blob(registry.DEPS_REPOSITORY, config_digest, config_blob, settings.build_time_limit_s)
+    entry = {"mediaType": registry.LAYER_GZIP, "size": len(layer.gzipped), "digest": layer.digest}
+    manifest = registry.manifest_of(config_blob, config_digest, [*base_manifest["layers"], entry])
     content = json.dumps(manifest).encode()
-    return hub.put_manifest(registry.DEPS_REPOSITORY, tag, content, registry.MANIFEST_V2)
+    digest = hub.put_manifest(registry.DEPS_REPOSITORY, tag, content, registry.MANIFEST_V2)
+    return DependencyImage(tag, digest, manifest, config)
 
 
 def _config(base: dict, layer: layers.Layer) -> dict:

@@ -6,6 +6,7 @@
 # It installs the pre-resolved wheels into a virtualenv with uv (the farm's own copy of its
 # binary). Only the wheels given can be installed, and their hashes are checked. The virtualenv
 # gets no pip; its bytecode is compiled here, since the image's root is read-only at run time.
+# The inputs are removed at the end: the container is kept as the host's copy of the virtualenv.
 set -eu
 inputs=$(dirname "$0")
 export UV_CACHE_DIR="$inputs/cache"
@@ -15,3 +16,4 @@ if [ -s "$inputs/requirements.lock" ]; then
     --no-cache --require-hashes --compile-bytecode --link-mode copy \
     --find-links "$inputs/wheels" -r "$inputs/requirements.lock"
 fi
+rm -rf "$inputs"

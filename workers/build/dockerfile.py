@@ -1,11 +1,9 @@
-"""What images are made from: a dependency image's install script, inputs and configuration, a
-model image's generated Dockerfile (FROM a dependency image) and build context, and the keys
-that name the images."""
+"""What images are made from: a dependency image's install script, inputs and configuration,
+what a model image holds of the farm, and the keys that name the images."""
 
 import hashlib
 import json
 import re
-import shutil
 import string
 import tarfile
 from importlib.metadata import version
@@ -16,9 +14,8 @@ import uv
 import modelfarm
 import runner
 from runner.protocol import MODEL_UID
-from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
+from workers.build import model_image
 
-TEMPLATE = Path(__file__).with_name("Dockerfile.template")
 # What a dependency image runs as and with, and so every model image built FROM it: the
 # unprivileged user, the virtualenv's Python, the runner first, its files under /model. The
 # keys of an image configuration's "config" (the base image's Env is kept beneath this Env).
@@ -36,10 +33,9 @@ FARM_FILES = {
 # Each value put into a template must match its pattern in full: none can add a line. None
 # names a model or a version: equal contents make an equal image, whoever's model it is.
 _VALUE_PATTERNS = {
-    "deps_image": r"[a-z0-9][a-z0-9._/:-]{0,200}@sha256:[0-9a-f]{64}",
     "uid": r"[0-9]{1,9}",
 }
-_VALUES = {TEMPLATE: {"deps_image"}, DEPS_CONFIG_TEMPLATE: {"uid"}}
+_VALUES = {DEPS_CONFIG_TEMPLATE: {"uid"}}
 
 
 def render(template: Path, **values: str) -> str:
@@ -49,10 +45,6 @@ def render(template: Path, **values: str) -> str:
         if not re.fullmatch(_VALUE_PATTERNS[name], value):
             raise ValueError(f"refusing to put {name}={value!r} into {template.name}")
     return string.Template(template.read_text()).substitute(values)
-
-
-def render_model(*, deps_image: str) -> str:
-    return render(TEMPLATE, deps_image=deps_image)
 
 
 def deps_config() -> dict:
@@ -76,12 +68,12 @@ def _deps_recipe() -> str:
 def recipe() -> str:
     """How both images are made: with the package's contents (its requirements among them) and
     the base image, all that a model image is made from."""
-    return _deps_recipe() + TEMPLATE.read_text()
+    return _deps_recipe() + model_image.RECIPE
 
 
-def content_key(*, contents_sha256: str, dockerfile: str, base_image_id: str) -> str:
-    """Names an image by everything it is built from; equal keys mean an equal image."""
-    parts = [contents_sha256, hashlib.sha256(dockerfile.encode()).hexdigest(), base_image_id]
+def content_key(*, contents_sha256: str, recipe: str, base_image_id: str) -> str:
+    """Names an image by everything it is made from; equal keys mean an equal image."""
+    parts = [contents_sha256, hashlib.sha256(recipe.encode()).hexdigest(), base_image_id]
     return hashlib.sha256("\n".join([*parts, runner_digest()]).encode()).hexdigest()
 
 
@@ -108,22 +100,3 @@ def write_deps_inputs(*, archive: Path, lock: list[dict], wheels: Path) -> None:
         tar.add(lock_path, f"{folder}/requirements.lock")
         for item in lock:
             tar.add(wheels / item["filename"], f"{folder}/wheels/{item['filename']}")
-
-
-def write_model_context(*, source: Path, context: Path, dockerfile: str) -> None:
-    """A model image's build context: data/, code/, farm/ and the Dockerfile; no wheels."""
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        if not path.is_file() or str(relative) in (REQUIREMENTS_FILE, CONFIG_FILE):
-            continue
-        layer = "code" if path.suffix == ".py" else "data"
-        target = context / layer / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-    for layer in ("code", "data"):
-        (context / layer).mkdir(parents=True, exist_ok=True)
-    for package, paths in FARM_FILES.items():
-        (context / "farm" / package).mkdir(parents=True)
-        for path in paths:
-            shutil.copy2(path, context / "farm" / package / path.name)
-    (context / "Dockerfile").write_text(dockerfile)

@@ -27,6 +27,16 @@ class Layer:
     diff_id: str  # sha256:<hex> of the tar: the image's configuration names the layer by it
 
 
+def layer_of(tar: bytes) -> Layer:
+    """The layer of a tar made whole in memory (a model image's own small layers)."""
+    gzipped = _gzip(tar)
+    return Layer(gzipped, _sha256(gzipped), _sha256(tar))
+
+
+def _sha256(content: bytes) -> str:
+    return f"sha256:{hashlib.sha256(content).hexdigest()}"
+
+
 def _gzip(piece: bytes) -> bytes:
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, _GZIP_HEADER)
     return compressor.compress(piece) + compressor.flush()  # zlib lets go of the GIL

@@ -1,14 +1,24 @@
-"""Running a freshly built image (and the base image) in the sandbox before anyone else does."""
+"""Running a model in the sandbox before anyone else does (its smoke test), and the base image.
+
+A new build's smoke test runs before its image exists, on the very parts the image is put
+together from (model_image.py): a container of the base image, the set's virtualenv mounted
+read-only from this host's copy (venvs.py), the configuration the image will have, and the
+image's own layers sent on stdin and unpacked into tmpfs folders where the image holds them
+(runner/unpack.py). The image is then put together in the registry; no engine ever has to
+build it or pull the dependency image for it.
+"""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from core import inputs
 from core.errors import FarmFault, UserFacingError
 from core.queue import BUILD_QUEUE
 from core.settings import settings
-from runner.protocol import EXIT_BAD_SIGNATURE, SELF_TEST_FLAG
-from workers.build import wheels
+from runner import unpack
+from runner.protocol import EXIT_BAD_SIGNATURE, MODEL_DIR, MODEL_UID, SELF_TEST_FLAG
+from workers.build import model_image, venvs, wheels
 from workers.run import failures, sandbox
 
 SANDBOX_OWNER = sandbox.owner_for(BUILD_QUEUE)
@@ -18,6 +28,32 @@ class SmokeTestFailed(UserFacingError):
     pass
 
 
+UNPACK_SOURCE = Path(unpack.__file__).read_text()
+
+
+def smoke_test_parts(
+    client, *, holder, image_config: dict, layers: Path, config: dict, work: str, log
+) -> dict:
+    """The smoke test of the image to be made of the base image, the virtualenv in `holder`,
+    the configuration `image_config` and the tars in the file `layers`: as smoke_test."""
+    room_mb = layers.stat().st_size // 2**20 + 1  # the tmpfs's pages count as the model's memory
+    limits = sandbox.Limits.for_model(config)
+    roomier = replace(limits, memory_mb=limits.memory_mb + room_mb)
+    folder = f"exec,size={room_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
+    options = {
+        "tmpfs": {MODEL_DIR: folder, f"/{model_image.FARM_DIR}": folder},
+        "volumes_from": [f"{holder.id}:ro"],
+        "environment": image_config["Env"],
+        "working_dir": image_config["WorkingDir"],
+        "entrypoint": [venvs.VENV + "/bin/python", "-c", UNPACK_SOURCE],
+    }
+    result = sandbox.run(
+        client, settings.base_image, [*image_config["Entrypoint"], SELF_TEST_FLAG],
+        limits=roomier, owner=SANDBOX_OWNER, work=work, stdin=[layers], options=options,
+    )  # fmt: skip
+    return _described(result, limits, log)  # a failure tells the model's own limits
+
+
 def smoke_test(client, image: str, config: dict, work: str, log) -> dict:
     """Imports predict.py and runs setup() in the sandbox, where the runner then describes
     predict's inputs; their JSON Schema, or SmokeTestFailed with why."""
@@ -25,6 +61,10 @@ def smoke_test(client, image: str, config: dict, work: str, log) -> dict:
     result = sandbox.run(
         client, image, [SELF_TEST_FLAG], limits=limits, owner=SANDBOX_OWNER, work=work
     )
+    return _described(result, limits, log)
+
+
+def _described(result: sandbox.RunResult, limits: sandbox.Limits, log) -> dict:
     log(f"smoke test ({result.seconds:.1f} s):\n{result.stderr_tail}")
     record = failures.error_record(result.stderr_tail)
     if result.exit_code == EXIT_BAD_SIGNATURE and record:

@@ -129,17 +129,21 @@ def run(
     work: str,
     stdin: list[Path] | None = None,
     watch: Watch | None = None,
+    options: dict | None = None,
 ) -> RunResult:
     """Runs image once in the sandbox, feeding it the files `stdin` one after another; the
-    container is always removed. A cancel through `watch` kills it.
+    container is always removed. A cancel through `watch` kills it. `options`: more for the
+    engine's create (its tmpfs folders added to the sandbox's).
 
     The caller holds the claim on `work`, so any container still labelled with it was left
     by a dead earlier attempt and is removed first.
     """
     _remove_labelled(client, f"{WORK_LABEL}={work}")
+    sandboxed = container_options(limits, owner, work)
+    more = options or {}
     container = client.containers.create(
         image, command, stdin_open=stdin is not None,
-        **container_options(limits, owner, work),
+        **{**sandboxed, **more, "tmpfs": {**sandboxed["tmpfs"], **more.get("tmpfs", {})}},
     )  # fmt: skip
     started = time.monotonic()
     try:
