@@ -117,7 +117,7 @@ class ModelVersion(WebhookTarget, Timestamped, Base):
     package_sha256: Mapped[str | None] = mapped_column(String(64))
     image_ref: Mapped[str | None] = mapped_column(String(512))
     image_digest: Mapped[str | None] = mapped_column(String(128))
-    # The image's content key (workers/build/dockerfile.py): equal keys, equal images.
+    # The image's content key (workers/build/recipe.py): equal keys, equal images.
     content_key: Mapped[str | None] = mapped_column(String(64), index=True)
     reused: Mapped[bool] = mapped_column(default=False)
     # The resolved requirements: [{"name", "version", "filename", "sha256"}, ...]

@@ -32,7 +32,7 @@ from core.registry import (  # noqa: E402
 )
 from core.settings import settings  # noqa: E402
 from tests.utils import Farm, make_zip  # noqa: E402
-from workers.build import dockerfile, venvs  # noqa: E402
+from workers.build import recipe, venvs  # noqa: E402
 from workers.run import sandbox  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
@@ -142,7 +142,7 @@ def measure() -> dict:
     dependencies = sum(
         layer["Size"]
         for layer in image.history()
-        if dockerfile.DEPS_INPUTS in (layer["CreatedBy"] or "")  # the install script's layer
+        if recipe.DEPS_INPUTS in (layer["CreatedBy"] or "")  # the install script's layer
     )
     return {
         "true_cold_build_s": round(true_cold, 2),

@@ -12,7 +12,8 @@ import httpx
 
 from core.settings import settings
 from tests.utils import API_URL, ROOT
-from workers.run.sandbox import USER_LABEL, WORK_LABEL
+from workers.build.smoke import smoke_test_name
+from workers.run.sandbox import USER_LABEL
 
 RUN_DIR = ROOT / settings.data_dir / "run"
 LOGS_DIR = ROOT / settings.data_dir / "logs"
@@ -96,12 +97,11 @@ def wait_for(condition, what: str, timeout: float = 180, every: float = 0.2):
 
 
 def wait_for_sandbox(docker_client, *, work: str = "", user: str = "", timeout: float = 180):
-    """Waits for a running sandbox: a build's smoke test (by its version id) or a user's warm
-    container (the first job of that user on a version runs in a container made for it)."""
-    label = f"{WORK_LABEL}={work}" if work else f"{USER_LABEL}={user}"
-    return wait_for(
-        lambda: docker_client.containers.list(filters={"label": label}), "a sandbox", timeout
-    )
+    """Waits for a running sandbox: a build's smoke test (by its version id: the container is
+    named after it, whether it started then or ahead) or a user's warm container (the first job
+    of that user on a version runs in a container made for it)."""
+    found = {"name": f"^/{smoke_test_name(work)}$"} if work else {"label": f"{USER_LABEL}={user}"}
+    return wait_for(lambda: docker_client.containers.list(filters=found), "a sandbox", timeout)
 
 
 @contextlib.contextmanager

@@ -1,1 +1,1 @@
-"""The build pipeline: package ZIP -> validated -> Dockerfile -> image in the registry."""
+"""The build pipeline: package ZIP -> validated -> smoke-tested -> image put together."""

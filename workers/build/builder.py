@@ -11,6 +11,7 @@ import tempfile
 import time
 import traceback
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage
 from workers import cache, images, leases
-from workers.build import dockerfile, model_image, reuse, wheels
+from workers.build import model_image, recipe, reuse, wheels
 from workers.build.buildlog import StreamingLog
 from workers.build.dependencies import dependency_image
 from workers.build.package import Package, PackageError, open_package
@@ -158,8 +159,8 @@ def _build_image(
 ) -> Built:
     images.pull(client, settings.base_image)
     base_image_id = images.image_id(client, settings.base_image)
-    key = dockerfile.content_key(
-        contents_sha256=package.contents_sha256, recipe=dockerfile.recipe(),
+    key = recipe.content_key(
+        contents_sha256=package.contents_sha256, recipe_text=recipe.text(),
         base_image_id=base_image_id,
     )  # fmt: skip
     repository = registry.model_repository(request.model_id)
@@ -208,20 +209,24 @@ def _build_and_push(
     target = target_python(client, base_image_id)
     lock = wheels.resolve(package.requirements, target, WHEELHOUSE, log)
     deps, holder = dependency_image(client, lock, base_image_id, WHEELHOUSE / "files", work, log)
-    files = model_image.layer_files(package.root, dockerfile.FARM_FILES)
+    files = model_image.layer_files(package.root, recipe.FARM_FILES)
     tars = [model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT]
     parts = work / "layers.tar"
     parts.write_bytes(b"".join(tars))
     log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
-    schema = smoke_test_parts(
-        client, holder=holder, image_config=deps.config["config"], layers=parts,
-        config=package.config.model_dump(), work=str(request.version_id), log=log,
-    )  # fmt: skip
     repository = registry.model_repository(request.model_id)
+    hub = registry.Registry()
+    with ThreadPoolExecutor(1) as pusher:  # the blobs go up while the smoke test runs
+        pushed = pusher.submit(
+            model_image.push_blobs, hub, repository, deps.manifest, deps.config, tars
+        )
+        schema = smoke_test_parts(
+            client, holder=holder, image_config=deps.config["config"], layers=parts,
+            config=package.config.model_dump(), work=str(request.version_id), log=log,
+        )  # fmt: skip
+        manifest = pushed.result()
     tags = [registry.version_tag(request.number), registry.content_tag(key)]
-    digest = model_image.push_model_image(
-        registry.Registry(), repository, tags, deps.manifest, deps.config, tars
-    )
+    digest = model_image.put_manifest(hub, repository, tags, manifest)
     log(f"{IMAGE_PUT}{repository}@{digest}, {len(files['code'])} code and "
         f"{len(files['weights'])} other file(s) over {deps.tag[:17]}...\n")  # fmt: skip
     return lock, schema

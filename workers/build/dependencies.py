@@ -25,7 +25,7 @@ from docker.models.containers import Container
 from core import registry
 from core.settings import settings
 from workers import images, leases
-from workers.build import dockerfile, layers, venvs
+from workers.build import layers, recipe, venvs
 from workers.build.buildlog import StreamingLog
 from workers.build.wheels import verify_wheels
 
@@ -48,7 +48,7 @@ def dependency_image(
     client, lock: list[dict], base_image_id: str, wheels: Path, work: Path, log: StreamingLog
 ) -> tuple[DependencyImage, Container]:
     """The set's dependency image in the registry, and this host's copy of its virtualenv."""
-    tag = registry.deps_tag(dockerfile.deps_key(lock=lock, base_image_id=base_image_id))
+    tag = registry.deps_tag(recipe.deps_key(lock=lock, base_image_id=base_image_id))
     found = _pushed(tag, log)
     if found is None:
         waiting = f"dependencies: another build is making {tag[:17]}...; waiting for it\n"
@@ -78,12 +78,12 @@ def _build_and_push(
     """Builds and pushes the set's image (under its claim), keeping its install container."""
     verify_wheels(lock, wheels)
     inputs = work / "deps-inputs.tar"
-    dockerfile.write_deps_inputs(archive=inputs, lock=lock, wheels=wheels)
+    recipe.write_deps_inputs(archive=inputs, lock=lock, wheels=wheels)
     log(f"{INSTALLING}{len(lock)} locked wheel(s) into /opt/venv, with no network\n")
     with images.run_step(
         client, image=settings.base_image, name=venvs.holder_name(tag),
-        command=["/bin/sh", f"{dockerfile.DEPS_INPUTS}/install.sh"],
-        inputs=inputs, extract_into=str(PurePosixPath(dockerfile.DEPS_INPUTS).parent),
+        command=["/bin/sh", f"{recipe.DEPS_INPUTS}/install.sh"],
+        inputs=inputs, extract_into=str(PurePosixPath(recipe.DEPS_INPUTS).parent),
         time_limit_s=settings.build_time_limit_s, log=log, volume=venvs.VENV, keep=True,
     ) as container:  # fmt: skip
         layer = layers.read_layer(container, "/opt")
@@ -115,11 +115,11 @@ def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> Depe
 
 def _config(base: dict, layer: layers.Layer) -> dict:
     """The base image's configuration with deps_config.json over it and the layer on top."""
-    ours = dockerfile.deps_config()
+    ours = recipe.deps_config()
     names = {entry.split("=", 1)[0] for entry in ours["Env"]}
     kept_env = [e for e in base["config"].get("Env") or [] if e.split("=", 1)[0] not in names]
     created = datetime.now(UTC).isoformat()
-    history = {"created": created, "created_by": f"/bin/sh {dockerfile.DEPS_INPUTS}/install.sh"}
+    history = {"created": created, "created_by": f"/bin/sh {recipe.DEPS_INPUTS}/install.sh"}
     return {
         "architecture": base["architecture"],
         "os": base["os"],

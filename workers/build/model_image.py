@@ -83,12 +83,13 @@ def _info(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
     return info
 
 
-def push_model_image(
-    hub: registry.Registry, repository: str, tags: list[str], deps_manifest: dict,
-    deps_config: dict, tars: list[bytes],
-) -> str:  # fmt: skip
-    """Puts the dependency image (its manifest and configuration) with the layers `tars` over
-    it into repository, under each of tags; the image's digest."""
+def push_blobs(
+    hub: registry.Registry, repository: str, deps_manifest: dict, deps_config: dict,
+    tars: list[bytes],
+) -> bytes:  # fmt: skip
+    """Puts the blobs of the image made of the dependency image (its manifest and
+    configuration) and the layers `tars` over it into repository; the image's manifest, for
+    put_manifest. Blobs no manifest names are the registry's garbage collector's."""
     deps_blobs = [blob["digest"] for blob in registry.blobs_of(deps_manifest)]
     if not hub.mount_all(deps_blobs, registry.DEPS_REPOSITORY, repository):
         raise images.FarmFault(
@@ -100,11 +101,13 @@ def push_model_image(
     config = json.dumps(_config(deps_config, own)).encode()
     config_digest = f"sha256:{hashlib.sha256(config).hexdigest()}"
     hub.push_blob(repository, config_digest, config, hub.timeout)
-    content = json.dumps(
-        registry.manifest_of(config, config_digest, [*deps_manifest["layers"], *map(_entry, own)])
-    ).encode()
-    digests = {hub.put_manifest(repository, tag, content, registry.MANIFEST_V2) for tag in tags}
-    (digest,) = digests
+    entries = [*deps_manifest["layers"], *map(_entry, own)]
+    return json.dumps(registry.manifest_of(config, config_digest, entries)).encode()
+
+
+def put_manifest(hub: registry.Registry, repository: str, tags: list[str], manifest: bytes) -> str:
+    """Puts the image's manifest (its blobs pushed) under each of tags; its digest."""
+    (digest,) = {hub.put_manifest(repository, tag, manifest, registry.MANIFEST_V2) for tag in tags}
     return digest
 
 

@@ -8,8 +8,10 @@ image's own layers sent on stdin and unpacked into tmpfs folders where the image
 build it or pull the dependency image for it.
 """
 
+import hashlib
 import json
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from core import inputs
@@ -18,7 +20,8 @@ from core.queue import BUILD_QUEUE
 from core.settings import settings
 from runner import unpack
 from runner.protocol import EXIT_BAD_SIGNATURE, MODEL_DIR, MODEL_UID, SELF_TEST_FLAG
-from workers.build import model_image, venvs, wheels
+from workers import images
+from workers.build import model_image, standby, venvs, wheels
 from workers.run import failures, sandbox
 
 SANDBOX_OWNER = sandbox.owner_for(BUILD_QUEUE)
@@ -29,29 +32,56 @@ class SmokeTestFailed(UserFacingError):
 
 
 UNPACK_SOURCE = Path(unpack.__file__).read_text()
+# The room a smoke test's tmpfs folders have for the image's own layers at least: those of up
+# to this size are tested in a sandbox started ahead (standby.py), bigger ones in their own.
+STANDBY_ROOM_MB = 64
+STANDBY_WORK = "smoke-test-standby"  # the work label of a sandbox started ahead
 
 
 def smoke_test_parts(
     client, *, holder, image_config: dict, layers: Path, config: dict, work: str, log
 ) -> dict:
     """The smoke test of the image to be made of the base image, the virtualenv in `holder`,
-    the configuration `image_config` and the tars in the file `layers`: as smoke_test."""
-    room_mb = layers.stat().st_size // 2**20 + 1  # the tmpfs's pages count as the model's memory
+    the configuration `image_config` and the tars in the file `layers`: as smoke_test. Its
+    sandbox is the one started ahead for this kind of test, when there is one (standby.py)."""
     limits = sandbox.Limits.for_model(config)
+    room_mb = max(layers.stat().st_size // 2**20 + 1, STANDBY_ROOM_MB)
+    # The tmpfs's pages count as the model's memory: the room is added to its limit.
     roomier = replace(limits, memory_mb=limits.memory_mb + room_mb)
     folder = f"exec,size={room_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
     options = {
         "tmpfs": {MODEL_DIR: folder, f"/{model_image.FARM_DIR}": folder},
         "volumes_from": [f"{holder.id}:ro"],
+        "labels": {venvs.COPY_LABEL: holder.id},
         "environment": image_config["Env"],
         "working_dir": image_config["WorkingDir"],
         "entrypoint": [venvs.VENV + "/bin/python", "-c", UNPACK_SOURCE],
     }
-    result = sandbox.run(
-        client, settings.base_image, [*image_config["Entrypoint"], SELF_TEST_FLAG],
-        limits=roomier, owner=SANDBOX_OWNER, work=work, stdin=[layers], options=options,
-    )  # fmt: skip
+    command = [*image_config["Entrypoint"], SELF_TEST_FLAG]
+    kind = hashlib.sha256(json.dumps([command, options, asdict(roomier)]).encode()).hexdigest()
+    started = time.monotonic()
+    # Named after its work either way: one that a dead attempt left is removed by the next.
+    images.remove_container(client, smoke_test_name(work))
+    ready = standby.take(client, kind) if room_mb == STANDBY_ROOM_MB else None
+    if ready is not None:
+        ready.rename(smoke_test_name(work))
+        result = sandbox.finish(ready, limits=roomier, stdin=[layers], started=started)
+    else:
+        result = sandbox.run(
+            client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
+            work=work, stdin=[layers], options={**options, "name": smoke_test_name(work)},
+        )  # fmt: skip
+    if room_mb == STANDBY_ROOM_MB:
+        standby.prepare(kind, lambda other_client: sandbox.start(
+            other_client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
+            work=STANDBY_WORK, stdin=True, options=options,
+        ))  # fmt: skip
     return _described(result, limits, log)  # a failure tells the model's own limits
+
+
+def smoke_test_name(work: str) -> str:
+    """The name of the container that runs the smoke test of `work` (a version's id)."""
+    return f"modelfarm-smoke-{work}"
 
 
 def smoke_test(client, image: str, config: dict, work: str, log) -> dict:

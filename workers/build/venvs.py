@@ -24,6 +24,8 @@ from workers import cache, images, leases
 logger = structlog.get_logger(__name__)
 VENV = "/opt/venv"
 HOLDER_PREFIX = "modelfarm-venv-"
+# On a sandbox that mounts a copy: the holder's id (a copy is removed after its sandboxes).
+COPY_LABEL = "org.modelfarm.venv-copy"
 # This host's engine, as leases name it: one copy is made at a time per engine and set.
 ENGINE_KEY = f"{socket.gethostname()}:{os.environ.get('DOCKER_HOST', 'local')}"
 
@@ -77,14 +79,19 @@ def _copy(client, tag: str, layer_digest: str, log) -> Container:
 
 
 def trim(client) -> None:
-    """Keeps the MODELFARM_WORKER_VENV_COPIES most recently used holders; a holder a smoke test
-    uses keeps its volume until that test ends (the engine refuses to remove it before)."""
+    """Keeps the MODELFARM_WORKER_VENV_COPIES most recently used holders, each removed after
+    the sandboxes that mount its volume."""
     holders = client.containers.list(all=True, filters={"name": f"^/{HOLDER_PREFIX}"}, sparse=True)
     uses = cache.last_uses([h.id for h in holders])
     for holder in sorted(holders, key=lambda h: uses.get(h.id, 0), reverse=True)[
         settings.worker_venv_copies :
     ]:
         try:
+            users = client.containers.list(all=True, filters={"label": f"{COPY_LABEL}={holder.id}"})
+            for (
+                user
+            ) in users:  # a smoke test's: it fails as if the engine had failed, and is retried
+                user.remove(force=True)
             holder.remove(force=True, v=True)
         except Exception:
             logger.warning("a virtualenv copy could not be removed", exc_info=True)

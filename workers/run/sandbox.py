@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 import requests
 from docker.errors import APIError, NotFound
+from docker.models.containers import Container
 from docker.types import LogConfig
 
 from core.settings import settings
@@ -132,25 +133,63 @@ def run(
     options: dict | None = None,
 ) -> RunResult:
     """Runs image once in the sandbox, feeding it the files `stdin` one after another; the
-    container is always removed. A cancel through `watch` kills it. `options`: more for the
-    engine's create (its tmpfs folders added to the sandbox's).
+    container is always removed. A cancel through `watch` kills it. `options`: as start's.
 
     The caller holds the claim on `work`, so any container still labelled with it was left
     by a dead earlier attempt and is removed first.
     """
     _remove_labelled(client, f"{WORK_LABEL}={work}")
+    started = time.monotonic()
+    container = start(
+        client, image, command, limits=limits, owner=owner, work=work,
+        stdin=stdin is not None, options=options,
+    )  # fmt: skip
+    return finish(container, limits=limits, stdin=stdin, watch=watch, started=started)
+
+
+def start(
+    client: docker.DockerClient,
+    image: str,
+    command: list[str],
+    *,
+    limits: Limits,
+    owner: str,
+    work: str,
+    stdin: bool,
+    options: dict | None = None,
+) -> Container:
+    """A sandbox started, its stdin open if asked for (then it waits for finish to feed it).
+    `options`: more for the engine's create, its tmpfs folders and labels added to the
+    sandbox's."""
     sandboxed = container_options(limits, owner, work)
     more = options or {}
+    merged = {key: {**sandboxed[key], **more[key]} for key in ("tmpfs", "labels") if key in more}
     container = client.containers.create(
-        image, command, stdin_open=stdin is not None,
-        **{**sandboxed, **more, "tmpfs": {**sandboxed["tmpfs"], **more.get("tmpfs", {})}},
-    )  # fmt: skip
-    started = time.monotonic()
+        image, command, stdin_open=stdin, **{**sandboxed, **more, **merged}
+    )
     try:
         container.start()
+    except BaseException:
+        remove(container)
+        raise
+    return container
+
+
+def finish(
+    container: Container,
+    *,
+    limits: Limits,
+    stdin: list[Path] | None = None,
+    watch: Watch | None = None,
+    started: float | None = None,
+) -> RunResult:
+    """Feeds a started sandbox the files `stdin`, waits for it within the time limit and
+    collects what it did (its seconds counted from `started`, or now); it is always removed."""
+    started = started or time.monotonic()
+    try:
         with (watch or Watch()).running(container.kill):
             if stdin is not None:
-                _feed_stdin(client, container.id, stdin)
+                _feed_stdin(container.client, container.id, stdin)
             timed_out = _wait(container, limits.timeout_s)
         seconds = time.monotonic() - started
         container.reload()

@@ -12,7 +12,7 @@ import tarfile
 import pytest
 
 import runner.unpack
-from workers.build import dockerfile, model_image
+from workers.build import model_image, recipe
 
 DEPS = {"uid": "10001"}
 
@@ -20,43 +20,43 @@ DEPS = {"uid": "10001"}
 @pytest.mark.parametrize(
     "template, values, field, value",
     [
-        (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "0\nUSER root"),
-        (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1 $HOME"),
-        (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1\nENTRYPOINT sh"),
-        (dockerfile.DEPS_CONFIG_TEMPLATE, DEPS, "uid", '1:1", "Privileged": "true'),
+        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "0\nUSER root"),
+        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1 $HOME"),
+        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1\nENTRYPOINT sh"),
+        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", '1:1", "Privileged": "true'),
     ],
 )
 def test_a_value_that_could_add_an_instruction_is_refused(template, values, field, value):
     with pytest.raises(ValueError, match=f"refusing to put {field}"):
-        dockerfile.render(template, **{**values, field: value})
+        recipe.render(template, **{**values, field: value})
 
 
 def test_missing_or_extra_values_are_refused():
     with pytest.raises(ValueError):
-        dockerfile.render(dockerfile.DEPS_CONFIG_TEMPLATE)
+        recipe.render(recipe.DEPS_CONFIG_TEMPLATE)
     with pytest.raises(ValueError):
-        dockerfile.render(dockerfile.DEPS_CONFIG_TEMPLATE, uid="10001", deps_image="x")
+        recipe.render(recipe.DEPS_CONFIG_TEMPLATE, uid="10001", deps_image="x")
 
 
 def test_a_dependency_image_installs_only_its_hashed_wheels_and_runs_as_the_model_user():
-    script = dockerfile.DEPS_INSTALL_SCRIPT.read_text()
+    script = recipe.DEPS_INSTALL_SCRIPT.read_text()
     assert "--offline --no-index" in script and "--require-hashes" in script
     assert 'inputs=$(dirname "$0")' in script  # DEPS_INPUTS, spelled once
-    assert not dockerfile.DEPS_INPUTS.startswith("/opt/")  # the layer is /opt: no input in it
+    assert not recipe.DEPS_INPUTS.startswith("/opt/")  # the layer is /opt: no input in it
     # What the model images inherit: they run as the unprivileged user, the runner first.
-    config = dockerfile.deps_config()
+    config = recipe.deps_config()
     assert config["User"] == "10001:10001" and config["Entrypoint"][0] == "/opt/venv/bin/python"
     assert config["Cmd"] is None and "PYTHONDONTWRITEBYTECODE=1" in config["Env"]
 
 
 def test_content_key_changes_with_each_input():
-    base = {"contents_sha256": "a" * 64, "recipe": "r", "base_image_id": "sha256:1"}
-    key = dockerfile.content_key(**base)
-    assert key == dockerfile.content_key(**base)
+    base = {"contents_sha256": "a" * 64, "recipe_text": "r", "base_image_id": "sha256:1"}
+    key = recipe.content_key(**base)
+    assert key == recipe.content_key(**base)
     for field, other in [
-        ("contents_sha256", "b" * 64), ("recipe", "s"), ("base_image_id", "sha256:2")
+        ("contents_sha256", "b" * 64), ("recipe_text", "s"), ("base_image_id", "sha256:2")
     ]:  # fmt: skip
-        assert dockerfile.content_key(**{**base, field: other}) != key
+        assert recipe.content_key(**{**base, field: other}) != key
 
 
 def _package(tmp_path):
@@ -75,7 +75,7 @@ def _members(tar: bytes) -> dict[str, tarfile.TarInfo]:
 
 
 def test_a_model_image_is_its_weights_then_its_code_then_the_runner_and_no_wheels(tmp_path):
-    files = model_image.layer_files(_package(tmp_path), dockerfile.FARM_FILES)
+    files = model_image.layer_files(_package(tmp_path), recipe.FARM_FILES)
     tars = {name: model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT}
     assert [name for name, _ in model_image.LAYOUT] == ["weights", "code", "runner"]
     weights, code, farm = (_members(tars[name]) for name in ("weights", "code", "runner"))
@@ -108,7 +108,7 @@ def _unpack(tmp_path, tars: list[bytes]) -> subprocess.CompletedProcess:
 
 
 def test_the_smoke_test_unpacks_the_three_layers_read_only(tmp_path):
-    files = model_image.layer_files(_package(tmp_path), dockerfile.FARM_FILES)
+    files = model_image.layer_files(_package(tmp_path), recipe.FARM_FILES)
     tars = [model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT]
     target = tmp_path / "root"
     target.mkdir()
@@ -146,7 +146,7 @@ def test_a_dependency_images_inputs_hold_the_installer_the_lock_and_its_wheels(t
     lock = [{"name": "six", "version": "1.16.0", "sha256": "b" * 64,
              "filename": "six-1.16.0-py2.py3-none-any.whl"}]  # fmt: skip
     archive = tmp_path / "inputs.tar"
-    dockerfile.write_deps_inputs(archive=archive, lock=lock, wheels=wheels)
+    recipe.write_deps_inputs(archive=archive, lock=lock, wheels=wheels)
     with tarfile.open(archive) as tar:
         assert sorted(tar.getnames()) == [
             "deps/install.sh", "deps/requirements.lock", "deps/uv",

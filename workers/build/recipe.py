@@ -65,15 +65,15 @@ def _deps_recipe() -> str:
     return DEPS_INSTALL_SCRIPT.read_text() + DEPS_CONFIG_TEMPLATE.read_text()
 
 
-def recipe() -> str:
+def text() -> str:
     """How both images are made: with the package's contents (its requirements among them) and
     the base image, all that a model image is made from."""
     return _deps_recipe() + model_image.RECIPE
 
 
-def content_key(*, contents_sha256: str, recipe: str, base_image_id: str) -> str:
+def content_key(*, contents_sha256: str, recipe_text: str, base_image_id: str) -> str:
     """Names an image by everything it is made from; equal keys mean an equal image."""
-    parts = [contents_sha256, hashlib.sha256(recipe.encode()).hexdigest(), base_image_id]
+    parts = [contents_sha256, hashlib.sha256(recipe_text.encode()).hexdigest(), base_image_id]
     return hashlib.sha256("\n".join([*parts, runner_digest()]).encode()).hexdigest()
 
 
