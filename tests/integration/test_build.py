@@ -7,18 +7,23 @@ import os
 import tarfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 
+import docker
 import httpx
 import pytest
 
 from core.lifecycle import JobStatus, VersionStatus
 from core.registry import DEPS_REPOSITORY
 from core.settings import settings
+from tests.integration import stack
 from tests.utils import make_zip
-from workers import images
+from workers import cache, images
 from workers.build import layers, venvs
 from workers.build.builder import IMAGE_PUT
 from workers.build.dependencies import INSTALLING, dependency_image
+from workers.build.smoke import STANDBY_WORK
+from workers.run.sandbox import WORK_LABEL
 
 PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
 SIX_PREDICT = """
@@ -369,3 +374,61 @@ def test_failing_smoke_test_fails_the_version_with_the_reason(new_user, predict,
     version = new_user().build(files)
     assert version["status"] == VersionStatus.FAILED
     assert "smoke test" in version["error"] and words in version["error"], version["error"]
+
+
+def _standing_by(docker_client) -> list:
+    """The build worker's sandboxes started ahead for its next smoke test."""
+    found = docker_client.containers.list(filters={"label": f"{WORK_LABEL}={STANDBY_WORK}"})
+    return [container.id for container in found]
+
+
+def test_a_smoke_test_runs_in_the_sandbox_started_ahead_for_it(new_user, docker_client):
+    farm = new_user()
+    model = farm.create_model()
+    assert farm.build(_unique_files(), model["id"])["status"] == VersionStatus.READY
+    ahead = stack.wait_for(lambda: _standing_by(docker_client), "a sandbox started ahead", 30)
+    changed = farm.build(_unique_files(), model["id"])
+    assert changed["status"] == VersionStatus.READY, changed["error"]
+    assert "self-test passed" in _log(farm, changed)
+    # it served that smoke test and is gone; another one waits for the next
+    assert not set(ahead) & {c.id for c in docker_client.containers.list(all=True)}
+    stack.wait_for(lambda: _standing_by(docker_client), "the next sandbox started ahead", 30)
+    # one that died waiting is not used: the smoke test starts its own
+    for container in _standing_by(docker_client):
+        docker_client.containers.get(container).kill()
+    again = farm.build(_unique_files(), model["id"])
+    assert again["status"] == VersionStatus.READY, again["error"]
+    assert "self-test passed" in _log(farm, again)
+
+
+def test_the_least_recently_used_virtualenv_copies_go_with_the_sandboxes_using_them(
+    docker_client, monkeypatch
+):
+    def holder(name: str):
+        made = docker_client.containers.create(
+            settings.base_image, ["true"], name=venvs.holder_name(name), volumes=[venvs.VENV]
+        )
+        made.start()
+        made.wait()
+        made.reload()
+        return made
+
+    old, new = holder(f"test-old-{uuid.uuid4()}"), holder(f"test-new-{uuid.uuid4()}")
+    user = docker_client.containers.run(
+        settings.base_image, ["sleep", "60"], detach=True, volumes_from=[f"{old.id}:ro"],
+        labels={venvs.COPY_LABEL: old.id},
+    )  # fmt: skip
+    try:
+        cache.touch(new.id)
+        cache._redis.zadd(cache.USES_KEY, {old.id: 1})  # used longest ago of all
+        copies = docker_client.containers.list(all=True, filters={"name": "^/modelfarm-venv-"})
+        monkeypatch.setattr(settings, "worker_venv_copies", len(copies) - 1)
+        (old_volume,) = [mount["Name"] for mount in old.attrs["Mounts"]]
+        venvs.trim(docker_client)
+        left = {c.id for c in docker_client.containers.list(all=True)}
+        assert old.id not in left and user.id not in left and new.id in left
+        assert old_volume not in {volume.name for volume in docker_client.volumes.list()}
+    finally:
+        for container in (old, new, user):
+            with suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
