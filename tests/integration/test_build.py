@@ -22,7 +22,7 @@ from workers import cache, images
 from workers.build import layers, venvs
 from workers.build.builder import IMAGE_PUT
 from workers.build.dependencies import INSTALLING, dependency_image
-from workers.build.smoke import STANDBY_WORK
+from workers.build.smoke import STANDBY_ROOM_MB, STANDBY_WORK
 from workers.run.sandbox import WORK_LABEL
 
 PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
@@ -376,27 +376,34 @@ def test_failing_smoke_test_fails_the_version_with_the_reason(new_user, predict,
     assert "smoke test" in version["error"] and words in version["error"], version["error"]
 
 
-def _standing_by(docker_client) -> list:
-    """The build worker's sandboxes started ahead for its next smoke test."""
+def _standing_by(docker_client, memory_mb: int) -> list[str]:
+    """The build worker's sandboxes started ahead for the next smoke test of a model with this
+    memory limit (they have room for the layers beside it)."""
     found = docker_client.containers.list(filters={"label": f"{WORK_LABEL}={STANDBY_WORK}"})
-    return [container.id for container in found]
+    memory = (memory_mb + STANDBY_ROOM_MB) * 2**20
+    return [c.id for c in found if c.attrs["HostConfig"]["Memory"] == memory]
 
 
 def test_a_smoke_test_runs_in_the_sandbox_started_ahead_for_it(new_user, docker_client):
     farm = new_user()
     model = farm.create_model()
-    assert farm.build(_unique_files(), model["id"])["status"] == VersionStatus.READY
-    ahead = stack.wait_for(lambda: _standing_by(docker_client), "a sandbox started ahead", 30)
-    changed = farm.build(_unique_files(), model["id"])
+    memory_mb = 300 + uuid.uuid4().int % 100  # a kind of smoke test of this test's own
+
+    def files() -> dict:
+        return {**_unique_files(), "modelfarm.yaml": f"memory_mb: {memory_mb}\n"}
+
+    assert farm.build(files(), model["id"])["status"] == VersionStatus.READY
+    ahead = stack.wait_for(lambda: _standing_by(docker_client, memory_mb), "one started ahead", 30)
+    assert len(ahead) == 1
+    changed = farm.build(files(), model["id"])
     assert changed["status"] == VersionStatus.READY, changed["error"]
     assert "self-test passed" in _log(farm, changed)
     # it served that smoke test and is gone; another one waits for the next
-    assert not set(ahead) & {c.id for c in docker_client.containers.list(all=True)}
-    stack.wait_for(lambda: _standing_by(docker_client), "the next sandbox started ahead", 30)
+    assert ahead[0] not in {c.id for c in docker_client.containers.list(all=True)}
+    (next_one,) = stack.wait_for(lambda: _standing_by(docker_client, memory_mb), "the next", 30)
     # one that died waiting is not used: the smoke test starts its own
-    for container in _standing_by(docker_client):
-        docker_client.containers.get(container).kill()
-    again = farm.build(_unique_files(), model["id"])
+    docker_client.containers.get(next_one).kill()
+    again = farm.build(files(), model["id"])
     assert again["status"] == VersionStatus.READY, again["error"]
     assert "self-test passed" in _log(farm, again)
 
