@@ -82,9 +82,10 @@ def test_a_version_built_on_one_host_runs_on_another_pulled_by_digest(cluster, u
         version = _ready(user, echo_model(uuid.uuid4().hex))
     image_ref = version["image_ref"]
     assert image_ref.startswith("198.18.0.1:5000/models/") and "@sha256:" in image_ref
-    assert _images_of(cluster.engine("build1"), image_ref)
-    assert not _images_of(cluster.engine("build2"), image_ref)
-    assert not _images_of(cluster.engine("infer2"), image_ref)
+    assert "self-test passed" in user.build_log(version["id"])  # on build1
+    # put together in the registry: no engine made it, none has it yet
+    for host in ("build1", "build2", "infer1", "infer2"):
+        assert not _images_of(cluster.engine(host), image_ref)
 
     with cluster.only("inference", "infer2", ["infer1"]):
         job = user.create_job({"version_id": version["id"], **job_input("hello")}, wait_s=120)
