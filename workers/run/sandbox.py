@@ -11,6 +11,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Required, TypedDict, Unpack
 
 import docker
 import requests
@@ -120,31 +121,35 @@ def container_options(limits: Limits, owner: str, work: str, user: str = "") -> 
     }
 
 
+class Placement(TypedDict, total=False):
+    """Where and how a sandbox runs: its limits, owner and work labels, and `options`, more
+    for the engine's create (its tmpfs folders and labels added to the sandbox's)."""
+
+    limits: Required[Limits]
+    owner: Required[str]
+    work: Required[str]
+    options: dict | None
+
+
 def run(
     client: docker.DockerClient,
     image: str,
     command: list[str],
     *,
-    limits: Limits,
-    owner: str,
-    work: str,
     stdin: list[Path] | None = None,
     watch: Watch | None = None,
-    options: dict | None = None,
+    **placement: Unpack[Placement],
 ) -> RunResult:
     """Runs image once in the sandbox, feeding it the files `stdin` one after another; the
-    container is always removed. A cancel through `watch` kills it. `options`: as start's.
+    container is always removed. A cancel through `watch` kills it.
 
     The caller holds the claim on `work`, so any container still labelled with it was left
     by a dead earlier attempt and is removed first.
     """
-    _remove_labelled(client, f"{WORK_LABEL}={work}")
+    _remove_labelled(client, f"{WORK_LABEL}={placement['work']}")
     started = time.monotonic()
-    container = start(
-        client, image, command, limits=limits, owner=owner, work=work,
-        stdin=stdin is not None, options=options,
-    )  # fmt: skip
-    return finish(container, limits=limits, stdin=stdin, watch=watch, started=started)
+    container = start(client, image, command, stdin=stdin is not None, **placement)
+    return finish(container, limits=placement["limits"], stdin=stdin, watch=watch, started=started)
 
 
 def start(
@@ -152,15 +157,14 @@ def start(
     image: str,
     command: list[str],
     *,
+    stdin: bool,
     limits: Limits,
     owner: str,
     work: str,
-    stdin: bool,
     options: dict | None = None,
 ) -> Container:
-    """A sandbox started, its stdin open if asked for (then it waits for finish to feed it).
-    `options`: more for the engine's create, its tmpfs folders and labels added to the
-    sandbox's."""
+    """A sandbox started (Placement), its stdin open if asked for (then it waits for finish
+    to feed it)."""
     sandboxed = container_options(limits, owner, work)
     more = options or {}
     merged = {key: {**sandboxed[key], **more[key]} for key in ("tmpfs", "labels") if key in more}
