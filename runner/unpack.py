@@ -11,7 +11,13 @@ import shutil
 import sys
 import tarfile
 
-FOLDERS = ("model/", "opt/modelfarm/")
+# Where an image holds its own layers' files (workers/build/model_image.py puts them there).
+MODEL_FOLDER, FARM_FOLDER = "model", "opt/modelfarm"
+FOLDERS = (MODEL_FOLDER, FARM_FOLDER)
+
+
+def _inside(name: str) -> bool:
+    return name.startswith(tuple(folder + "/" for folder in FOLDERS))
 
 
 def unpack(stream, root: str = "/") -> None:
@@ -19,9 +25,10 @@ def unpack(stream, root: str = "/") -> None:
     with tarfile.open(fileobj=stream, mode="r|", ignore_zeros=True) as tar:
         for member in tar:
             name = member.name
-            if member.isdir() and (name + "/").startswith(("model/", "opt/")):
+            above = any(folder.startswith(name + "/") for folder in FOLDERS)
+            if member.isdir() and (name in FOLDERS or above or _inside(name)):
                 continue  # the folders are there already, or made below
-            if not member.isfile() or not name.startswith(FOLDERS) or ".." in name.split("/"):
+            if not member.isfile() or not _inside(name) or ".." in name.split("/"):
                 sys.exit(f"unpack: refusing {name!r}")
             target = os.path.join(root, name)
             os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -154,3 +154,13 @@ def test_a_dependency_images_inputs_hold_the_installer_the_lock_and_its_wheels(t
         ]  # fmt: skip
         lock_text = tar.extractfile("deps/requirements.lock").read().decode()
     assert lock_text == f"six==1.16.0 --hash=sha256:{'b' * 64}\n"
+
+
+def test_the_unpacking_puts_the_model_where_the_runner_and_the_image_look_for_it():
+    # runner/unpack.py runs before the runner is there, so it spells the folders itself
+    from runner import protocol
+
+    assert f"/{runner.unpack.MODEL_FOLDER}" == protocol.MODEL_DIR
+    config = recipe.deps_config()
+    assert config["WorkingDir"] == protocol.MODEL_DIR
+    assert f"PYTHONPATH=/{runner.unpack.FARM_FOLDER}" in config["Env"]

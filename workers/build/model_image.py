@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import registry
+from runner.unpack import FARM_FOLDER, MODEL_FOLDER
 from workers import images
 from workers.build import layers
 from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
@@ -24,8 +25,7 @@ from workers.build.package import CONFIG_FILE, REQUIREMENTS_FILE
 # The layers over the dependency image, the least often changed first: each is the files a
 # picker chooses from the package (or the farm's code), put under a folder of the image. What
 # the smoke test unpacks and the image holds are these very files.
-MODEL_DIR, FARM_DIR = "model", "opt/modelfarm"
-LAYOUT = [("weights", MODEL_DIR), ("code", MODEL_DIR), ("runner", FARM_DIR)]
+LAYOUT = [("weights", MODEL_FOLDER), ("code", MODEL_FOLDER), ("runner", FARM_FOLDER)]
 # Changes whenever how the image is put together changes: part of every content key.
 RECIPE = json.dumps({"layout": LAYOUT, "times": 0, "owner": 0, "modes": [0o755, 0o644]})
 

@@ -19,9 +19,9 @@ from core.errors import FarmFault, UserFacingError
 from core.queue import BUILD_QUEUE
 from core.settings import settings
 from runner import unpack
-from runner.protocol import EXIT_BAD_SIGNATURE, MODEL_DIR, MODEL_UID, SELF_TEST_FLAG
+from runner.protocol import EXIT_BAD_SIGNATURE, MODEL_UID, SELF_TEST_FLAG
 from workers import images
-from workers.build import model_image, standby, venvs, wheels
+from workers.build import standby, venvs, wheels
 from workers.run import failures, sandbox
 
 SANDBOX_OWNER = sandbox.owner_for(BUILD_QUEUE)
@@ -48,15 +48,7 @@ def smoke_test_parts(
     room_mb = max(layers.stat().st_size // 2**20 + 1, STANDBY_ROOM_MB)
     # The tmpfs's pages count as the model's memory: the room is added to its limit.
     roomier = replace(limits, memory_mb=limits.memory_mb + room_mb)
-    folder = f"exec,size={room_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
-    options = {
-        "tmpfs": {MODEL_DIR: folder, f"/{model_image.FARM_DIR}": folder},
-        "volumes_from": [f"{holder.id}:ro"],
-        "labels": {venvs.COPY_LABEL: holder.id},
-        "environment": image_config["Env"],
-        "working_dir": image_config["WorkingDir"],
-        "entrypoint": [venvs.VENV + "/bin/python", "-c", UNPACK_SOURCE],
-    }
+    options = _parts_options(holder, image_config, room_mb)
     command = [*image_config["Entrypoint"], SELF_TEST_FLAG]
     kind = hashlib.sha256(json.dumps([command, options, asdict(roomier)]).encode()).hexdigest()
     started = time.monotonic()
@@ -76,7 +68,21 @@ def smoke_test_parts(
             other_client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
             work=STANDBY_WORK, stdin=True, options=options,
         ))  # fmt: skip
-    return _described(result, limits, log)  # a failure tells the model's own limits
+    return _schema_or_failure(result, limits, log)  # a failure tells the model's own limits
+
+
+def _parts_options(holder, image_config: dict, room_mb: int) -> dict:
+    """The sandbox of a smoke test on the parts: the image's configuration, the virtualenv
+    copy read-only, room for the layers where the image holds them, and the unpacking first."""
+    folder = f"exec,size={room_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
+    return {
+        "tmpfs": {f"/{place}": folder for place in unpack.FOLDERS},
+        "volumes_from": [f"{holder.id}:ro"],
+        "labels": {venvs.COPY_LABEL: holder.id},
+        "environment": image_config["Env"],
+        "working_dir": image_config["WorkingDir"],
+        "entrypoint": [venvs.VENV + "/bin/python", "-c", UNPACK_SOURCE],
+    }
 
 
 def smoke_test_name(work: str) -> str:
@@ -91,10 +97,10 @@ def smoke_test(client, image: str, config: dict, work: str, log) -> dict:
     result = sandbox.run(
         client, image, [SELF_TEST_FLAG], limits=limits, owner=SANDBOX_OWNER, work=work
     )
-    return _described(result, limits, log)
+    return _schema_or_failure(result, limits, log)
 
 
-def _described(result: sandbox.RunResult, limits: sandbox.Limits, log) -> dict:
+def _schema_or_failure(result: sandbox.RunResult, limits: sandbox.Limits, log) -> dict:
     log(f"smoke test ({result.seconds:.1f} s):\n{result.stderr_tail}")
     record = failures.error_record(result.stderr_tail)
     if result.exit_code == EXIT_BAD_SIGNATURE and record:

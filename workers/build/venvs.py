@@ -72,26 +72,22 @@ def _copy(client, tag: str, layer_digest: str, log) -> Container:
     made.start()
     if made.wait(timeout=settings.build_time_limit_s)["StatusCode"] != 0:
         raise images.FarmFault(images.ENGINE, f"the copy of {tag}'s virtualenv did not complete")
-    made.reload()
     cache.touch(made.id)
     trim(client)
     return made
 
 
 def trim(client) -> None:
-    """Keeps the MODELFARM_WORKER_VENV_COPIES most recently used holders, each removed after
-    the sandboxes that mount its volume."""
+    """Keeps the MODELFARM_WORKER_VENV_COPIES most recently used holders; each one past them
+    is removed after the sandboxes that mount its volume (those started ahead, standby.py)."""
     holders = client.containers.list(all=True, filters={"name": f"^/{HOLDER_PREFIX}"}, sparse=True)
-    uses = cache.last_uses([h.id for h in holders])
-    for holder in sorted(holders, key=lambda h: uses.get(h.id, 0), reverse=True)[
-        settings.worker_venv_copies :
-    ]:
+    uses = cache.last_uses([holder.id for holder in holders])
+    by_use = sorted(holders, key=lambda holder: uses.get(holder.id, 0), reverse=True)
+    for holder in by_use[settings.worker_venv_copies :]:
         try:
-            users = client.containers.list(all=True, filters={"label": f"{COPY_LABEL}={holder.id}"})
-            for (
-                user
-            ) in users:  # a smoke test's: it fails as if the engine had failed, and is retried
-                user.remove(force=True)
+            mounting = {"label": f"{COPY_LABEL}={holder.id}"}
+            for sandboxed in client.containers.list(all=True, filters=mounting):
+                sandboxed.remove(force=True)
             holder.remove(force=True, v=True)
         except Exception:
             logger.warning("a virtualenv copy could not be removed", exc_info=True)
