@@ -95,16 +95,6 @@ def build_version(version_id: uuid.UUID) -> None:
     metrics.BUILD_SECONDS.labels(outcome["status"], reused).observe(time.monotonic() - started)
     logger.info("build ended", status=str(outcome["status"]), reused=reused,
                 error=outcome.get("error"))  # fmt: skip
-    _trim_cache()
-
-
-def _trim_cache() -> None:
-    """Keeps this host's images and wheels under the budget (workers/cache.py)."""
-    client = images.docker_client()
-    try:
-        cache.trim_to_budget(client, WHEELHOUSE / "files")
-    finally:
-        client.close()
 
 
 def _start(version_id: uuid.UUID) -> BuildRequest | None:
@@ -207,7 +197,9 @@ def _build_and_push(
     """Resolves the wheels, smoke-tests the model on its dependency set's virtualenv, then puts
     its image together in the registry; returns the lock and the input schema."""
     target = target_python(client, base_image_id)
-    lock = wheels.resolve(package.requirements, target, WHEELHOUSE, log)
+    lock, downloaded = wheels.resolve(package.requirements, target, WHEELHOUSE, log)
+    if downloaded:  # this host's images and wheels kept under the budget (workers/cache.py)
+        cache.trim_to_budget(client, WHEELHOUSE / "files")
     deps, holder = dependency_image(client, lock, base_image_id, WHEELHOUSE / "files", work, log)
     files = model_image.layer_files(package.root, recipe.FARM_FILES)
     tars = [model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT]

@@ -81,10 +81,13 @@ def parse_probe(output: str) -> TargetPython:
     return TargetPython(facts["version"], facts["machine"], int(libc_version.split(".")[1]))
 
 
-def resolve(requirements: list[str], target: TargetPython, wheelhouse: Path, log) -> list[dict]:
-    """The lock for these requirements: [{"name", "version", "filename", "sha256"}, ...]."""
+def resolve(
+    requirements: list[str], target: TargetPython, wheelhouse: Path, log
+) -> tuple[list[dict], bool]:
+    """The lock for these requirements, [{"name", "version", "filename", "sha256"}, ...], and
+    whether wheels were downloaded for it (the wheelhouse grew)."""
     if not requirements:
-        return []
+        return [], False
     key_source = json.dumps([requirements, asdict(target), settings.pip_index_url])
     lock_path = wheelhouse / "locks" / (hashlib.sha256(key_source.encode()).hexdigest() + ".json")
     files = wheelhouse / "files"
@@ -94,7 +97,7 @@ def resolve(requirements: list[str], target: TargetPython, wheelhouse: Path, log
             log(f"requirements: reusing the resolved set of {len(lock)} wheels, no download\n")
             for item in lock:  # a use, for the cache's least-recently-used order
                 (files / item["filename"]).touch()
-            return lock
+            return lock, False
     files.mkdir(parents=True, exist_ok=True)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=wheelhouse) as download_dir:
@@ -103,7 +106,7 @@ def resolve(requirements: list[str], target: TargetPython, wheelhouse: Path, log
             _store(Path(download_dir) / name, files) for name in sorted(os.listdir(download_dir))
         ]
     _write_atomically(lock_path, json.dumps(lock, indent=1))
-    return lock
+    return lock, True
 
 
 def _is_complete(lock: list[dict], files: Path) -> bool:
