@@ -1,5 +1,5 @@
-"""Image verbs on the Docker engine, named like the CLI: build, tag, push, pull; and run_step,
-a container run for what it makes.
+"""Image verbs on the Docker engine, named like the CLI: tag, push, pull; and run_step, a
+container run for what it makes (a dependency set's install).
 
 A failing build step is the package's fault (BuildFailed); a push or pull that does not land is
 the farm's (FarmFault), and is retried.
