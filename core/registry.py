@@ -11,6 +11,7 @@ Every image name the farm uses is made here, from ids and content keys only:
 """
 
 import functools
+import hashlib
 import json
 import os
 import uuid
@@ -60,16 +61,6 @@ def base_tag(image_id: str) -> str:
 def blobs_of(manifest: dict) -> list[dict]:
     """An image manifest's blobs, each {"digest", "size", …}: its configuration, then its layers."""
     return [manifest["config"], *manifest["layers"]]
-
-
-def manifest_of(config: bytes, config_digest: str, layers: list[dict]) -> dict:
-    """A schema-2 image manifest: its configuration blob, then its layers' entries."""
-    return {
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_V2,
-        "config": {"mediaType": CONFIG_V1, "size": len(config), "digest": config_digest},
-        "layers": layers,
-    }
 
 
 def engine_name(repository: str) -> str:
@@ -155,6 +146,31 @@ class Registry:
         if media_type not in IMAGE_MANIFEST_TYPES.split(", "):
             return None  # an index of images: not what the farm builds
         return response.content, media_type
+
+    def image(self, repository: str, reference: str) -> tuple[dict, dict, str] | None:
+        """An image's manifest, its configuration and its digest, or None."""
+        found = self.image_manifest(repository, reference)
+        if found is None:
+            return None
+        manifest = json.loads(found[0])
+        config = json.loads(self.blob(repository, manifest["config"]["digest"]))
+        return manifest, config, f"sha256:{hashlib.sha256(found[0]).hexdigest()}"
+
+    def push_config(
+        self, repository: str, config: dict, layers: list[dict], timeout: float
+    ) -> bytes:
+        """Uploads an image's configuration as a blob; the schema-2 manifest of that
+        configuration and these layers' entries (their blobs pushed), for put_manifest."""
+        content = json.dumps(config).encode()
+        digest = f"sha256:{hashlib.sha256(content).hexdigest()}"
+        self.push_blob(repository, digest, content, timeout)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_V2,
+            "config": {"mediaType": CONFIG_V1, "size": len(content), "digest": digest},
+            "layers": layers,
+        }
+        return json.dumps(manifest).encode()
 
     def put_manifest(self, repository: str, tag: str, content: bytes, media_type: str) -> str:
         """Puts the manifest as repository:tag; its digest. Its blobs must be there already."""

@@ -63,7 +63,7 @@ def forget_dependency_images(client: docker.DockerClient) -> None:
     manifests are deleted, the engine's copies of their virtualenvs, images of models (built
     FROM them) and the dependency images themselves are removed, so nothing can come from a
     cache."""
-    for holder in client.containers.list(all=True, filters={"name": f"^/{venvs.HOLDER_PREFIX}"}):
+    for holder in venvs.holders(client):
         holder.remove(force=True, v=True)
     registry = Registry()
     repository = engine_name(DEPS_REPOSITORY)

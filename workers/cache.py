@@ -76,7 +76,7 @@ def _oldest_first(client: docker.DockerClient, wheel_files: list[Path]) -> list[
     image_ids = [image.id for image in client.images.list()]
     if image_ids:
         _redis.zadd(USES_KEY, dict.fromkeys(image_ids, time.time()), nx=True)
-    used_at = dict(zip(image_ids, _redis.zmscore(USES_KEY, image_ids), strict=True))
+    used_at = last_uses(image_ids)
     kept = _in_use(client) | _base_image_ids(client)
     images = [(used_at[id_], "image", id_) for id_ in image_ids if id_ not in kept]
     wheels = [(path.stat().st_mtime, "wheel", path) for path in wheel_files]

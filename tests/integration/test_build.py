@@ -329,13 +329,13 @@ def test_a_host_without_a_copy_of_the_sets_virtualenv_copies_it_from_the_registr
     files = {"predict.py": SIX_PREDICT, "requirements.txt": "six==1.16.0\n"}
     assert farm.build(files)["status"] == VersionStatus.READY
     # as on a build host that has never built this set
-    for holder in docker_client.containers.list(all=True, filters={"name": "^/modelfarm-venv-"}):
+    for holder in venvs.holders(docker_client):
         holder.remove(force=True, v=True)
     changed = farm.build({**files, "predict.py": SIX_PREDICT + "# copied\n"})
     assert changed["status"] == VersionStatus.READY, changed["error"]
     log = _log(farm, changed)
     assert "copying the virtualenv" in log and INSTALLING not in log and "self-test passed" in log
-    copies = docker_client.containers.list(all=True, filters={"name": "^/modelfarm-venv-"})
+    copies = [docker_client.containers.get(holder.id) for holder in venvs.holders(docker_client)]
     assert [c.attrs["State"]["ExitCode"] for c in copies] == [0]
     assert farm.run(changed["id"], b"x")["status"] == JobStatus.SUCCEEDED
 
@@ -428,8 +428,7 @@ def test_the_least_recently_used_virtualenv_copies_go_with_the_sandboxes_using_t
     try:
         cache.touch(new.id)
         cache._redis.zadd(cache.USES_KEY, {old.id: 1})  # used longest ago of all
-        copies = docker_client.containers.list(all=True, filters={"name": "^/modelfarm-venv-"})
-        monkeypatch.setattr(settings, "worker_venv_copies", len(copies) - 1)
+        monkeypatch.setattr(settings, "worker_venv_copies", len(venvs.holders(docker_client)) - 1)
         (old_volume,) = [mount["Name"] for mount in old.attrs["Mounts"]]
         venvs.trim(docker_client)
         left = {c.id for c in docker_client.containers.list(all=True)}

@@ -14,7 +14,6 @@ Two builds that need the same new set at once build it once: the first takes a c
 the other waits until the claim is let go, then finds the image in the registry and uses it.
 """
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,14 +61,12 @@ def dependency_image(
 
 def _pushed(tag: str, log: StreamingLog) -> DependencyImage | None:
     """The set's image if a build (this one's or another's) has pushed it."""
-    hub = registry.Registry()
-    found = hub.image_manifest(registry.DEPS_REPOSITORY, tag)
+    found = registry.Registry().image(registry.DEPS_REPOSITORY, tag)
     if found is None:
         return None
     log(f"dependencies: reusing {registry.DEPS_REPOSITORY}:{tag[:17]}...\n")
-    manifest = json.loads(found[0])
-    config = json.loads(hub.blob(registry.DEPS_REPOSITORY, manifest["config"]["digest"]))
-    return DependencyImage(tag, _sha256(found[0]), manifest, config)
+    manifest, config, digest = found
+    return DependencyImage(tag, digest, manifest, config)
 
 
 def _build_and_push(
@@ -103,14 +100,12 @@ def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> Depe
         registry.DEPS_REPOSITORY, layer.digest, layer.gzipped, settings.build_time_limit_s
     )
     config = _config(base_config, layer)
-    config_blob = json.dumps(config).encode()
-    config_digest = _sha256(config_blob)
-    hub.push_blob(registry.DEPS_REPOSITORY, config_digest, config_blob, settings.build_time_limit_s)
-    entry = {"mediaType": registry.LAYER_GZIP, "size": len(layer.gzipped), "digest": layer.digest}
-    manifest = registry.manifest_of(config_blob, config_digest, [*base_manifest["layers"], entry])
-    content = json.dumps(manifest).encode()
+    content = hub.push_config(
+        registry.DEPS_REPOSITORY, config, [*base_manifest["layers"], layer.entry],
+        settings.build_time_limit_s,
+    )  # fmt: skip
     digest = hub.put_manifest(registry.DEPS_REPOSITORY, tag, content, registry.MANIFEST_V2)
-    return DependencyImage(tag, digest, manifest, config)
+    return DependencyImage(tag, digest, json.loads(content), config)
 
 
 def _config(base: dict, layer: layers.Layer) -> dict:
@@ -135,18 +130,13 @@ def _pushed_base(client, hub: registry.Registry, log: StreamingLog) -> tuple[dic
     the base layers' blobs too): its manifest and configuration."""
     base_id = images.image_id(client, settings.base_image)
     tag = registry.base_tag(base_id)
-    found = hub.image_manifest(registry.BASE_REPOSITORY, tag)
+    found = hub.image(registry.BASE_REPOSITORY, tag)
     if found is None:
         name = registry.engine_name(registry.BASE_REPOSITORY)
         images.tag(client, base_id, name, tag)
         images.push(client, name, tag, log)
-        found = hub.image_manifest(registry.BASE_REPOSITORY, tag)
+        found = hub.image(registry.BASE_REPOSITORY, tag)
         if found is None:
             raise images.FarmFault(images.REGISTRY, f"{name}:{tag} is missing after the push")
-    manifest = json.loads(found[0])
-    config = json.loads(hub.blob(registry.BASE_REPOSITORY, manifest["config"]["digest"]))
+    manifest, config, _ = found
     return manifest, config
-
-
-def _sha256(content: bytes) -> str:
-    return f"sha256:{hashlib.sha256(content).hexdigest()}"

@@ -15,6 +15,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from core import registry
+
 PIECE_BYTES = 4 * 1024 * 1024
 GZIP_LEVEL = 1  # the engine's pull decompresses any level alike; level 1 is 3x faster than 6
 _GZIP_HEADER = 16 + zlib.MAX_WBITS  # wbits for zlib to write a gzip member
@@ -25,6 +27,11 @@ class Layer:
     gzipped: bytes  # the blob, as the registry stores it
     digest: str  # sha256:<hex> of the gzipped bytes: the manifest names the blob by it
     diff_id: str  # sha256:<hex> of the tar: the image's configuration names the layer by it
+
+    @property
+    def entry(self) -> dict:
+        """The layer's entry in an image manifest."""
+        return {"mediaType": registry.LAYER_GZIP, "size": len(self.gzipped), "digest": self.digest}
 
 
 def layer_of(tar: bytes) -> Layer:

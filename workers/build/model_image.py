@@ -9,7 +9,6 @@ makes them from a COPY: root's files, the package's modes (executable or not), n
 zero), so equal contents make equal layers and an equal image, whoever's model it is.
 """
 
-import hashlib
 import io
 import json
 import tarfile
@@ -98,21 +97,14 @@ def push_blobs(
     own = [layers.layer_of(tar) for tar in tars]
     for layer in own:
         hub.push_blob(repository, layer.digest, layer.gzipped, hub.timeout)
-    config = json.dumps(_config(deps_config, own)).encode()
-    config_digest = f"sha256:{hashlib.sha256(config).hexdigest()}"
-    hub.push_blob(repository, config_digest, config, hub.timeout)
-    entries = [*deps_manifest["layers"], *map(_entry, own)]
-    return json.dumps(registry.manifest_of(config, config_digest, entries)).encode()
+    entries = [*deps_manifest["layers"], *(layer.entry for layer in own)]
+    return hub.push_config(repository, _config(deps_config, own), entries, hub.timeout)
 
 
 def put_manifest(hub: registry.Registry, repository: str, tags: list[str], manifest: bytes) -> str:
     """Puts the image's manifest (its blobs pushed) under each of tags; its digest."""
     (digest,) = {hub.put_manifest(repository, tag, manifest, registry.MANIFEST_V2) for tag in tags}
     return digest
-
-
-def _entry(layer: layers.Layer) -> dict:
-    return {"mediaType": registry.LAYER_GZIP, "size": len(layer.gzipped), "digest": layer.digest}
 
 
 def _config(deps: dict, own: list[layers.Layer]) -> dict:

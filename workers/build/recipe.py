@@ -16,7 +16,7 @@ import runner
 from runner.protocol import MODEL_UID
 from workers.build import model_image
 
-# What a dependency image runs as and with, and so every model image built FROM it: the
+# What a dependency image runs as and with, and so every model image made over it: the
 # unprivileged user, the virtualenv's Python, the runner first, its files under /model. The
 # keys of an image configuration's "config" (the base image's Env is kept beneath this Env).
 DEPS_CONFIG_TEMPLATE = Path(__file__).with_name("deps_config.json")

@@ -34,6 +34,11 @@ def holder_name(tag: str) -> str:
     return f"{HOLDER_PREFIX}{tag}"
 
 
+def holders(client) -> list[Container]:
+    """Every holder of a copy on this engine, complete or not."""
+    return client.containers.list(all=True, filters={"name": f"^/{HOLDER_PREFIX}"}, sparse=True)
+
+
 def complete_holder(client, tag: str) -> Container | None:
     """The set's holder on this engine, if it is complete (an incomplete one is removed)."""
     try:
@@ -80,9 +85,9 @@ def _copy(client, tag: str, layer_digest: str, log) -> Container:
 def trim(client) -> None:
     """Keeps the MODELFARM_WORKER_VENV_COPIES most recently used holders; each one past them
     is removed after the sandboxes that mount its volume (those started ahead, standby.py)."""
-    holders = client.containers.list(all=True, filters={"name": f"^/{HOLDER_PREFIX}"}, sparse=True)
-    uses = cache.last_uses([holder.id for holder in holders])
-    by_use = sorted(holders, key=lambda holder: uses.get(holder.id, 0), reverse=True)
+    found = holders(client)
+    uses = cache.last_uses([holder.id for holder in found])
+    by_use = sorted(found, key=lambda holder: uses.get(holder.id, 0), reverse=True)
     for holder in by_use[settings.worker_venv_copies :]:
         try:
             mounting = {"label": f"{COPY_LABEL}={holder.id}"}
