@@ -120,6 +120,8 @@ class ModelVersion(WebhookTarget, Timestamped, Base):
     # The image's content key (workers/build/recipe.py): equal keys, equal images.
     content_key: Mapped[str | None] = mapped_column(String(64), index=True)
     reused: Mapped[bool] = mapped_column(default=False)
+    # The Dockerfile the image was built from (core/dockerfile.py); None: built before them.
+    dockerfile: Mapped[str | None] = mapped_column(Text)
     # The resolved requirements: [{"name", "version", "filename", "sha256"}, ...]
     lock: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     # The package's modelfarm.yaml, validated: per-model sandbox limits within the caps.

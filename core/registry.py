@@ -4,8 +4,9 @@ Every image name the farm uses is made here, from ids and content keys only:
 
     models/<model id>:v<number>     a version's image, as built
     models/<model id>:c-<key>       the same image by content key: an equal key is an equal image
-    modelfarm/deps:deps-<key>       a dependency image (base + virtualenv), FROM which every
-                                    model image with that lock is built
+    modelfarm/deps:deps-<key>       a dependency image (base + what the model stage copies out
+                                    of the Dockerfile's dependency stage: the virtualenv), whose
+                                    blobs every model image with that lock mounts
     modelfarm/base:base-<image id>  the base image, pushed once, whose layers a dependency
                                     image's manifest lists before its own
 """
@@ -189,10 +190,13 @@ class Registry:
         response.raise_for_status()
         return response.content
 
+    def has_blob(self, repository: str, digest: str) -> bool:
+        blob_url = f"{self.base_url}/v2/{repository}/blobs/{digest}"
+        return self.http.head(blob_url, timeout=self.timeout).status_code == 200
+
     def push_blob(self, repository: str, digest: str, content: bytes, timeout: float) -> None:
         """Uploads content as the blob digest (the registry checks it), unless it is there."""
-        blob_url = f"{self.base_url}/v2/{repository}/blobs/{digest}"
-        if self.http.head(blob_url, timeout=self.timeout).status_code == 200:
+        if self.has_blob(repository, digest):
             return
         started = self.http.post(f"{self.base_url}/v2/{repository}/blobs/uploads/", timeout=timeout)
         started.raise_for_status()

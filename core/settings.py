@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # loopback, https://<registry> elsewhere. Under docker compose: http://registry:5000.
     registry_api_url: str = ""
     base_image: str = "modelfarm/base:bookworm"
+    # Who builds a version's Dockerfile: the farm's executor (workers/build/executor.py: at
+    # registry speed), or the Docker engine (`docker build --network none`, then a push), the
+    # reference the executor's images are compared with.
+    builder: Literal["executor", "engine"] = "executor"
 
     # Signs access tokens: at least 32 characters; the API refuses to start without one.
     jwt_secret: str = ""

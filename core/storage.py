@@ -74,6 +74,12 @@ def job_output_key(job_id: uuid.UUID, index: int, *, attempt: int, item: int | N
     return f"jobs/{job_id}/outputs/{attempt}/{index}"
 
 
+def wheel_key(sha256: str) -> str:
+    """A wheel a version's lock names, kept by its content for the version's build context
+    (core/context.py): shared by every version whose lock holds it."""
+    return f"wheels/{sha256}"
+
+
 def job_prefix(job_id: uuid.UUID) -> str:
     return f"jobs/{job_id}/"
 
@@ -147,6 +153,11 @@ class Storage:
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream"):
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type)
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Uploads the file, in parts for a big one, unless an object of its size is there."""
+        if self.size(key) != path.stat().st_size:
+            self.client.fput_object(self.bucket, key, str(path))
 
     def put_all(self, objects: list[tuple[str, bytes]]) -> None:
         """Many small objects at once (a batch's outputs)."""

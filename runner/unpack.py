@@ -11,7 +11,7 @@ import shutil
 import sys
 import tarfile
 
-# Where an image holds its own layers' files (workers/build/model_image.py puts them there).
+# Where an image holds its own layers' files (the COPY destinations of core/Dockerfile.template).
 MODEL_FOLDER, FARM_FOLDER = "model", "opt/modelfarm"
 FOLDERS = (MODEL_FOLDER, FARM_FOLDER)
 

@@ -32,7 +32,8 @@ from core.registry import (  # noqa: E402
 )
 from core.settings import settings  # noqa: E402
 from tests.utils import Farm, make_zip  # noqa: E402
-from workers.build import recipe, venvs  # noqa: E402
+from workers.build import venvs  # noqa: E402
+from workers.build.dependencies import DEPS_LAYER_HISTORY  # noqa: E402
 from workers.run import sandbox  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits-onnx"
@@ -140,9 +141,7 @@ def measure() -> dict:
     image = client.images.pull(version["image_ref"])  # the build host never needed it
     base = client.images.get(settings.base_image)
     dependencies = sum(
-        layer["Size"]
-        for layer in image.history()
-        if recipe.DEPS_INPUTS in (layer["CreatedBy"] or "")  # the install script's layer
+        layer["Size"] for layer in image.history() if layer["CreatedBy"] == DEPS_LAYER_HISTORY
     )
     return {
         "true_cold_build_s": round(true_cold, 2),

@@ -13,6 +13,7 @@ from core.storage import Storage
 from tests.cluster.cluster import API_URL, STEP_S, echo_model, job_input, registry_layers
 from tests.integration import stack
 from tests.integration.stack import wait_for
+from workers.build.dependencies import REUSED
 
 BUILD_HOSTS = ["build1", "build2"]
 INFERENCE_HOSTS = ["infer1", "infer2"]
@@ -119,7 +120,7 @@ def test_a_new_dependency_set_needed_on_both_build_hosts_is_built_once(cluster, 
     ended = _built_on_both_hosts(cluster, user, packages)
     assert [v["status"] for v in ended] == ["READY", "READY"], ended
     logs = [user.build_log(v["id"]) for v in ended]
-    assert sum("dependencies: reusing" not in log for log in logs) == 1, logs
+    assert sum(REUSED not in log for log in logs) == 1, logs
     # Both images are FROM the one dependency image: the base and the virtualenv are the same
     # blobs in both, only the model's own layers differ.
     first_layers, second_layers = (registry_layers(v["image_ref"]) for v in ended)

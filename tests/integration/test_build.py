@@ -13,6 +13,7 @@ import docker
 import httpx
 import pytest
 
+from core import context, dockerfile
 from core.lifecycle import JobStatus, VersionStatus
 from core.registry import DEPS_REPOSITORY
 from core.settings import settings
@@ -21,10 +22,11 @@ from tests.utils import make_zip
 from workers import cache, images
 from workers.build import layers, venvs
 from workers.build.builder import IMAGE_PUT
-from workers.build.dependencies import INSTALLING, dependency_image
+from workers.build.dependencies import INSTALLING, REUSED, dependency_image
 from workers.build.smoke import STANDBY_ROOM_MB, STANDBY_WORK
 from workers.run.sandbox import WORK_LABEL
 
+PLAN = dockerfile.parse(dockerfile.for_base(settings.base_image), base=settings.base_image)
 PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
 SIX_PREDICT = """
 import six
@@ -193,7 +195,7 @@ def test_code_only_change_reuses_the_dependency_weight_and_runner_layers(new_use
     assert changed["status"] == VersionStatus.READY and changed["reused"] is False
     assert changed["image_digest"] != first["image_digest"]
     log = _log(farm, changed)
-    assert "dependencies: reusing" in log and INSTALLING not in log, log
+    assert REUSED in log and INSTALLING not in log, log
     before, after = _image_layers(first), _image_layers(changed)
     # base and virtualenv, then the weights; the code differs; the runner is the same blob
     assert after[:-2] == before[:-2] and after[-2] != before[-2] and after[-1] == before[-1]
@@ -207,7 +209,7 @@ def test_models_of_one_dependency_set_share_its_image_and_its_virtualenv_blob(ne
     two = farm.build({**_unique_files(), **requirements})
     assert one["status"] == two["status"] == VersionStatus.READY, (one["error"], two["error"])
     log = _log(farm, two)
-    assert "dependencies: reusing" in log and "pip install" not in log
+    assert REUSED in log and "pip install" not in log
     # Both images begin with the very blobs of one dependency image (base, then virtualenv);
     # after them come only each model's own layers (data/, code/, runner/).
     layers_one, layers_two = _image_layers(one), _image_layers(two)
@@ -229,8 +231,10 @@ def test_two_builds_needing_one_new_dependency_set_build_it_once(docker_client, 
         (tmp_path / str(number)).mkdir()
         client = images.docker_client()
         try:
+            work = tmp_path / str(number)
+            files = context.deps_entries([], tmp_path, work / context.LOCK_FILE)
             return dependency_image(
-                client, [], base_image_id, tmp_path, tmp_path / str(number), logs[number].append
+                client, PLAN, files, [], base_image_id, work, logs[number].append
             )
         finally:
             client.close()

@@ -121,5 +121,5 @@ def test_build_log_is_readable_while_the_build_runs(new_user, docker_client):
     stack.wait_for_sandbox(docker_client, work=version["id"])  # the smoke test runs for 12 s
     time.sleep(3)  # the log is flushed every 2 s
     assert farm.version(version["id"])["status"] == VersionStatus.BUILDING
-    assert "dependencies: " in farm.http.get(f"/api/versions/{version['id']}/logs").text
+    assert "Step 3/12 : RUN" in farm.http.get(f"/api/versions/{version['id']}/logs").text
     farm.wait_version(version["id"], timeout=300)

@@ -1,6 +1,6 @@
-"""What images are made from: no value can add to the configuration; a model image's own layers
-are its weights, code and runner, the same for the same files, with no wheels; a dependency
-image's inputs hold only its lock's; the smoke test's unpacking takes only those layers' files."""
+"""What images are made from: the keys change with each input; a model image's own layers are
+its weights, code and runner, the same for the same files, with no wheels; the dependency
+stage's inputs hold only its lock's; the smoke test's unpacking takes only those layers' files."""
 
 import io
 import os
@@ -12,51 +12,36 @@ import tarfile
 import pytest
 
 import runner.unpack
-from workers.build import model_image, recipe
+from core import context, dockerfile
+from workers.build import recipe
 
-DEPS = {"uid": "10001"}
-
-
-@pytest.mark.parametrize(
-    "template, values, field, value",
-    [
-        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "0\nUSER root"),
-        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1 $HOME"),
-        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", "1\nENTRYPOINT sh"),
-        (recipe.DEPS_CONFIG_TEMPLATE, DEPS, "uid", '1:1", "Privileged": "true'),
-    ],
+PLAN = dockerfile.parse(
+    dockerfile.for_base("modelfarm/base:bookworm"), base="modelfarm/base:bookworm"
 )
-def test_a_value_that_could_add_an_instruction_is_refused(template, values, field, value):
-    with pytest.raises(ValueError, match=f"refusing to put {field}"):
-        recipe.render(template, **{**values, field: value})
-
-
-def test_missing_or_extra_values_are_refused():
-    with pytest.raises(ValueError):
-        recipe.render(recipe.DEPS_CONFIG_TEMPLATE)
-    with pytest.raises(ValueError):
-        recipe.render(recipe.DEPS_CONFIG_TEMPLATE, uid="10001", deps_image="x")
-
-
-def test_a_dependency_image_installs_only_its_hashed_wheels_and_runs_as_the_model_user():
-    script = recipe.DEPS_INSTALL_SCRIPT.read_text()
-    assert "--offline --no-index" in script and "--require-hashes" in script
-    assert 'inputs=$(dirname "$0")' in script  # DEPS_INPUTS, spelled once
-    assert not recipe.DEPS_INPUTS.startswith("/opt/")  # the layer is /opt: no input in it
-    # What the model images inherit: they run as the unprivileged user, the runner first.
-    config = recipe.deps_config()
-    assert config["User"] == "10001:10001" and config["Entrypoint"][0] == "/opt/venv/bin/python"
-    assert config["Cmd"] is None and "PYTHONDONTWRITEBYTECODE=1" in config["Env"]
 
 
 def test_content_key_changes_with_each_input():
-    base = {"contents_sha256": "a" * 64, "recipe_text": "r", "base_image_id": "sha256:1"}
+    base = {"contents_sha256": "a" * 64, "dockerfile": "r", "base_image_id": "sha256:1"}
     key = recipe.content_key(**base)
     assert key == recipe.content_key(**base)
     for field, other in [
-        ("contents_sha256", "b" * 64), ("recipe_text", "s"), ("base_image_id", "sha256:2")
+        ("contents_sha256", "b" * 64), ("dockerfile", "s"), ("base_image_id", "sha256:2")
     ]:  # fmt: skip
         assert recipe.content_key(**{**base, field: other}) != key
+
+
+def test_the_dependency_key_changes_with_the_stage_the_lock_and_the_base():
+    lock = [{"name": "six", "version": "1.16.0", "sha256": "b" * 64, "filename": "six.whl"}]
+    key = recipe.deps_key(plan=PLAN, lock=lock, base_image_id="sha256:1")
+    assert key != recipe.deps_key(plan=PLAN, lock=[], base_image_id="sha256:1")
+    assert key != recipe.deps_key(plan=PLAN, lock=lock, base_image_id="sha256:2")
+    other = dockerfile.parse(
+        dockerfile.for_base("modelfarm/base:bookworm").replace(
+            "/opt/ /opt/", "/opt/venv/ /opt/venv/"
+        ),
+        base="modelfarm/base:bookworm",
+    )
+    assert key != recipe.deps_key(plan=other, lock=lock, base_image_id="sha256:1")
 
 
 def _package(tmp_path):
@@ -74,11 +59,21 @@ def _members(tar: bytes) -> dict[str, tarfile.TarInfo]:
         return {member.name: member for member in archive.getmembers()}
 
 
+def _layers(source) -> dict[str, bytes]:
+    """The layer of each COPY of a context folder in the model stage, by its source."""
+    files = {**context.package_entries(source), **context.farm_entries()}
+    return {
+        copy.source: context.tar_of(
+            context.under(files, copy.source), prefix=copy.destination.lstrip("/")
+        )
+        for copy in PLAN.copies[1:]
+    }
+
+
 def test_a_model_image_is_its_weights_then_its_code_then_the_runner_and_no_wheels(tmp_path):
-    files = model_image.layer_files(_package(tmp_path), recipe.FARM_FILES)
-    tars = {name: model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT}
-    assert [name for name, _ in model_image.LAYOUT] == ["weights", "code", "runner"]
-    weights, code, farm = (_members(tars[name]) for name in ("weights", "code", "runner"))
+    tars = _layers(_package(tmp_path))
+    assert list(tars) == [context.WEIGHTS, context.CODE, context.FARM]
+    weights, code, farm = (_members(tar) for tar in tars.values())
     assert sorted(weights) == ["model", "model/model.onnx", "model/tool.sh"]
     assert sorted(code) == ["model", "model/pkg", "model/pkg/util.py", "model/predict.py"]
     # the runner, and modelfarm's Input for predict.py: importable in the image as on a laptop
@@ -92,9 +87,9 @@ def test_a_model_image_is_its_weights_then_its_code_then_the_runner_and_no_wheel
 
 def test_equal_files_make_equal_layers_whenever_they_were_written(tmp_path):
     source = _package(tmp_path)
-    first = model_image.tar_of("model", model_image.layer_files(source, {})["code"])
+    first = _layers(source)[context.CODE]
     os.utime(source / "predict.py", (1, 1))
-    assert model_image.tar_of("model", model_image.layer_files(source, {})["code"]) == first
+    assert _layers(source)[context.CODE] == first
 
 
 def _unpack(tmp_path, tars: list[bytes]) -> subprocess.CompletedProcess:
@@ -108,8 +103,7 @@ def _unpack(tmp_path, tars: list[bytes]) -> subprocess.CompletedProcess:
 
 
 def test_the_smoke_test_unpacks_the_three_layers_read_only(tmp_path):
-    files = model_image.layer_files(_package(tmp_path), recipe.FARM_FILES)
-    tars = [model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT]
+    tars = list(_layers(_package(tmp_path)).values())
     target = tmp_path / "root"
     target.mkdir()
     result = _unpack(target, tars)
@@ -138,22 +132,25 @@ def test_the_smoke_tests_unpacking_refuses_anything_but_files_in_the_layers_fold
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
-def test_a_dependency_images_inputs_hold_the_installer_the_lock_and_its_wheels(tmp_path):
+def test_a_dependency_stages_inputs_hold_the_installer_the_lock_and_its_wheels(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     (wheels / "six-1.16.0-py2.py3-none-any.whl").write_bytes(b"wheel")
     (wheels / "other-1.0-py3-none-any.whl").write_bytes(b"not in the lock")
     lock = [{"name": "six", "version": "1.16.0", "sha256": "b" * 64,
              "filename": "six-1.16.0-py2.py3-none-any.whl"}]  # fmt: skip
-    archive = tmp_path / "inputs.tar"
-    recipe.write_deps_inputs(archive=archive, lock=lock, wheels=wheels)
-    with tarfile.open(archive) as tar:
-        assert sorted(tar.getnames()) == [
-            "deps/install.sh", "deps/requirements.lock", "deps/uv",
-            "deps/wheels/six-1.16.0-py2.py3-none-any.whl",
-        ]  # fmt: skip
-        lock_text = tar.extractfile("deps/requirements.lock").read().decode()
+    entries = context.deps_entries(lock, wheels, tmp_path / context.LOCK_FILE)
+    (copy,) = PLAN.deps_copies
+    assert copy.source == context.DEPS
+    assert sorted(context.under(entries, copy.source)) == [
+        "install.sh", "requirements.lock", "uv", "wheels/six-1.16.0-py2.py3-none-any.whl",
+    ]  # fmt: skip
+    lock_text = entries[context.DEPS + context.LOCK_FILE].source.read_text()
     assert lock_text == f"six==1.16.0 --hash=sha256:{'b' * 64}\n"
+    script = context.DEPS_INSTALL_SCRIPT.read_text()
+    assert "--offline --no-index" in script and "--require-hashes" in script
+    assert PLAN.deps_runs[0][1] == ["/bin/sh", copy.destination + "install.sh"]
+    assert not copy.destination.startswith(PLAN.deps_export.source)  # no input in the image
 
 
 def test_the_unpacking_puts_the_model_where_the_runner_and_the_image_look_for_it():
@@ -161,6 +158,9 @@ def test_the_unpacking_puts_the_model_where_the_runner_and_the_image_look_for_it
     from runner import protocol
 
     assert f"/{runner.unpack.MODEL_FOLDER}" == protocol.MODEL_DIR
-    config = recipe.deps_config()
+    config = {key: value for _, key, value in PLAN.config}
     assert config["WorkingDir"] == protocol.MODEL_DIR
-    assert f"PYTHONPATH=/{runner.unpack.FARM_FOLDER}" in config["Env"]
+    assert ("PYTHONPATH", f"/{runner.unpack.FARM_FOLDER}") in config["Env"]
+    # every layer of a context folder lands where the smoke test unpacks it
+    destinations = {copy.destination.strip("/") for copy in PLAN.copies[1:]}
+    assert destinations == set(runner.unpack.FOLDERS)

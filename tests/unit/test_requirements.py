@@ -56,11 +56,11 @@ def test_a_wheel_changed_since_it_was_locked_is_removed_so_the_retry_downloads_i
     wheel.write_bytes(b"the locked bytes")
     lock = [{"name": "six", "version": "1.16.0", "filename": wheel.name,
              "sha256": sha256_file(wheel)}]  # fmt: skip
-    verify_wheels(lock, tmp_path)  # unchanged: kept
+    verify_wheels(lock, {wheel.name: wheel})  # unchanged: kept
     assert wheel.exists()
     wheel.write_bytes(b"other bytes")
     with pytest.raises(FarmFault, match="changed since it was locked"):
-        verify_wheels(lock, tmp_path)
+        verify_wheels(lock, {wheel.name: wheel})
     assert not wheel.exists()
 
 

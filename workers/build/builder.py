@@ -1,4 +1,6 @@
-"""The build pipeline: model ZIP -> validated -> smoke-tested -> image put together in the registry.
+"""The build pipeline: model ZIP -> validated -> its Dockerfile and context -> built by the
+farm's executor (executor.py; or by the engine, engine.py, MODELFARM_BUILDER=engine) ->
+smoke-tested -> pushed.
 
 An unchanged package is never built twice: every image is also tagged with a content key made
 from what the package holds (not from its ZIP's bytes), and a build whose key the registry
@@ -17,26 +19,25 @@ from pathlib import Path
 
 import structlog
 
-from core import logs, metrics, registry, webhooks
+from core import context, dockerfile, logs, metrics, registry, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VersionStatus, begin, finish
 from core.models import ModelVersion
 from core.queue import BUILD_QUEUE
 from core.settings import settings
-from core.storage import NotAsSealed, Storage
+from core.storage import NotAsSealed, Storage, wheel_key
 from workers import cache, images, leases
-from workers.build import model_image, recipe, reuse, wheels
+from workers.build import engine, executor, recipe, reuse, wheels
 from workers.build.buildlog import StreamingLog
-from workers.build.dependencies import dependency_image
 from workers.build.package import Package, PackageError, open_package
-from workers.build.smoke import smoke_test, smoke_test_parts, target_python
+from workers.build.smoke import smoke_test, target_python
 from workers.retry import with_retries
 from workers.workdirs import work_dir
 
 logger = structlog.get_logger(__name__)
 WHEELHOUSE = Path(settings.cache_dir) / "wheelhouse"
-IMAGE_PUT = "image: put together in the registry as "
+IMAGE_PUT = "image: pushed as "
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Built:
     content_key: str
     reused: bool
     package_sha256: str
+    dockerfile: str
     lock: list[dict] | None
     config: dict
     input_schema: dict
@@ -149,10 +151,10 @@ def _build_image(
 ) -> Built:
     images.pull(client, settings.base_image)
     base_image_id = images.image_id(client, settings.base_image)
+    text = dockerfile.for_base(settings.base_image)
     key = recipe.content_key(
-        contents_sha256=package.contents_sha256, recipe_text=recipe.text(),
-        base_image_id=base_image_id,
-    )  # fmt: skip
+        contents_sha256=package.contents_sha256, dockerfile=text, base_image_id=base_image_id
+    )
     repository = registry.model_repository(request.model_id)
     # One build at a time per owner and content: a second one (on any host) waits, then reuses.
     with leases.claim(
@@ -161,7 +163,9 @@ def _build_image(
     ):  # fmt: skip
         lock, digest = None, reuse.reusable_image(request.owner_id, repository, key, log)
         if digest is None:
-            lock, schema = _build_and_push(request, package, client, work, log, key, base_image_id)
+            lock, schema = _build_and_push(
+                request, package, client, work, log, text, key, base_image_id
+            )
             digest = registry.Registry().manifest_digest(repository, registry.content_tag(key))
             if digest is None:
                 raise images.FarmFault(
@@ -177,6 +181,7 @@ def _build_image(
         content_key=key,
         reused=lock is None,
         package_sha256=package.sha256,
+        dockerfile=text,
         lock=lock,
         config=package.config.model_dump(exclude_none=True),
         input_schema=schema,
@@ -191,34 +196,41 @@ def _described(client, image_ref: str, package: Package, request: BuildRequest, 
 
 
 def _build_and_push(
-    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, key: str,
-    base_image_id: str,
+    request: BuildRequest, package: Package, client, work: Path, log: StreamingLog, text: str,
+    key: str, base_image_id: str,
 ) -> tuple[list[dict], dict]:  # fmt: skip
-    """Resolves the wheels, smoke-tests the model on its dependency set's virtualenv, then puts
-    its image together in the registry; returns the lock and the input schema."""
+    """Resolves the wheels, then builds the Dockerfile with its context and pushes the image
+    (the smoke test passed); returns the lock and the input schema."""
     target = target_python(client, base_image_id)
     lock, downloaded = wheels.resolve(package.requirements, target, WHEELHOUSE, log)
     if downloaded:  # this host's images and wheels kept under the budget (workers/cache.py)
         cache.trim_to_budget(client, WHEELHOUSE / "files")
-    deps, holder = dependency_image(client, lock, base_image_id, WHEELHOUSE / "files", work, log)
-    files = model_image.layer_files(package.root, recipe.FARM_FILES)
-    tars = [model_image.tar_of(folder, files[name]) for name, folder in model_image.LAYOUT]
-    parts = work / "layers.tar"
-    parts.write_bytes(b"".join(tars))
-    log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
-    repository = registry.model_repository(request.model_id)
-    hub = registry.Registry()
-    with ThreadPoolExecutor(1) as pusher:  # the blobs go up while the smoke test runs
-        pushed = pusher.submit(
-            model_image.push_blobs, hub, repository, deps.manifest, deps.config, tars
-        )
-        schema = smoke_test_parts(
-            client, holder=holder, image_config=deps.config["config"], layers=parts,
-            config=package.config.model_dump(), work=str(request.version_id), log=log,
-        )  # fmt: skip
-        manifest = pushed.result()
-    tags = [registry.version_tag(request.number), registry.content_tag(key)]
-    digest = model_image.put_manifest(hub, repository, tags, manifest)
-    log(f"{IMAGE_PUT}{repository}@{digest}, {len(files['code'])} code and "
-        f"{len(files['weights'])} other file(s) over {deps.tag[:17]}...\n")  # fmt: skip
+    files = {
+        **context.deps_entries(lock, WHEELHOUSE / "files", work / context.LOCK_FILE),
+        **context.package_entries(package.root),
+        **context.farm_entries(),
+    }
+    plan = dockerfile.parse(text, base=settings.base_image)  # refuses what it never writes
+    target = executor.Target(
+        repository=registry.model_repository(request.model_id),
+        tags=[registry.version_tag(request.number), registry.content_tag(key)],
+        model_config=package.config.model_dump(), work=str(request.version_id),
+    )  # fmt: skip
+    with ThreadPoolExecutor(1) as keeper:  # the context's wheels kept for its download
+        kept = keeper.submit(_keep_wheels, lock, files)
+        if settings.builder == "engine":
+            digest, schema = engine.build(client, text, files, target, work, log)
+        else:
+            digest, schema = executor.build(
+                client, plan, files, lock, base_image_id, target, work, log
+            )
+        kept.result()
+    log(f"{IMAGE_PUT}{target.repository}@{digest}\n")
     return lock, schema
+
+
+def _keep_wheels(lock: list[dict], files: context.Context) -> None:
+    storage = Storage()
+    for item in lock:
+        source = files[context.WHEELS + item["filename"]].source
+        storage.put_file(wheel_key(item["sha256"]), source)

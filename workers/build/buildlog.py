@@ -56,3 +56,9 @@ class StreamingLog:
             with_retries(self.flush)
         except Exception:
             logger.exception("gave up writing the build log %s", self.key)
+
+
+def step(log, plan, instruction, outcome: str) -> None:
+    """One instruction of the Dockerfile (core/dockerfile.py's plan of it) in the build log, as
+    the engine writes it, with what it came to: its time and whether it was reused."""
+    log(f"Step {instruction.step}/{plan.steps} : {instruction.text}\n ---> {outcome}\n")

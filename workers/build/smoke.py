@@ -1,7 +1,7 @@
 """Running a model in the sandbox before anyone else does (its smoke test), and the base image.
 
 A new build's smoke test runs before its image exists, on the very parts the image is put
-together from (model_image.py): a container of the base image, the set's virtualenv mounted
+together from (executor.py): a container of the base image, the set's virtualenv mounted
 read-only from this host's copy (venvs.py), the configuration the image will have, and the
 image's own layers sent on stdin and unpacked into tmpfs folders where the image holds them
 (runner/unpack.py). The image is then put together in the registry; no engine ever has to

@@ -115,11 +115,11 @@ def _is_complete(lock: list[dict], files: Path) -> bool:
     return all((files / item["filename"]).exists() for item in lock)
 
 
-def verify_wheels(lock: list[dict], files: Path) -> None:
-    """Each wheel's bytes are those the lock recorded. A changed one is removed, so that the
-    build's retry downloads it again, and FarmFault raised."""
+def verify_wheels(lock: list[dict], paths: dict[str, Path]) -> None:
+    """Each wheel's bytes (at paths[its file name]) are those the lock recorded. A changed one
+    is removed, so that the build's retry downloads it again, and FarmFault raised."""
     for item in lock:
-        path = files / item["filename"]
+        path = paths[item["filename"]]
         if sha256_file(path) != item["sha256"]:
             path.unlink(missing_ok=True)
             raise FarmFault(WHEELHOUSE, f"{item['filename']} changed since it was locked")

@@ -1,12 +1,13 @@
-# Run by modelfarm (workers/build/dependencies.py) in a container of the base image, as root and
-# with no network, to make a dependency image: what it leaves under /opt is read out as the
-# image's one layer. Its inputs arrive beside it (dockerfile.DEPS_INPUTS), outside /opt, so no
-# installer, wheel or cache is in the layer.
+# The RUN of the dependency stage of core/Dockerfile.template: run as root in a container of the
+# base image with no network, by the farm's executor or by `docker build --network none`. What
+# it leaves under /opt is the virtualenv the model stage copies. Its inputs arrive beside it
+# (the stage's COPY), outside /opt, so no installer, wheel or cache is in the model's image.
 #
 # It installs the pre-resolved wheels into a virtualenv with uv (the farm's own copy of its
 # binary). Only the wheels given can be installed, and their hashes are checked. The virtualenv
 # gets no pip; its bytecode is compiled here, since the image's root is read-only at run time.
-# The inputs are removed at the end: the container is kept as the host's copy of the virtualenv.
+# The inputs are removed at the end: the farm keeps the container as the host's copy of the
+# virtualenv.
 set -eu
 inputs=$(dirname "$0")
 export UV_CACHE_DIR="$inputs/cache"
