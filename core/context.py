@@ -120,10 +120,13 @@ def tar_of(context: Context, *, prefix: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_dockerfile_entry(out_dir: Path, text: str) -> Entry:
-    path = out_dir / DOCKERFILE
-    path.write_text(text)
-    return Entry(path, False)
+def write_context(out: BinaryIO, dockerfile: str, files: Context, scratch: Path) -> None:
+    """The whole build context as a tar: the Dockerfile (written into the folder scratch),
+    then every file it copies, weights/ and code/ even if empty."""
+    path = scratch / DOCKERFILE
+    path.write_text(dockerfile)
+    whole = {**files, DOCKERFILE: Entry(path, False)}
+    write_tar(out, whole, folders=[WEIGHTS, CODE])
 
 
 def _folders(prefix: str, paths: list[str]) -> list[str]:

@@ -10,12 +10,12 @@ from typing import Annotated
 
 import httpx
 import typer
-from rich.table import Table
 
 from modelfarm import arguments, config
 from modelfarm.client import ApiError, Client
+from modelfarm.eject import download_into
 from modelfarm.packing import pack
-from modelfarm.shell import ProgressMode, Shell, fail
+from modelfarm.shell import ProgressMode, Shell, fail, resolve
 
 app = typer.Typer(
     help="Push models to a modelfarm, run them, see what they did.", no_args_is_help=True,
@@ -32,6 +32,7 @@ PasswordStdin = Annotated[
 app.add_typer(tokens_app, name="tokens")
 SCOPES = ["read", "build", "run"]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+Target = Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION_NUMBER or MODEL:ALIAS.")]
 
 
 @app.callback()
@@ -112,7 +113,7 @@ def push(
 @app.command()
 def predict(
     context: typer.Context,
-    target: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION_NUMBER or MODEL:ALIAS.")],
+    target: Target,
     given: Annotated[
         list[str] | None, typer.Option("--input", "-i", help="name=value; a file: name=@path.")
     ] = None,
@@ -122,7 +123,7 @@ def predict(
     """Run a model on inputs, print the result and download the output files."""
     shell = shell_of(context)
     with shell.client() as farm:
-        model, version, alias = _resolve(farm, target)
+        model, version, alias = resolve(farm, target)
         try:
             inputs = arguments.parse(version["input_schema"], given or [])
         except arguments.ArgumentError as error:
@@ -139,26 +140,28 @@ def predict(
         shell.note(f"outputs: {', '.join(str(p) for p in written)}")
 
 
-def _resolve(farm: Client, target: str) -> tuple[dict, dict, str | None]:
-    """The model, the version and the alias (if named by one) that MODEL[:PICK] means."""
-    name, _, pick = target.partition(":")
-    model = farm.find_model(name)
-    if model is None:
-        fail(f"no model named {name!r} among yours and the public ones")
-    if pick.isdigit():
-        numbered = [v for v in farm.versions(model["id"]) if v["number"] == int(pick)]
-        if not numbered:
-            fail(f"{name} has no version {pick}")
-        return model, numbered[0], None
-    if pick:
-        aliases = {a["name"]: a["version_id"] for a in farm.aliases(model["id"])}
-        if pick not in aliases:
-            fail(f"{name} has no alias {pick!r} (it has: {', '.join(aliases) or 'none'})")
-        return model, farm.version(aliases[pick]), pick
-    ready = [v for v in farm.versions(model["id"]) if v["status"] == "READY"]
-    if not ready:
-        fail(f"{name} has no READY version yet")
-    return model, max(ready, key=lambda v: v["number"]), None
+@app.command()
+def dockerfile(context: typer.Context, target: Target) -> None:
+    """Print the Dockerfile a version's image was built from."""
+    with shell_of(context).client() as farm:
+        text = farm.dockerfile(resolve(farm, target)[1]["id"])
+    shell_of(context).out.out(text, end="", highlight=False)
+
+
+@app.command()
+def eject(
+    context: typer.Context, target: Target,
+    folder: Annotated[Path, typer.Argument(help="A new or empty folder for the context.")],
+) -> None:  # fmt: skip
+    """Download a version's build context into FOLDER, to build its image with plain docker."""
+    shell = shell_of(context)
+    with shell.client() as farm:
+        model, version, _ = resolve(farm, target)
+        with shell.waiting(f"downloading the context of {model['name']} v{version['number']}"):
+            download_into(farm, version["id"], folder)
+    shell.note(f"the context of {model['name']} v{version['number']} is in {folder}; build it:")
+    tag = f"{model['name']}:v{version['number']}"
+    shell.out.print(f"docker build --network none -t {tag} {folder}", markup=False)
 
 
 @app.command()
@@ -166,7 +169,7 @@ def models(context: typer.Context, as_json: AsJson = False) -> None:
     """List your models and the public ones."""
     with shell_of(context).client() as farm:
         found = farm.models()
-    _show(context, found, as_json, ["name", "visibility", "id", "created_at"])
+    shell_of(context).show(found, as_json, ["name", "visibility", "id", "created_at"])
 
 
 @app.command()
@@ -180,7 +183,9 @@ def versions(
         if found is None:
             fail(f"no model named {model!r} among yours and the public ones")
         listed = farm.versions(found["id"])
-    _show(context, listed, as_json, ["number", "status", "reused", "id", "created_at", "error"])
+    shell_of(context).show(
+        listed, as_json, ["number", "status", "reused", "id", "created_at", "error"]
+    )
 
 
 @app.command()
@@ -188,7 +193,9 @@ def jobs(context: typer.Context, as_json: AsJson = False) -> None:
     """List your jobs, newest first."""
     with shell_of(context).client() as farm:
         listed = farm.jobs()
-    _show(context, listed, as_json, ["id", "status", "version_id", "run_seconds", "created_at"])
+    shell_of(context).show(
+        listed, as_json, ["id", "status", "version_id", "run_seconds", "created_at"]
+    )
 
 
 @app.command()
@@ -253,7 +260,7 @@ def list_tokens(
     with _login_for_tokens(email, password_stdin) as farm:
         listed = farm.tokens()
     columns = ["id", "name", "scopes", "created_at", "last_used_at", "expires_at"]
-    _show(context, listed, as_json, columns)
+    shell_of(context).show(listed, as_json, columns)
 
 
 @tokens_app.command("revoke")
@@ -275,17 +282,6 @@ def _login_for_tokens(email: str | None, password_stdin: bool) -> Client:
         with Client(login.api_url, login.token) as farm:
             email = farm.me()["email"]
     return _logged_in(login.api_url, email, password_stdin)
-
-
-def _show(context: typer.Context, rows: list[dict], as_json: bool, columns: list[str]) -> None:
-    out = shell_of(context).out
-    if as_json:
-        out.print_json(json.dumps(rows))
-        return
-    table = Table(*columns, box=None)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
-    out.print(table)
 
 
 def run() -> None:

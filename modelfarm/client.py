@@ -24,6 +24,7 @@ JOB_ENDED = {"SUCCEEDED", "FAILED", "CANCELED"}
 # Files up to this size go inside the job's JSON; bigger ones are uploaded to their own URL.
 INLINE_FILE_BYTES = 1024 * 1024
 PAGE = 100
+CONTEXT_TIMEOUT = httpx.Timeout(60, read=600)
 
 
 class ApiError(Exception):
@@ -147,6 +148,23 @@ class Client:
 
     def build_log(self, version_id: str) -> str:
         return self.call("GET", f"/api/versions/{version_id}/logs").text
+
+    def dockerfile(self, version_id: str) -> str:
+        """The Dockerfile the version's image was built from."""
+        return self.call("GET", f"/api/versions/{version_id}/dockerfile").text
+
+    def download_context(self, version_id: str, path: Path) -> None:
+        """The version's build context, saved at path as a tar.gz: unpacked, `docker build
+        --network none` of it makes the version's image. The farm gathers it first (wheels
+        and all), hence the long wait for its first byte."""
+        path_in_api = f"/api/versions/{version_id}/context"
+        with self.http.stream("GET", path_in_api, timeout=CONTEXT_TIMEOUT) as response:
+            if response.is_error:
+                response.read()
+                raise ApiError.of(response)
+            with path.open("wb") as sink:
+                for chunk in response.iter_bytes(1 << 20):
+                    sink.write(chunk)
 
     def wait_version(
         self, version_id: str, *, log: Callable[[str], None] | None = None, poll_s: float = 0.3,

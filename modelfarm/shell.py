@@ -1,14 +1,17 @@
 """How the `modelfarm` command talks to its user: results to stdout, progress and the build log
 to stderr, drawn for a terminal (tty), as plain lines (plain: the default when stderr is not a
 terminal) or not at all (quiet). rich leaves colors out when not on a terminal or with NO_COLOR.
+And what the user's MODEL[:VERSION_NUMBER|:ALIAS] names.
 """
 
+import json
 from contextlib import nullcontext
 from enum import StrEnum
 from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
 
 from modelfarm import config
 from modelfarm.client import Client
@@ -32,6 +35,16 @@ class Shell:
         if not login.token:
             fail("not logged in: run `modelfarm login` (or set MODELFARM_TOKEN)")
         return Client(login.api_url, login.token)
+
+    def show(self, rows: list[dict], as_json: bool, columns: list[str]) -> None:
+        """Rows as JSON, or as a table of these columns."""
+        if as_json:
+            self.out.print_json(json.dumps(rows))
+            return
+        table = Table(*columns, box=None)
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+        self.out.print(table)
 
     def note(self, text: str) -> None:
         if self.mode != ProgressMode.quiet:
@@ -78,6 +91,28 @@ class _Lines:
 
     def __exit__(self, *_: object) -> None:
         self.shell.note(f"uploaded {self.what}")
+
+
+def resolve(farm: Client, target: str) -> tuple[dict, dict, str | None]:
+    """The model, the version and the alias (if named by one) that MODEL[:PICK] means."""
+    name, _, pick = target.partition(":")
+    model = farm.find_model(name)
+    if model is None:
+        fail(f"no model named {name!r} among yours and the public ones")
+    if pick.isdigit():
+        numbered = [v for v in farm.versions(model["id"]) if v["number"] == int(pick)]
+        if not numbered:
+            fail(f"{name} has no version {pick}")
+        return model, numbered[0], None
+    if pick:
+        aliases = {a["name"]: a["version_id"] for a in farm.aliases(model["id"])}
+        if pick not in aliases:
+            fail(f"{name} has no alias {pick!r} (it has: {', '.join(aliases) or 'none'})")
+        return model, farm.version(aliases[pick]), pick
+    ready = [v for v in farm.versions(model["id"]) if v["status"] == "READY"]
+    if not ready:
+        fail(f"{name} has no READY version yet")
+    return model, max(ready, key=lambda v: v["number"]), None
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

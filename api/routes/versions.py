@@ -1,6 +1,12 @@
+import os
+import tempfile
+from pathlib import Path
+
 from fastapi import APIRouter, HTTPException, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, PlainTextResponse
 from sqlalchemy import select
+from starlette.background import BackgroundTask
 
 from api import crud, quota, throttle
 from api.deps import (
@@ -15,13 +21,13 @@ from api.errors import responses
 from api.schemas import VersionPublic, WarmRequested
 from api.uploads import seal_upload
 from api.webhooks import BuildStart, target_fields
-from core import removal
+from core import eject, removal
 from core.lifecycle import VERSION
 from core.models import ModelAlias, ModelVersion
 from core.queue import send_build, send_warm
 from core.registry import Registry
 from core.settings import settings
-from core.storage import package_upload_key
+from core.storage import Storage, package_upload_key
 
 router = APIRouter(prefix="/api/versions", tags=["versions"], responses=responses(401, 422, 503))
 
@@ -79,6 +85,82 @@ def get_build_logs(version: ReadableVersion, storage: StorageDep):
     """The build log so far; empty until the build starts."""
     text = (storage.get_bytes(version.build_log_key) or b"").decode("utf-8", "replace")
     return PlainTextResponse(text)
+
+
+@router.get(
+    "/{version_id}/dockerfile",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "The Dockerfile",
+        },
+        **responses(404, 409),
+    },
+)
+async def get_dockerfile(version: ReadableVersion):
+    """The Dockerfile the version's image was built from (core/Dockerfile.template)."""
+    return PlainTextResponse(_require_dockerfile(version))
+
+
+@router.get(
+    "/{version_id}/context",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The build context, a tar.gz",
+        },
+        **responses(404, 409),
+    },
+)
+async def get_context(version: ReadableVersion, session: SessionDep, storage: StorageDep):
+    """The version's build context as a tar.gz: its Dockerfile and every file the Dockerfile
+    copies. Unpacked, `docker build --network none` of it makes the version's image."""
+    _require_dockerfile(version)
+    try:
+        lock = eject.lock_of(session, version)
+        # Gathering and compressing it takes seconds for big wheels: never on the event loop.
+        path = await run_in_threadpool(_context_file, version, lock, storage)
+    except eject.NotKept as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    return FileResponse(
+        path, media_type="application/gzip",
+        filename=f"{version.model.name}-v{version.number}-context.tar.gz",
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )  # fmt: skip
+
+
+def _require_dockerfile(version: ModelVersion) -> str:
+    """The version's Dockerfile, or 409 saying why it has none and what to do."""
+    if version.dockerfile is not None:
+        return version.dockerfile
+    if version.status == VERSION.failed:
+        why = "its build failed, so it has no image; fix the package and push a new version."
+    elif version.status == VERSION.succeeded:
+        why = "it was built before the farm kept Dockerfiles; push a new version to get one."
+    elif version.status == VERSION.uploading:
+        why = (
+            f"it is not built yet; upload its package, build it (POST /api/versions/{version.id}"
+            "/build) and ask again once it is READY."
+        )
+    else:
+        why = f"it is {version.status}; its build writes it: ask again once it is READY."
+    raise HTTPException(status.HTTP_409_CONFLICT, f"This version has no Dockerfile: {why}")
+
+
+def _context_file(version: ModelVersion, lock: list[dict], storage: Storage) -> Path:
+    """The context in a temporary file, which the response removes once it is sent."""
+    handle, name = tempfile.mkstemp(prefix="context-", suffix=".tar.gz")
+    try:
+        with os.fdopen(handle, "wb") as out, tempfile.TemporaryDirectory() as scratch:
+            eject.write_version_context(
+                out, version=version, lock=lock, storage=storage, scratch=Path(scratch)
+            )
+    except BaseException:
+        Path(name).unlink()
+        raise
+    return Path(name)
 
 
 @router.post(

@@ -1,4 +1,5 @@
-"""`modelfarm predict -i name=value` read by a version's input schema, and the stored login."""
+"""`modelfarm predict -i name=value` read by a version's input schema, the stored login, and
+the folder `modelfarm eject` unpacks into."""
 
 import stat
 from pathlib import Path
@@ -7,6 +8,8 @@ import pytest
 
 from core.inputs import json_schema
 from modelfarm import arguments, config
+from modelfarm.client import Client
+from modelfarm.eject import download_into
 
 SCHEMA = json_schema({"inputs": [
     {"name": "image", "type": "file"}, {"name": "k", "type": "int", "default": 1},
@@ -61,3 +64,17 @@ def test_the_login_is_stored_for_the_user_alone_and_the_environment_wins(tmp_pat
     monkeypatch.setenv("MODELFARM_API", "http://127.0.0.1:10")
     assert config.load() == config.Login("http://127.0.0.1:10", "mf_other")
     assert not Path(str(path) + ".tmp").exists() and not path.with_suffix(".tmp").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_eject_refuses_a_place_taken_before_downloading_anything(tmp_path, capsys, kind):
+    taken = tmp_path / "taken"
+    if kind == "file":
+        taken.write_text("x")
+    else:
+        taken.mkdir()
+        (taken / "Dockerfile").write_text("FROM scratch\n")
+    with Client("http://127.0.0.1:9") as nowhere, pytest.raises(SystemExit) as ended:
+        download_into(nowhere, "00000000-0000-0000-0000-000000000000", taken)
+    assert ended.value.code == 1
+    assert f"error: {taken} is not an empty folder" in capsys.readouterr().err

@@ -17,18 +17,12 @@ from workers.build.executor import Target
 from workers.build.smoke import smoke_test
 
 
-def write_context(out, text: str, files: context.Context, work: Path) -> None:
-    """The whole build context as a tar: the Dockerfile, then every file it copies."""
-    whole = {**files, context.DOCKERFILE: context.write_dockerfile_entry(work, text)}
-    context.write_tar(out, whole, folders=[context.WEIGHTS, context.CODE])
-
-
 def build(client, text: str, files: context.Context, target: Target, work: Path,
           log: StreamingLog) -> tuple[str, dict]:  # fmt: skip
     """Builds, smoke-tests and pushes the image; its digest and its input schema."""
     archive = work / "context.tar"
     with archive.open("wb") as out:
-        write_context(out, text, files, work)
+        context.write_context(out, text, files, work)
     name = registry.engine_name(target.repository)
     with archive.open("rb") as tar:
         image_id = _docker_build(client, tar, f"{name}:{target.tags[0]}", log)

@@ -16,13 +16,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.context import CONFIG_FILE, REQUIREMENTS_FILE
 from core.errors import UserFacingError
 from core.settings import settings
 from workers.build.requirements import RequirementsError, parse_requirements
 
 PREDICT_FILE = "predict.py"
-REQUIREMENTS_FILE = "requirements.txt"
-CONFIG_FILE = "modelfarm.yaml"
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _ALLOWED_MODES = (0, stat.S_IFREG, stat.S_IFDIR)
@@ -99,10 +98,14 @@ def contents_digest(entries: list[zipfile.ZipInfo], root: Path) -> str:
     compression, give the same digest."""
     digest = hashlib.sha256()
     for entry in sorted(entries, key=lambda each: each.filename):
-        executable = bool((entry.external_attr >> 16) & 0o111)
+        executable = is_executable(entry)
         file_digest = sha256_file(root.joinpath(*entry.filename.split("/")))
         digest.update(f"{entry.filename}\0{int(executable)}\0{file_digest}\n".encode())
     return digest.hexdigest()
+
+
+def is_executable(entry: zipfile.ZipInfo) -> bool:
+    return bool((entry.external_attr >> 16) & 0o111)
 
 
 def check_entries(entries: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
@@ -183,6 +186,8 @@ def extract(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], destination:
         target.parent.mkdir(parents=True, exist_ok=True)
         with archive.open(entry) as source, target.open("xb") as sink:
             shutil.copyfileobj(_BoundedReader(source, entry), sink)
+        if is_executable(entry):  # the image holds it so (core/context.py)
+            target.chmod(0o755)
 
 
 class _BoundedReader:
