@@ -2,8 +2,8 @@
 package ZIP, the lock's wheels (core/storage.wheel_key) and the Dockerfile on the version's row,
 as a tar.gz that `docker build --network none` builds (GET /api/versions/{id}/context).
 
-The farm's own files (the runner, the installer) are this host's: those of the farm's current
-release, which builds the same way.
+The farm's own files (the runner, the installer) are this host's, of the farm's current
+release: a version built by an earlier release may have had others.
 """
 
 import gzip
@@ -23,7 +23,7 @@ from core.lifecycle import VersionStatus
 from core.models import ModelVersion
 from core.storage import NotAsSealed, Storage, wheel_key
 
-PUSH_AGAIN = "push a new version of the model to build and keep them again"
+PUSH_AGAIN = "push a new version of the model"
 
 
 class NotKept(UserFacingError):
@@ -104,7 +104,8 @@ def _download_wheel(storage: Storage, item: dict, path: Path) -> None:
     size = storage.size(key)  # the lock has no sizes; a wheel's key names its bytes' sha256
     if size is None or not storage.download(key, path, size=size):
         raise NotKept(
-            f"The wheel {item['filename']} of this version is no longer kept; {PUSH_AGAIN}."
+            f"The wheels of this version ({item['filename']} among them) are no longer kept; "
+            f"{PUSH_AGAIN} to build and keep them again."
         )
     with path.open("rb") as wheel:
         if hashlib.file_digest(wheel, "sha256").hexdigest() != item["sha256"]:

@@ -1,6 +1,9 @@
 """All benchmarks in one run: writes bench/results.json and bench/results.md.
 
-make bench      (brings the stack up first)
+make bench                                    (brings the stack up first)
+.venv/bin/python scripts/bench.py build dockerfile
+                                              only these sections; the others are kept from
+                                              the last results.json, each with its time
 """
 
 import json
@@ -18,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_api  # noqa: E402
 import bench_build  # noqa: E402
 import bench_cluster  # noqa: E402
+import bench_dockerfile  # noqa: E402
 import bench_run  # noqa: E402
 import bench_runtime  # noqa: E402
 import bench_warm  # noqa: E402
@@ -37,22 +41,34 @@ def settled(measure: Callable[[], dict]) -> dict:
     return measure()
 
 
-def main() -> None:
-    results = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.node()}",
-        "build": bench_build.measure(),
-        "run": settled(bench_run.measure),
-        "warm": settled(bench_warm.measure),
-        "api": settled(bench_api.measure),
-        "runtime": settled(bench_runtime.measure),
-        "cluster": settled(bench_cluster.measure),
-    }
+SECTIONS: dict[str, Callable[[], dict]] = {
+    "build": bench_build.measure,
+    "dockerfile": bench_dockerfile.measure,
+    "run": bench_run.measure,
+    "warm": bench_warm.measure,
+    "api": bench_api.measure,
+    "runtime": bench_runtime.measure,
+    "cluster": bench_cluster.measure,
+}
+
+
+def main(chosen: list[str]) -> None:
+    results_path = OUT / "results.json"
+    results = json.loads(results_path.read_text()) if chosen and results_path.exists() else {}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    results |= {"when": now, "machine": f"{platform.machine()}, {platform.node()}"}
+    measured_when = results.setdefault("measured_when", {})
+    for section in chosen or SECTIONS:
+        results[section] = settled(SECTIONS[section])
+        measured_when[section] = now
     OUT.mkdir(exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    results_path.write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"# modelfarm benchmarks ({results['when']})", "", "| figure | value |", "|---|---|"]
-    for section in ("build", "run", "warm", "api", "runtime", "cluster"):
-        lines += [f"| {section}: {name} | {value} |" for name, value in results[section].items()]
+    for section in SECTIONS:
+        when = measured_when.get(section, results["when"])
+        rows = results.get(section, {}).items()
+        lines += [f"| {section}: {name} | {value} |" for name, value in rows]
+        lines += [f"| {section}: measured | {when} |"]
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     remove_bench_users()
@@ -71,4 +87,9 @@ def remove_bench_users() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    unknown = set(sys.argv[1:]) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(
+            f"no such section: {', '.join(sorted(unknown))}; the sections: {list(SECTIONS)}"
+        )
+    main(sys.argv[1:])

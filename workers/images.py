@@ -134,8 +134,3 @@ def image_id(client: docker.DockerClient, reference: str) -> str:
     except ImageNotFound:
         raise FarmFault(ENGINE, f"the image {reference} is not present on this engine") from None
 
-
-def untag(client: docker.DockerClient, reference: str) -> None:
-    """Removes the name reference (the image too, when no other name holds it)."""
-    with suppress(ImageNotFound):
-        client.images.remove(reference)

@@ -118,12 +118,18 @@ async def get_context(version: ReadableVersion, session: SessionDep, storage: St
     """The version's build context as a tar.gz: its Dockerfile and every file the Dockerfile
     copies. Unpacked, `docker build --network none` of it makes the version's image."""
     _require_dockerfile(version)
+    handle, name = tempfile.mkstemp(prefix="context-", suffix=".tar.gz")
+    os.close(handle)  # written in a thread, by its path
+    path = Path(name)
     try:
         lock = eject.lock_of(session, version)
         # Gathering and compressing it takes seconds for big wheels: never on the event loop.
-        path = await run_in_threadpool(_context_file, version, lock, storage)
-    except eject.NotKept as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        await run_in_threadpool(_write_context, path, version, lock, storage)
+    except BaseException as error:  # a request cancelled meanwhile too
+        path.unlink()
+        if isinstance(error, eject.NotKept):
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        raise
     return FileResponse(
         path, media_type="application/gzip",
         filename=f"{version.model.name}-v{version.number}-context.tar.gz",
@@ -149,18 +155,11 @@ def _require_dockerfile(version: ModelVersion) -> str:
     raise HTTPException(status.HTTP_409_CONFLICT, f"This version has no Dockerfile: {why}")
 
 
-def _context_file(version: ModelVersion, lock: list[dict], storage: Storage) -> Path:
-    """The context in a temporary file, which the response removes once it is sent."""
-    handle, name = tempfile.mkstemp(prefix="context-", suffix=".tar.gz")
-    try:
-        with os.fdopen(handle, "wb") as out, tempfile.TemporaryDirectory() as scratch:
-            eject.write_version_context(
-                out, version=version, lock=lock, storage=storage, scratch=Path(scratch)
-            )
-    except BaseException:
-        Path(name).unlink()
-        raise
-    return Path(name)
+def _write_context(path: Path, version: ModelVersion, lock: list[dict], storage: Storage):
+    with path.open("wb") as out, tempfile.TemporaryDirectory() as scratch:
+        eject.write_version_context(
+            out, version=version, lock=lock, storage=storage, scratch=Path(scratch)
+        )
 
 
 @router.post(

@@ -191,8 +191,8 @@ def test_a_context_whose_wheels_are_no_longer_kept_answers_409(built):
     response = owner.http.get(f"/api/versions/{unkept['id']}/context")
     assert response.status_code == 409, response.text
     assert response.json()["detail"] == (
-        f"The wheel {lock[0]['filename']} of this version is no longer kept; push a new "
-        "version of the model to build and keep them again."
+        f"The wheels of this version ({lock[0]['filename']} among them) are no longer kept; "
+        "push a new version of the model to build and keep them again."
     )
 
 

@@ -107,3 +107,23 @@ def _with(old: str, new: str) -> str:
 def test_an_instruction_or_form_the_template_never_writes_is_refused(text, why):
     with pytest.raises(dockerfile.DockerfileRefused, match=why):
         dockerfile.parse(text, base=BASE)
+
+
+def test_the_model_stages_configuration_is_applied_as_the_engine_applies_it():
+    from workers.build.executor import image_config
+
+    plan = dockerfile.parse(TEXT, base=BASE)
+    base = {"config": {"Env": ["LANG=C.UTF-8", "PATH=/usr/bin", "HOME=/root"], "Cmd": ["python3"],
+                       "Labels": {"kept": "yes"}}}  # fmt: skip
+    config = image_config(base, plan, lambda text: None)["config"]
+    # an ENV replaces its variable where it was and adds the others after
+    assert config["Env"][0] == "LANG=C.UTF-8"
+    assert config["Env"][1].startswith("PATH=/opt/venv/bin:") and config["Env"][2] == "HOME=/tmp"
+    assert config["Env"][3:] == [
+        "PYTHONPATH=/opt/modelfarm", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1",
+    ]  # fmt: skip
+    assert config["Cmd"] is None and config["Labels"] == {"kept": "yes"}  # an inherited CMD goes
+    assert (config["User"], config["WorkingDir"]) == ("10001:10001", "/model")
+    # a base that sets no PATH gets the engine's default first, replaced by the ENV
+    bare = image_config({"config": {"Env": None}}, plan, lambda text: None)["config"]
+    assert bare["Env"][0].startswith("PATH=/opt/venv/bin:")

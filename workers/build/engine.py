@@ -3,6 +3,8 @@ by the Docker engine itself, `docker build --network none` (no step reaches a ne
 image smoke-tested, then pushed under the version's tags. Slower than the executor (the engine
 installs the dependency stage for every new model and gzips every layer on one core), and the
 images it makes hold the same files and configuration (tests/integration/test_dockerfile.py).
+Its images stay on the engine, under the cache's budget, so that its next build of the same
+dependency stage or weights reuses their steps, as `docker build` does.
 """
 
 from pathlib import Path
@@ -11,7 +13,7 @@ import requests
 
 from core import context, registry
 from core.settings import settings
-from workers import images
+from workers import cache, images
 from workers.build.buildlog import StreamingLog
 from workers.build.executor import Target
 from workers.build.smoke import smoke_test
@@ -26,14 +28,11 @@ def build(client, text: str, files: context.Context, target: Target, work: Path,
     name = registry.engine_name(target.repository)
     with archive.open("rb") as tar:
         image_id = _docker_build(client, tar, f"{name}:{target.tags[0]}", log)
-    try:
-        schema = smoke_test(client, image_id, target.model_config, target.work, log)
-        for tag in target.tags:
-            images.tag(client, image_id, name, tag)
-            images.push(client, name, tag, log)
-    finally:
-        for tag in target.tags:
-            images.untag(client, f"{name}:{tag}")
+    cache.touch(image_id)  # kept, with its stages, as the engine's build cache (cache.py)
+    schema = smoke_test(client, image_id, target.model_config, target.work, log)
+    for tag in target.tags:
+        images.tag(client, image_id, name, tag)
+        images.push(client, name, tag, log)
     digest = registry.Registry().manifest_digest(target.repository, target.tags[0])
     if digest is None:
         raise images.FarmFault(
