@@ -2,9 +2,12 @@
 (MODELFARM_BUILDER=engine) build it into images with the same files and configuration, which
 run a job to the same result; a Dockerfile of a form the template never writes builds nothing."""
 
+import base64
 import hashlib
 import io
 import json
+import os
+import subprocess
 import tarfile
 import uuid
 import zipfile
@@ -178,3 +181,34 @@ def test_a_dockerfile_of_a_form_the_template_never_writes_builds_and_pushes_noth
         _build_image(request, package, docker_client, tmp_path, log.append)
     assert registry.Registry().tags(registry.model_repository(request.model_id)) == []
     assert "Step " not in "".join(log)
+
+
+def test_the_ejected_context_builds_with_plain_docker_build_into_the_farms_image(
+    new_user, docker_client, tmp_path
+):
+    farm = new_user()
+    version = farm.build(_digits_package())
+    assert version["status"] == VersionStatus.READY, version["error"]
+    response = farm.http.get(f"/api/versions/{version['id']}/context")
+    assert response.status_code == 200, response.text
+    ejected = tmp_path / "context"
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
+        archive.extractall(ejected, filter="data")
+    # what a user runs on a machine with the base image: the CLI, no SDK, no network
+    tag = f"{registry.engine_name(registry.model_repository(version['model_id']))}:ejected"
+    built = subprocess.run(
+        ["docker", "build", "--network", "none", "-t", tag, str(ejected)],
+        capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    assert file_table(docker_client, tag) == file_table(docker_client, version["image_ref"])
+    data = DIGITS / "samples" / "digit-2.png"
+    request = RunnerRequest.typed({"top_k": 3}, [("image", data.name, data)])
+    ours = json.loads(_run(docker_client, tag, request, [data])["result.json"])
+    image = {"name": data.name, "data": base64.b64encode(data.read_bytes()).decode()}
+    created = farm.submit(
+        version["id"], inputs={"image": image, "top_k": 3}, headers={"Prefer": "wait=60"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["job"]["status"] == "SUCCEEDED", created.text
+    assert ours == created.json()["job"]["result"]
