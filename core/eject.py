@@ -53,7 +53,7 @@ def write_version_context(
     out: BinaryIO, *, version: ModelVersion, lock: list[dict], storage: Storage, scratch: Path
 ) -> None:
     """Writes the context as a tar.gz to out, with scratch (an empty folder) for its files.
-    The gzip header holds no time, so equal contexts are equal bytes."""
+    The gzip header holds no time and no name, so equal contexts are equal bytes."""
     package = scratch / "package"
     _extract_package(storage, version, scratch / "package.zip", package)
     wheels = scratch / "wheels"
@@ -65,7 +65,8 @@ def write_version_context(
         **context.package_entries(package),
         **context.farm_entries(),
     }
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as tar_gz:
+    # filename="": else out's own file name goes into the header.
+    with gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0) as tar_gz:
         context.write_context(tar_gz, version.dockerfile, files, scratch)
 
 

@@ -2,7 +2,8 @@
 
 Leaves out what only the author needs (train.py, samples/, caches), so the package holds the
 contract files and the weights. Fixed timestamps and order make an unchanged package the same
-bytes (the farm also recognises the same files zipped any other way).
+bytes (the farm also recognises the same files zipped any other way); a file's executable bit
+is kept, and nothing else of its mode.
 """
 
 import io
@@ -26,7 +27,8 @@ def pack(folder: Path) -> tuple[bytes, list[str]]:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:
             entry = zipfile.ZipInfo(path.relative_to(folder).as_posix(), FIXED_TIME)
-            entry.external_attr = 0o644 << 16
+            # the executable bit only, as the image keeps it (0755 or 0644)
+            entry.external_attr = (0o755 if path.stat().st_mode & 0o111 else 0o644) << 16
             entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(entry, path.read_bytes())
     return buffer.getvalue(), [path.relative_to(folder).as_posix() for path in files]

@@ -133,4 +133,3 @@ def image_id(client: docker.DockerClient, reference: str) -> str:
         return client.images.get(reference).id
     except ImageNotFound:
         raise FarmFault(ENGINE, f"the image {reference} is not present on this engine") from None
-

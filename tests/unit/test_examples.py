@@ -1,10 +1,10 @@
 """The example packages themselves: training is reproducible, packing is deterministic."""
 
+import io
 import json
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
+import zipfile
 
 from tests.utils import ROOT
 
@@ -29,9 +29,7 @@ def test_training_reaches_high_accuracy_and_the_onnx_model_agrees(tmp_path):
     predictor = predict.Predictor()
     predictor.setup()
     for name, label in labels.items():
-        result = predictor.predict(
-            image=tmp_path / "samples" / name, top_k=3, output_dir=Path(tempfile.mkdtemp())
-        )
+        result = predictor.predict(image=tmp_path / "samples" / name, top_k=3, output_dir=tmp_path)
         assert result["label"] == label
 
 
@@ -40,7 +38,20 @@ def test_packing_twice_gives_the_same_bytes_without_author_only_files(tmp_path):
     for name in ("a.zip", "b.zip"):
         subprocess.run([sys.executable, script, DIGITS, tmp_path / name], check=True)
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
-    import zipfile
 
     names = zipfile.ZipFile(tmp_path / "a.zip").namelist()
     assert names == ["model.onnx", "modelfarm.yaml", "predict.py", "requirements.txt"]
+
+
+def test_packing_keeps_a_files_executable_bit_and_nothing_else_of_its_mode(tmp_path):
+    from modelfarm.packing import pack
+
+    (tmp_path / "predict.py").write_text("def predict(input_path, output_dir): ...\n")
+    (tmp_path / "tool.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "tool.sh").chmod(0o750)
+    (tmp_path / "predict.py").chmod(0o600)
+    content, _ = pack(tmp_path)
+    modes = {
+        e.filename: e.external_attr >> 16 for e in zipfile.ZipFile(io.BytesIO(content)).infolist()
+    }
+    assert modes == {"predict.py": 0o644, "tool.sh": 0o755}
