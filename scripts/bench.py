@@ -55,9 +55,11 @@ SECTIONS: dict[str, Callable[[], dict]] = {
 def main(chosen: list[str]) -> None:
     results_path = OUT / "results.json"
     results = json.loads(results_path.read_text()) if chosen and results_path.exists() else {}
+    measured_when = results.setdefault("measured_when", {})
+    for section in set(SECTIONS) & set(results):  # kept from the run that measured them
+        measured_when.setdefault(section, results["when"])
     now = datetime.now(UTC).isoformat(timespec="seconds")
     results |= {"when": now, "machine": f"{platform.machine()}, {platform.node()}"}
-    measured_when = results.setdefault("measured_when", {})
     for section in chosen or SECTIONS:
         results[section] = settled(SECTIONS[section])
         measured_when[section] = now
