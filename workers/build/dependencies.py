@@ -62,10 +62,12 @@ def dependency_image(
         with leases.claim(
             f"deps:{tag}", wait_s=settings.build_time_limit_s, on_wait=lambda: log(waiting)
         ):
-            found = _pushed(tag) or _build_and_push(client, tag, plan, files, lock, work, log)
-    else:
-        for instruction in [plan.deps_from, *plan.deps_copies, plan.deps_runs[0][0]]:
-            step(log, plan, instruction, f"{REUSED}{tag[:17]}")
+            found = _pushed(tag)  # by the build it waited for, if it did
+            if found is None:
+                built = _build_and_push(client, tag, plan, files, lock, work, log)
+                return built, venvs.holder(client, tag, built.venv_blob, log)
+    for instruction in [plan.deps_from, *plan.deps_copies, plan.deps_runs[0][0]]:
+        step(log, plan, instruction, f"{REUSED}{tag[:17]}")
     return found, venvs.holder(client, tag, found.venv_blob, log)
 
 
