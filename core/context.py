@@ -14,7 +14,6 @@ Files are root's, with the package's executable bit (0755) or not (0644), folder
 no times (all zero): equal contents make an equal context and an equal image.
 """
 
-import io
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ FARM_FILES = {
 class Entry:
     source: Path  # the file on this host
     executable: bool
+    sha256: str | None = None  # its hex digest, when it was computed on the way (a package's)
 
 
 Context = dict[str, Entry]  # path in the context -> its file
@@ -56,14 +56,16 @@ def package_folder(name: str) -> str | None:
     return CODE if name.endswith(".py") else WEIGHTS
 
 
-def package_entries(root: Path) -> Context:
-    """The files of a package extracted under root, each where the context holds it."""
+def package_entries(root: Path, digests: dict[str, str] | None = None) -> Context:
+    """The files of a package extracted under root, each where the context holds it (with its
+    sha256 from digests, by its name in the package, when given)."""
     found: Context = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
         folder = package_folder(relative)
         if path.is_file() and folder is not None:
-            found[folder + relative] = Entry(path, bool(path.stat().st_mode & 0o111))
+            executable = bool(path.stat().st_mode & 0o111)
+            found[folder + relative] = Entry(path, executable, (digests or {}).get(relative))
     return found
 
 
@@ -111,13 +113,6 @@ def write_tar(out: BinaryIO, context: Context, *, prefix: str = "", folders=()) 
             info.size = entry.source.stat().st_size
             with entry.source.open("rb") as content:
                 tar.addfile(info, content)
-
-
-def tar_of(context: Context, *, prefix: str) -> bytes:
-    """A layer: the entries under the folder prefix ("model/"), which it holds even if empty."""
-    buffer = io.BytesIO()
-    write_tar(buffer, context, prefix=prefix, folders=[""])
-    return buffer.getvalue()
 
 
 def write_context(out: BinaryIO, dockerfile: str, files: Context, scratch: Path) -> None:

@@ -16,7 +16,9 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
@@ -25,6 +27,7 @@ from core.settings import settings
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
 LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"  # uncompressed
 IMAGE_MANIFEST_TYPES = ", ".join([MANIFEST_V2, "application/vnd.oci.image.manifest.v1+json"])
 MANIFEST_TYPES = ", ".join(
     [
@@ -72,6 +75,15 @@ def engine_name(repository: str) -> str:
 def pinned(repository: str, digest: str) -> str:
     """The reference jobs run: the image by digest, immune to a tag moving."""
     return f"{engine_name(repository)}@{digest}"
+
+
+CHUNK_BYTES = 1 << 20
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK_BYTES):
+            yield chunk
 
 
 @functools.cache
@@ -194,18 +206,36 @@ class Registry:
         blob_url = f"{self.base_url}/v2/{repository}/blobs/{digest}"
         return self.http.head(blob_url, timeout=self.timeout).status_code == 200
 
-    def push_blob(self, repository: str, digest: str, content: bytes, timeout: float) -> None:
-        """Uploads content as the blob digest (the registry checks it), unless it is there."""
+    def push_blob(
+        self, repository: str, digest: str, content: bytes | Path, timeout: float
+    ) -> None:
+        """Uploads content (bytes, or a file streamed a chunk at a time) as the blob digest
+        (the registry checks it), unless it is there."""
         if self.has_blob(repository, digest):
             return
         started = self.http.post(f"{self.base_url}/v2/{repository}/blobs/uploads/", timeout=timeout)
         started.raise_for_status()
         upload = httpx.URL(self.base_url).join(started.headers["Location"])
+        if isinstance(content, bytes):
+            body, size = content, len(content)
+        else:
+            body, size = _chunks(content), content.stat().st_size
         response = self.http.put(  # the upload's own query kept: it carries its state
-            upload.copy_merge_params({"digest": digest}), content=content, timeout=timeout,
-            headers={"Content-Type": "application/octet-stream"},
+            upload.copy_merge_params({"digest": digest}), content=body, timeout=timeout,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
         )  # fmt: skip
         response.raise_for_status()
+
+    def download_blob(self, repository: str, digest: str, path: Path, timeout: float) -> None:
+        """Writes the blob to path a chunk at a time."""
+        url = f"{self.base_url}/v2/{repository}/blobs/{digest}"
+        with (
+            self.http.stream("GET", url, timeout=timeout, follow_redirects=True) as response,
+            path.open("wb") as out,
+        ):
+            response.raise_for_status()
+            for chunk in response.iter_bytes(CHUNK_BYTES):
+                out.write(chunk)
 
     def mount_all(self, blobs: list[str], source: str, target: str) -> bool:
         """Links each blob of source into target (no bytes move); whether all were."""

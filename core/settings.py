@@ -101,7 +101,8 @@ class Settings(BaseSettings):
     # Per user, before 413: the bytes of their packages and their jobs' input and output files.
     storage_quota_mb: int = Field(10 * 1024, ge=1)
 
-    max_package_bytes: int = Field(512 * 1024**2, ge=1)
+    # A package fits one presigned PUT (S3 takes up to 5 GiB in one).
+    max_package_bytes: int = Field(4 * 1024**3, ge=1)
     max_input_bytes: int = Field(64 * 1024**2, ge=1)
     # A job's input(s) sent inline, base64 in the JSON body: the cap on the whole body, and the
     # most items one batch job may have.
@@ -109,8 +110,8 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(10_000, ge=1)
     # Limits on a package's contents, checked before anything is extracted.
     package_max_entries: int = Field(10_000, ge=1)
-    package_max_file_bytes: int = Field(1024**3, ge=1)
-    package_max_unpacked_bytes: int = Field(2 * 1024**3, ge=1)
+    package_max_file_bytes: int = Field(4 * 1024**3, ge=1)
+    package_max_unpacked_bytes: int = Field(8 * 1024**3, ge=1)
     package_max_compression_ratio: int = Field(200, ge=1)
 
     # Builds resolve requirements to wheels on the worker, from this index only.

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_api  # noqa: E402
+import bench_big  # noqa: E402
 import bench_build  # noqa: E402
 import bench_cluster  # noqa: E402
 import bench_dockerfile  # noqa: E402
@@ -44,6 +45,7 @@ def settled(measure: Callable[[], dict]) -> dict:
 SECTIONS: dict[str, Callable[[], dict]] = {
     "build": bench_build.measure,
     "dockerfile": bench_dockerfile.measure,
+    "big": bench_big.measure,
     "run": bench_run.measure,
     "warm": bench_warm.measure,
     "api": bench_api.measure,

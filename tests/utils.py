@@ -47,6 +47,19 @@ def make_zip(files: dict[str, str | bytes], *, again: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+def put_zeros(url: str, size: int) -> httpx.Response:
+    """PUTs `size` zero bytes to a presigned URL, streamed: a package at a limit of gigabytes
+    costs the test no memory."""
+
+    def chunks():
+        left = size
+        while left:
+            yield bytes(min(left, 16 * 1024**2))
+            left -= min(left, 16 * 1024**2)
+
+    return httpx.put(url, content=chunks(), headers={"Content-Length": str(size)}, timeout=300)
+
+
 def inline(data: str, name: str = "input.txt") -> dict:
     """An input sent inline in a job's JSON."""
     return {"name": name, "data": base64.b64encode(data.encode()).decode()}
@@ -74,11 +87,16 @@ class Farm(Client):
     def create_model(self, name: str | None = None, **fields) -> dict:
         return super().create_model(name or f"m-{uuid.uuid4().hex[:10]}", **fields)
 
-    def new_version(self, model_id: str, package: bytes | None) -> dict:
+    def new_version(self, model_id: str, package: bytes | Path | None) -> dict:
+        """A new version, its package uploaded (bytes, or a file streamed from disk)."""
         response = self.http.post(f"/api/models/{model_id}/versions")
         assert response.status_code == 201, response.text
         created = response.json()
-        if package is not None:
+        if isinstance(package, Path):
+            with package.open("rb") as stream:
+                upload = httpx.put(created["upload_url"], content=stream, timeout=300)
+            assert upload.status_code == 200, upload.text
+        elif package is not None:
             upload = httpx.put(created["upload_url"], content=package)
             assert upload.status_code == 200, upload.text
         return created["version"]

@@ -29,6 +29,26 @@ def children_of(pid: int) -> list[int]:
     return [int(child) for child in found.split()]
 
 
+def memory_kb(pids: list[int], field: str) -> int:
+    """The sum over these processes of a memory figure of /proc/<pid>/status (VmRSS, VmHWM)."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                total += int(line.split()[1])
+    return total
+
+
+def peaks_reset(service: str) -> list[int]:
+    """A service's processes (a Celery worker and its pool's children, which do the work),
+    their peak resident sizes reset (clear_refs 5), so that VmHWM tells the peak from now."""
+    pid = pid_of(service)
+    pids = [pid, *children_of(pid)]
+    for each in pids:
+        Path(f"/proc/{each}/clear_refs").write_text("5")
+    return pids
+
+
 def api_workers() -> set[int]:
     """The API's worker processes (uvicorn --workers starts them, and a helper of its own)."""
     return {pid for pid in children_of(pid_of("api")) if b"spawn_main" in _command_line(pid)}

@@ -12,7 +12,7 @@ from core.lifecycle import JobStatus, VersionStatus
 from core.models import ModelVersion
 from core.settings import settings
 from core.storage import job_input_upload_key, package_key, package_upload_key
-from tests.utils import make_zip
+from tests.utils import make_zip, put_zeros
 
 ECHO = {"predict.py": "def predict(input_path, output_dir):\n    return {'ok': True}\n"}
 
@@ -164,9 +164,9 @@ def test_building_twice_is_409(new_user):
 
 def test_oversized_package_is_413_and_discarded(new_user, storage):
     farm = new_user()
-    version = farm.new_version(farm.create_model()["id"], None)
-    key = package_upload_key(version["id"])
-    storage.put_bytes(key, b"\0" * (settings.max_package_bytes + 1))
+    created = farm.http.post(f"/api/models/{farm.create_model()['id']}/versions").json()
+    version, key = created["version"], package_upload_key(created["version"]["id"])
+    assert put_zeros(created["upload_url"], settings.max_package_bytes + 1).is_success
     response = farm.http.post(f"/api/versions/{version['id']}/build")
     assert response.status_code == 413
     assert str(settings.max_package_bytes) in response.json()["detail"]

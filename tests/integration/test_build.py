@@ -13,7 +13,7 @@ import docker
 import httpx
 import pytest
 
-from core import context, dockerfile
+from core import context, dockerfile, registry
 from core.lifecycle import JobStatus, VersionStatus
 from core.registry import DEPS_REPOSITORY
 from core.settings import settings
@@ -298,10 +298,12 @@ def test_a_layer_read_from_a_step_is_the_folder_gzipped_and_named_by_both_digest
         inputs=inputs, extract_into="/tmp", name=f"modelfarm-test-{uuid.uuid4()}", time_limit_s=30,
         log=lambda line: None,
     ) as container:  # fmt: skip
-        layer = layers.read_layer(container, "/opt")
-    tar = gzip.decompress(layer.gzipped)
+        layer = layers.read_layer(container, "/opt", tmp_path / "layer.tar.gz")
+    blob = layer.path.read_bytes()
+    tar = gzip.decompress(blob)
     assert layer.diff_id == f"sha256:{hashlib.sha256(tar).hexdigest()}"
-    assert layer.digest == f"sha256:{hashlib.sha256(layer.gzipped).hexdigest()}"
+    assert layer.digest == f"sha256:{hashlib.sha256(blob).hexdigest()}"
+    assert layer.size == len(blob) and layer.media_type == registry.LAYER_GZIP
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         assert archive.getnames() == ["opt", "opt/made", "opt/made/content"]  # nothing of /tmp
         made = archive.getmember("opt/made/content")

@@ -10,7 +10,7 @@ import pytest
 from core.lifecycle import JobStatus, VersionStatus
 from core.settings import settings
 from core.storage import NotAsSealed, package_key, package_upload_key
-from tests.utils import make_zip
+from tests.utils import make_zip, put_zeros
 
 ECHO = (
     "import hashlib\n\ndef predict(input_path, output_dir):\n"
@@ -96,18 +96,14 @@ def test_the_store_holds_a_package_at_the_limit_then_an_input(new_user, storage,
     echo = farm.build({"predict.py": ECHO})
     model_id = farm.create_model()["id"]
     created = farm.http.post(f"/api/models/{model_id}/versions").json()
-    limit = b"\0" * settings.max_package_bytes
-    assert httpx.put(created["upload_url"], content=limit, timeout=300).is_success
-    del limit
+    assert put_zeros(created["upload_url"], settings.max_package_bytes).is_success
     build = farm.http.post(f"/api/versions/{created['version']['id']}/build", timeout=300)
     assert build.status_code == 202, build.text  # accepted and sealed (not a ZIP: it will fail)
     job = farm.run(echo["id"], b"i" * (40 * 1024**2))
     assert job["status"] == JobStatus.SUCCEEDED, job["error"]
     assert job["result"]["size"] == 40 * 1024**2
     over = farm.http.post(f"/api/models/{model_id}/versions").json()
-    too_big = b"\0" * (settings.max_package_bytes + 1)
-    assert httpx.put(over["upload_url"], content=too_big, timeout=300).is_success
-    del too_big
+    assert put_zeros(over["upload_url"], settings.max_package_bytes + 1).is_success
     refused = farm.http.post(f"/api/versions/{over['version']['id']}/build", timeout=300)
     assert refused.status_code == 413
     assert storage.size(package_upload_key(over["version"]["id"])) is None

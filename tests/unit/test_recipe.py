@@ -2,6 +2,7 @@
 its weights, code and runner, the same for the same files, with no wheels; the dependency
 stage's inputs hold only its lock's; the smoke test's unpacking takes only those layers' files."""
 
+import hashlib
 import io
 import os
 import stat
@@ -13,7 +14,7 @@ import pytest
 
 import runner.unpack
 from core import context, dockerfile
-from workers.build import recipe
+from workers.build import executor, layers, recipe
 
 PLAN = dockerfile.parse(
     dockerfile.for_base("modelfarm/base:bookworm"), base="modelfarm/base:bookworm"
@@ -62,12 +63,14 @@ def _members(tar: bytes) -> dict[str, tarfile.TarInfo]:
 def _layers(source) -> dict[str, bytes]:
     """The layer of each COPY of a context folder in the model stage, by its source."""
     files = {**context.package_entries(source), **context.farm_entries()}
-    return {
-        copy.source: context.tar_of(
-            context.under(files, copy.source), prefix=copy.destination.lstrip("/")
-        )
-        for copy in PLAN.copies[1:]
-    }
+    made = {}
+    for copy in PLAN.copies[1:]:
+        picked, prefix = context.under(files, copy.source), copy.destination.lstrip("/")
+        layer = layers.write_layer(source.parent / f"{copy.step}.tar", picked, prefix=prefix)
+        tar = layer.path.read_bytes()
+        assert layer.digest == layer.diff_id == f"sha256:{hashlib.sha256(tar).hexdigest()}"
+        made[copy.source] = tar
+    return made
 
 
 def test_a_model_image_is_its_weights_then_its_code_then_the_runner_and_no_wheels(tmp_path):
@@ -164,3 +167,63 @@ def test_the_unpacking_puts_the_model_where_the_runner_and_the_image_look_for_it
     # every layer of a context folder lands where the smoke test unpacks it
     destinations = {copy.destination.strip("/") for copy in PLAN.copies[1:]}
     assert destinations == set(runner.unpack.FOLDERS)
+
+
+def _named(source, **changes) -> str | None:
+    """The content name of the weights layer of the package under source, its files' sha256
+    as given (by default, of their bytes)."""
+    digests = {
+        path.relative_to(source).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in source.rglob("*")
+        if path.is_file()
+    }
+    files = context.under(context.package_entries(source, {**digests, **changes}), context.WEIGHTS)
+    return layers.content_name(files, prefix="model/")
+
+
+def test_a_layer_is_named_by_each_files_path_mode_and_bytes_without_being_made(tmp_path):
+    source = _package(tmp_path)
+    name = _named(source)
+    assert name == _named(source) and len(name) == 64
+    assert _named(source, **{"model.onnx": "c" * 64}) != name  # other bytes
+    (source / "model.onnx").chmod(0o755)
+    assert _named(source) != name  # another mode
+    (source / "model.onnx").chmod(0o644)
+    (source / "model.onnx").rename(source / "other.onnx")
+    assert _named(source) != name  # another path
+    assert layers.content_name({"x": context.Entry(source / "tool.sh", True)}, prefix="") is None
+
+
+def test_equal_named_layers_are_equal_blobs(tmp_path):
+    """The name stands for the tar write_layer makes: equal names, equal bytes."""
+    made = []
+    for attempt in ("one", "two"):
+        source = _package(tmp_path / attempt)
+        os.utime(source / "model.onnx", (attempt == "one", 1))
+        made.append((_named(source), _layers(source)[context.WEIGHTS]))
+    assert made[0] == made[1]
+
+
+def test_big_layers_reach_the_smoke_test_as_a_tree_of_links_not_as_tars(tmp_path, monkeypatch):
+    source = _package(tmp_path / "work")
+    files = {**context.package_entries(source), **context.farm_entries()}
+    made = [
+        layers.write_layer(
+            tmp_path / f"{c.step}.tar",
+            context.under(files, c.source),
+            prefix=c.destination.lstrip("/"),
+        )  # fmt: skip
+        for c in PLAN.copies[1:]
+    ]
+    small = executor._own_files(PLAN, files, made, tmp_path / "work")
+    assert small.tree is None and small.tars == [layer.path for layer in made]
+    monkeypatch.setattr(executor, "STANDBY_ROOM_MB", 0)  # as if they were big
+    big = executor._own_files(PLAN, files, made, tmp_path / "work")
+    assert big.tars == [] and big.tree == tmp_path / "work" / "tree"
+    weights = big.tree / "model" / "model.onnx"
+    assert weights.samefile(source / "model.onnx")  # a link: no byte copied
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o644
+    assert stat.S_IMODE((big.tree / "model" / "tool.sh").stat().st_mode) == 0o755
+    assert (big.tree / "model" / "pkg" / "util.py").read_text() == "pkg/util.py"
+    assert (big.tree / "opt" / "modelfarm" / "runner" / "protocol.py").exists()
+    assert not (big.tree / "model" / "requirements.txt").exists()

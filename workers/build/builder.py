@@ -207,7 +207,7 @@ def _build_and_push(
         cache.trim_to_budget(client, WHEELHOUSE / "files")
     files = {
         **context.deps_entries(lock, WHEELHOUSE / "files", work / context.LOCK_FILE),
-        **context.package_entries(package.root),
+        **context.package_entries(package.root, package.file_sha256),
         **context.farm_entries(),
     }
     plan = dockerfile.parse(text, base=settings.base_image)  # refuses what it never writes

@@ -65,10 +65,10 @@ def dependency_image(
             found = _pushed(tag)  # by the build it waited for, if it did
             if found is None:
                 built = _build_and_push(client, tag, plan, files, lock, work, log)
-                return built, venvs.holder(client, tag, built.venv_blob, log)
+                return built, venvs.holder(client, tag, built.venv_blob, work, log)
     for instruction in [plan.deps_from, *plan.deps_copies, plan.deps_runs[0][0]]:
         step(log, plan, instruction, f"{REUSED}{tag[:17]}")
-    return found, venvs.holder(client, tag, found.venv_blob, log)
+    return found, venvs.holder(client, tag, found.venv_blob, work, log)
 
 
 def _pushed(tag: str) -> DependencyImage | None:
@@ -104,9 +104,11 @@ def _build_and_push(
         inputs=inputs, extract_into=str(destination.parent),
         time_limit_s=settings.build_time_limit_s, log=log, volume=venvs.VENV, keep=True,
     ) as container:  # fmt: skip
-        layer = layers.read_layer(container, plan.deps_export.source.rstrip("/"))
+        layer = layers.read_layer(
+            container, plan.deps_export.source.rstrip("/"), work / "deps-layer.tar.gz"
+        )
     step(log, plan, run, f"{time.monotonic() - started:.1f} s, the layer of "
-                  f"{plan.deps_export.source}: {len(layer.gzipped) / 1e6:.1f} MB")  # fmt: skip
+                  f"{plan.deps_export.source}: {layer.size / 1e6:.1f} MB")  # fmt: skip
     venvs.trim(client)
     return _put_image(client, tag, layer, log)
 
@@ -118,9 +120,7 @@ def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> Depe
     base_blobs = [blob["digest"] for blob in registry.blobs_of(base_manifest)]
     if not hub.mount_all(base_blobs, registry.BASE_REPOSITORY, registry.DEPS_REPOSITORY):
         raise images.FarmFault(images.REGISTRY, f"the base image's blobs did not mount for {tag}")
-    hub.push_blob(
-        registry.DEPS_REPOSITORY, layer.digest, layer.gzipped, settings.build_time_limit_s
-    )
+    hub.push_blob(registry.DEPS_REPOSITORY, layer.digest, layer.path, settings.build_time_limit_s)
     config = _config(base_config, layer)
     content = hub.push_config(
         registry.DEPS_REPOSITORY, config, [*base_manifest["layers"], layer.entry],

@@ -6,16 +6,20 @@ registry speed, as `docker build` would but without building on an engine.
   model stage copies out of it (/opt/) is kept as a layer of the dependency image in the
   registry, shared by every model of the set.
 - The model stage is put together in the registry: the base's and the dependency layer's blobs
-  mounted, each COPY of a context folder made here as a layer (root's files, the context's
-  modes, no times: what the engine's COPY makes, and equal files give equal blobs), the
-  configuration computed from ENV, USER, WORKDIR and ENTRYPOINT the way the engine does, then
-  the manifest, once the smoke test passed on these very parts (smoke.py).
+  mounted, each COPY of a context folder made here as an uncompressed layer streamed to disk
+  (root's files, the context's modes, no times: what the engine's COPY makes, and equal files
+  give equal blobs; a big one found by its content name when the repository has it: layers.py),
+  the configuration computed from ENV, USER, WORKDIR and ENTRYPOINT the way the engine does,
+  then the manifest, once the smoke test passed on these very parts (smoke.py).
 
 Why not `docker build`: the engine would first need the dependency image (pulling 180 MB of
 virtualenv takes about 3 s here) and takes about 0.25 s for three COPY steps; these layers are
-a few kilobytes to a few megabytes, tarred and gzipped here in milliseconds.
+tarred here at the speed of the disk, and a code-only change on a model of gigabytes makes no
+layer of its weights at all.
 """
 
+import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,11 +27,12 @@ from pathlib import Path
 
 from core import context, registry
 from core.dockerfile import Copy, Plan
+from core.settings import settings
 from workers import images
 from workers.build import layers
 from workers.build.buildlog import StreamingLog, step
 from workers.build.dependencies import DependencyImage, dependency_image
-from workers.build.smoke import smoke_test_parts
+from workers.build.smoke import STANDBY_ROOM_MB, OwnFiles, smoke_test_parts
 
 # The PATH the engine gives a stage whose base image sets none (moby's DefaultPathEnv).
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -49,16 +54,16 @@ def build(client, plan: Plan, files: context.Context, lock, base_image_id: str, 
     step(log, plan, plan.model_from, f"base image {plan.base} ({base_image_id[:19]})")
     step(log, plan, plan.deps_export, f"reused: layer {deps.venv_blob[:19]} of {deps.tag[:17]}")
     hub = registry.Registry()
-    own = [_copy_layer(hub, plan, target.repository, files, copy, log) for copy in plan.copies[1:]]
+    own = [_copy_layer(hub, plan, target.repository, files, copy, work, log)
+           for copy in plan.copies[1:]]  # fmt: skip
     config = image_config(deps.config, plan, log)
-    layer_tars = work / "layers.tar"
-    layer_tars.write_bytes(b"".join(tar for tar, _ in own))
     log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
     with ThreadPoolExecutor(1) as pusher:  # the blobs go up while the smoke test runs
         pushed = pusher.submit(_push_blobs, hub, target.repository, deps, plan, own, config)
         schema = smoke_test_parts(
-            client, holder=holder, image_config=config["config"], layers=layer_tars,
-            config=target.model_config, work=target.work, log=log,
+            client, holder=holder, image_config=config["config"],
+            own=_own_files(plan, files, own, work), config=target.model_config,
+            work=target.work, log=log,
         )  # fmt: skip
         manifest = pushed.result()
     (digest,) = {
@@ -70,17 +75,47 @@ def build(client, plan: Plan, files: context.Context, lock, base_image_id: str, 
 
 
 def _copy_layer(hub, plan: Plan, repository: str, files: context.Context, copy: Copy,
-                log: StreamingLog) -> tuple[bytes, layers.Layer]:  # fmt: skip
-    """The layer of a COPY of a context folder: its files under the destination folder."""
+                work: Path, log: StreamingLog) -> layers.Layer:  # fmt: skip
+    """The layer of a COPY of a context folder: its files under the destination folder. A big
+    one the repository has already, of the same files, is found by its content name instead."""
     started = time.monotonic()
     picked = context.under(files, copy.source)
-    tar = context.tar_of(picked, prefix=copy.destination.lstrip("/"))
-    layer = layers.layer_of(tar)
-    made = time.monotonic() - started
-    reused = "reused" if hub.has_blob(repository, layer.digest) else "new"
-    step(log, plan, copy, f"{reused}: layer {layer.digest[:19]}, {len(picked)} file(s), "
-         f"{len(tar) / 1e6:.2f} MB, {made:.3f} s")  # fmt: skip
-    return tar, layer
+    prefix = copy.destination.lstrip("/")
+    name = layers.content_name(picked, prefix=prefix)
+    layer = layers.known(name)
+    if layer is not None and _big(layer) and hub.has_blob(repository, layer.digest):
+        how = "reused by content, not made"
+    else:
+        layer = layers.write_layer(work / f"layer-{copy.step}.tar", picked, prefix=prefix)
+        layers.remember(name, layer)
+        how = "reused" if hub.has_blob(repository, layer.digest) else "new"
+    step(log, plan, copy, f"{how}: layer {layer.digest[:19]}, {len(picked)} file(s), "
+         f"{layer.size / 1e6:.2f} MB, {time.monotonic() - started:.3f} s")  # fmt: skip
+    return layer
+
+
+def _big(layer: layers.Layer) -> bool:
+    """Whether the smoke test mounts the layer's files rather than unpacking its tar."""
+    return layer.size > STANDBY_ROOM_MB * 2**20
+
+
+def _own_files(plan: Plan, files: context.Context, own: list[layers.Layer], work: Path) -> OwnFiles:
+    """The image's own layers for the smoke test: their tars, or when they are big, a folder
+    laid out as the image holds their files (hard links to the package's, modes as the image
+    has them; the farm's few files copied)."""
+    if sum(layer.size for layer in own) <= STANDBY_ROOM_MB * 2**20:
+        return OwnFiles(tars=[layer.path for layer in own if layer.path is not None])
+    tree = work / "tree"
+    for copy in plan.copies[1:]:
+        for path, entry in context.under(files, copy.source).items():
+            placed = tree / copy.destination.lstrip("/") / path
+            placed.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            if entry.source.is_relative_to(work):
+                os.link(entry.source, placed)
+            else:
+                shutil.copyfile(entry.source, placed)
+            placed.chmod(0o755 if entry.executable else 0o644)
+    return OwnFiles(tree=tree)
 
 
 def image_config(deps: dict, plan: Plan, log: StreamingLog) -> dict:
@@ -106,7 +141,7 @@ def image_config(deps: dict, plan: Plan, log: StreamingLog) -> dict:
 
 
 def _push_blobs(hub: registry.Registry, repository: str, deps: DependencyImage, plan: Plan,
-                own: list[tuple[bytes, layers.Layer]], config: dict) -> bytes:  # fmt: skip
+                own: list[layers.Layer], config: dict) -> bytes:  # fmt: skip
     """Puts the image's blobs into repository (the dependency image's mounted); its manifest,
     for put_manifest. Blobs no manifest names are the registry's garbage collector's."""
     deps_blobs = [blob["digest"] for blob in registry.blobs_of(deps.manifest)]
@@ -114,14 +149,15 @@ def _push_blobs(hub: registry.Registry, repository: str, deps: DependencyImage, 
         raise images.FarmFault(
             images.REGISTRY, f"the dependency blobs did not mount into {repository}"
         )
-    for _, layer in own:
-        hub.push_blob(repository, layer.digest, layer.gzipped, hub.timeout)
-    diff_ids = [*config["rootfs"]["diff_ids"], *(layer.diff_id for _, layer in own)]
+    for layer in own:
+        if layer.path is not None:  # else found in the repository by its content name
+            hub.push_blob(repository, layer.digest, layer.path, settings.build_time_limit_s)
+    diff_ids = [*config["rootfs"]["diff_ids"], *(layer.diff_id for layer in own)]
     history = [{"created": config["created"], "created_by": c.text} for c in plan.copies[1:]]
     whole = {
         **config,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [*config.get("history", []), *history],
     }
-    entries = [*deps.manifest["layers"], *(layer.entry for _, layer in own)]
+    entries = [*deps.manifest["layers"], *(layer.entry for layer in own)]
     return hub.push_config(repository, whole, entries, hub.timeout)

@@ -25,6 +25,7 @@ PREDICT_FILE = "predict.py"
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _ALLOWED_MODES = (0, stat.S_IFREG, stat.S_IFDIR)
+_COPY_BYTES = 1 << 20
 
 
 class PackageError(UserFacingError):
@@ -59,6 +60,7 @@ class Package:
     contents_sha256: str  # of what it holds (contents_digest): what the image is built from
     requirements: list[str]
     config: ModelConfig
+    file_sha256: dict[str, str]  # each file's, by its name in the package
 
 
 def sha256_file(path: Path) -> str:
@@ -79,28 +81,28 @@ def open_package(zip_path: Path, destination: Path) -> Package:
     try:
         with zipfile.ZipFile(zip_path) as archive:
             entries = check_entries(archive.infolist())
-            extract(archive, entries, destination)
+            digests = extract(archive, entries, destination)
     except zipfile.BadZipFile as error:
         raise PackageError(f"The upload is not a valid ZIP archive ({error})") from None
     check_predict_source(destination)
     return Package(
         root=destination,
         sha256=sha256_file(zip_path),
-        contents_sha256=contents_digest(entries, destination),
+        contents_sha256=contents_digest(entries, digests),
         requirements=_read_requirements(destination),
         config=_read_config(destination),
+        file_sha256=digests,
     )
 
 
-def contents_digest(entries: list[zipfile.ZipInfo], root: Path) -> str:
-    """The package's files in name order, each as its name, executable bit and bytes (as
-    extracted under root): the same files zipped again, with other timestamps, order or
+def contents_digest(entries: list[zipfile.ZipInfo], digests: dict[str, str]) -> str:
+    """The package's files in name order, each as its name, executable bit and bytes (their
+    sha256, by name): the same files zipped again, with other timestamps, order or
     compression, give the same digest."""
     digest = hashlib.sha256()
     for entry in sorted(entries, key=lambda each: each.filename):
         executable = is_executable(entry)
-        file_digest = sha256_file(root.joinpath(*entry.filename.split("/")))
-        digest.update(f"{entry.filename}\0{int(executable)}\0{file_digest}\n".encode())
+        digest.update(f"{entry.filename}\0{int(executable)}\0{digests[entry.filename]}\n".encode())
     return digest.hexdigest()
 
 
@@ -179,28 +181,38 @@ def _check_entry_size(entry: zipfile.ZipInfo) -> None:
         )
 
 
-def extract(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], destination: Path) -> None:
-    """Write the entries as regular files under destination, never more than they declared."""
+def extract(
+    archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], destination: Path
+) -> dict[str, str]:
+    """Write the entries as regular files under destination, never more than they declared;
+    each one's sha256, by name, hashed on the way (a file of gigabytes is read once)."""
+    digests = {}
     for entry in files:
         target = destination.joinpath(*entry.filename.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(entry) as source, target.open("xb") as sink:
-            shutil.copyfileobj(_BoundedReader(source, entry), sink)
+        reader = _BoundedReader(archive.open(entry), entry)
+        with reader.source, target.open("xb") as sink:
+            shutil.copyfileobj(reader, sink, _COPY_BYTES)
+        digests[entry.filename] = reader.hash.hexdigest()
         if is_executable(entry):  # the image holds it so (core/context.py)
             target.chmod(0o755)
+    return digests
 
 
 class _BoundedReader:
-    """A reader that fails once more bytes come out than the entry declared."""
+    """A reader that hashes what it reads and fails once more bytes come out than the entry
+    declared."""
 
     def __init__(self, source, entry: zipfile.ZipInfo) -> None:
         self.source, self.entry, self.seen = source, entry, 0
+        self.hash = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
         chunk = self.source.read(size)
         self.seen += len(chunk)
         if self.seen > self.entry.file_size:
             raise PackageError(f"{self.entry.filename} holds more data than the ZIP declares")
+        self.hash.update(chunk)
         return chunk
 
 

@@ -11,7 +11,7 @@ build it or pull the dependency image for it.
 import hashlib
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from core import inputs
@@ -32,56 +32,99 @@ class SmokeTestFailed(UserFacingError):
 
 
 UNPACK_SOURCE = Path(unpack.__file__).read_text()
-# The room a smoke test's tmpfs folders have for the image's own layers at least: those of up
-# to this size are tested in a sandbox started ahead (standby.py), bigger ones in their own.
+# The room a smoke test's tmpfs folders have for the image's own layers, sent on stdin: those of
+# up to this size in all are tested so, in a sandbox started ahead (standby.py); bigger ones
+# are mounted from this host's disk instead (OwnFiles.tree).
 STANDBY_ROOM_MB = 64
 STANDBY_WORK = "smoke-test-standby"  # the work label of a sandbox started ahead
 
 
+@dataclass(frozen=True)
+class OwnFiles:
+    """The image's own layers as its smoke test gets them: their tars, sent on stdin and
+    unpacked into tmpfs folders (small ones), or `tree`, a folder of this host laid out as the
+    image holds them (hard links to the package's extracted files), mounted read-only, so that
+    gigabytes of weights cost the smoke test no copy and no memory."""
+
+    tars: list[Path] = field(default_factory=list)
+    tree: Path | None = None
+
+
 def smoke_test_parts(
-    client, *, holder, image_config: dict, layers: Path, config: dict, work: str, log
+    client, *, holder, image_config: dict, own: OwnFiles, config: dict, work: str, log
 ) -> dict:
     """The smoke test of the image to be made of the base image, the virtualenv in `holder`,
-    the configuration `image_config` and the tars in the file `layers`: as smoke_test. Its
-    sandbox is the one started ahead for this kind of test, when there is one (standby.py)."""
+    the configuration `image_config` and its own files `own`: as smoke_test."""
     limits = sandbox.Limits.for_model(config)
-    room_mb = max(layers.stat().st_size // 2**20 + 1, STANDBY_ROOM_MB)
-    # The tmpfs's pages count as the model's memory: the room is added to its limit.
-    roomier = replace(limits, memory_mb=limits.memory_mb + room_mb)
-    options = _parts_options(holder, image_config, room_mb)
-    command = [*image_config["Entrypoint"], SELF_TEST_FLAG]
-    kind = hashlib.sha256(json.dumps([command, options, asdict(roomier)]).encode()).hexdigest()
     started = time.monotonic()
     # Named after its work either way: one that a dead attempt left is removed by the next.
     images.remove_container(client, smoke_test_name(work))
-    ready = standby.take(client, kind) if room_mb == STANDBY_ROOM_MB else None
-    if ready is not None:
-        ready.rename(smoke_test_name(work))
-        result = sandbox.finish(ready, limits=roomier, stdin=[layers], started=started)
+    if own.tree is None:
+        result = _on_stdin(client, holder, image_config, own.tars, limits, work, started)
     else:
+        options = {**_tree_options(holder, image_config, own.tree), "name": smoke_test_name(work)}
         result = sandbox.run(
-            client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
-            work=work, stdin=[layers], options={**options, "name": smoke_test_name(work)},
+            client, settings.base_image, [SELF_TEST_FLAG], limits=limits, owner=SANDBOX_OWNER,
+            work=work, options=options,
         )  # fmt: skip
-    if room_mb == STANDBY_ROOM_MB:
-        standby.prepare(kind, lambda other_client: sandbox.start(
-            other_client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
-            work=STANDBY_WORK, stdin=True, options=options,
-        ))  # fmt: skip
     return _schema_or_failure(result, limits, log)  # a failure tells the model's own limits
 
 
-def _parts_options(holder, image_config: dict, room_mb: int) -> dict:
-    """The sandbox of a smoke test on the parts: the image's configuration, the virtualenv
-    copy read-only, room for the layers where the image holds them, and the unpacking first."""
-    folder = f"exec,size={room_mb}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
+def _on_stdin(
+    client, holder, image_config: dict, tars: list[Path], limits: sandbox.Limits, work: str,
+    started: float,
+) -> sandbox.RunResult:  # fmt: skip
+    """The smoke test with the layers unpacked into tmpfs, in the sandbox started ahead for this
+    kind of test when there is one; then the next one is started."""
+    # The tmpfs's pages count as the model's memory: the room is added to its limit.
+    roomier = replace(limits, memory_mb=limits.memory_mb + STANDBY_ROOM_MB)
+    options = _parts_options(holder, image_config)
+    command = [*image_config["Entrypoint"], SELF_TEST_FLAG]
+    kind = hashlib.sha256(json.dumps([command, options, asdict(roomier)]).encode()).hexdigest()
+    ready = standby.take(client, kind)
+    if ready is not None:
+        ready.rename(smoke_test_name(work))
+        result = sandbox.finish(ready, limits=roomier, stdin=tars, started=started)
+    else:
+        result = sandbox.run(
+            client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
+            work=work, stdin=tars, options={**options, "name": smoke_test_name(work)},
+        )  # fmt: skip
+    standby.prepare(kind, lambda other_client: sandbox.start(
+        other_client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
+        work=STANDBY_WORK, stdin=True, options=options,
+    ))  # fmt: skip
+    return result
+
+
+def _image_options(holder, image_config: dict) -> dict:
+    """A smoke test's sandbox: the image's configuration, and the virtualenv copy read-only."""
     return {
-        "tmpfs": {f"/{place}": folder for place in unpack.FOLDERS},
         "volumes_from": [f"{holder.id}:ro"],
         "labels": {venvs.COPY_LABEL: holder.id},
         "environment": image_config["Env"],
         "working_dir": image_config["WorkingDir"],
+        "entrypoint": image_config["Entrypoint"],
+    }
+
+
+def _parts_options(holder, image_config: dict) -> dict:
+    """With room for the layers where the image holds them, and the unpacking first."""
+    folder = f"exec,size={STANDBY_ROOM_MB}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
+    return {
+        **_image_options(holder, image_config),
+        "tmpfs": {f"/{place}": folder for place in unpack.FOLDERS},
         "entrypoint": [venvs.VENV + "/bin/python", "-c", UNPACK_SOURCE],
+    }
+
+
+def _tree_options(holder, image_config: dict, tree: Path) -> dict:
+    """With the folders of `tree` mounted read-only where the image holds them."""
+    return {
+        **_image_options(holder, image_config),
+        "volumes": {
+            str(tree / place): {"bind": f"/{place}", "mode": "ro"} for place in unpack.FOLDERS
+        },
     }
 
 

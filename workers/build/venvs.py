@@ -12,6 +12,7 @@ MODELFARM_WORKER_VENV_COPIES.
 
 import os
 import socket
+from pathlib import Path
 
 import structlog
 from docker.errors import NotFound
@@ -53,19 +54,21 @@ def complete_holder(client, tag: str) -> Container | None:
     return None
 
 
-def holder(client, tag: str, layer_digest: str, log) -> Container:
-    """The set's complete holder, copied from the registry if this engine has none yet."""
+def holder(client, tag: str, layer_digest: str, work: Path, log) -> Container:
+    """The set's complete holder, copied from the registry if this engine has none yet (its
+    blob downloaded into the folder work first)."""
     found = complete_holder(client, tag)
     if found is not None:
         return found
     with leases.claim(f"venv:{ENGINE_KEY}:{tag}", wait_s=settings.build_time_limit_s):
-        return complete_holder(client, tag) or _copy(client, tag, layer_digest, log)
+        return complete_holder(client, tag) or _copy(client, tag, layer_digest, work, log)
 
 
-def _copy(client, tag: str, layer_digest: str, log) -> Container:
+def _copy(client, tag: str, layer_digest: str, work: Path, log) -> Container:
     log(f"dependencies: copying the virtualenv of {tag[:17]}... from the registry\n")
-    blob = registry.Registry(timeout=settings.build_time_limit_s).blob(
-        registry.DEPS_REPOSITORY, layer_digest
+    blob = work / "venv-copy.tar.gz"
+    registry.Registry().download_blob(
+        registry.DEPS_REPOSITORY, layer_digest, blob, settings.build_time_limit_s
     )
     name = holder_name(tag)
     images.remove_container(client, name)
@@ -73,7 +76,9 @@ def _copy(client, tag: str, layer_digest: str, log) -> Container:
         settings.base_image, ["true"], name=name, user="0", network_mode="none",
         volumes=[VENV],
     )  # fmt: skip
-    made.put_archive("/", blob)  # the engine gunzips and unpacks it, into the volume
+    with blob.open("rb") as stream:  # the engine gunzips and unpacks it, into the volume
+        made.put_archive("/", stream)
+    blob.unlink()
     made.start()
     if made.wait(timeout=settings.build_time_limit_s)["StatusCode"] != 0:
         raise images.FarmFault(images.ENGINE, f"the copy of {tag}'s virtualenv did not complete")

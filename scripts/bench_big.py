@@ -1,0 +1,168 @@
+"""Real-size models: weights of random bytes (as incompressible as float tensors) and a predict.py
+whose setup() reads them all, built by the farm and, side by side in the same run, by
+`docker build` + `docker push` of the same files on the same engine and registry.
+
+For each size: the first build (dependencies seen), a code-only change, a weights-only change,
+the build worker's peak resident memory over its idle size (VmHWM after clear_refs), the floor
+(sha256 of the weights + a copy of them into the registry's storage), and the first job on a
+host without the image against `docker pull` + the model's setup. For the largest, the
+registry's bytes for three versions sharing the weights against one.
+
+    .venv/bin/python scripts/bench_big.py [GB ...]     (needs the stack: scripts/up.sh, with
+                                                        its default package limit of 4 GiB)
+"""
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import docker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_build import registry_bytes, timed_build  # noqa: E402
+
+from core.registry import engine_name  # noqa: E402
+from core.settings import settings  # noqa: E402
+from tests.integration import stack  # noqa: E402
+from tests.integration.test_big_models import PREDICT  # noqa: E402
+from tests.utils import ROOT, Farm  # noqa: E402
+
+SIZES_GB = (0.1, 1.0, 2.0)
+MB = 1024**2
+DOCKERFILE = "FROM {base}\nCOPY weights.bin /model/\nCOPY predict.py /model/\n"
+
+
+def _weights(path: Path, size: int) -> None:
+    with path.open("wb") as out:
+        for start in range(0, size, 16 * MB):
+            out.write(os.urandom(min(16 * MB, size - start)))
+
+
+def _package(folder: Path, weights: Path, tag: str) -> Path:
+    path = folder / f"package-{tag}.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as package:
+        package.writestr("predict.py", PREDICT + f"# {tag}\n")
+        package.write(weights, "weights.bin")
+    return path
+
+
+def _farm_builds(farm: Farm, folder: Path, weights: Path, results: dict, label: str) -> list:
+    """First build, code-only, weights-only; the versions made."""
+    model = farm.create_model()["id"]
+    pids = stack.peaks_reset("build-worker")
+    idle_kb = stack.memory_kb(pids, "VmRSS")
+    results[f"{label}_first_build_s"], first = timed_build(
+        farm, model, _package(folder, weights, "a")
+    )
+    peak_kb = stack.memory_kb(pids, "VmHWM") - idle_kb
+    results[f"{label}_worker_peak_rss_over_idle_mb"] = peak_kb / 1024
+    results[f"{label}_code_only_s"], code = timed_build(farm, model, _package(folder, weights, "b"))
+    _, again = timed_build(farm, model, _package(folder, weights, "c"))  # shares the weights
+    with weights.open("r+b") as changing:  # one byte of the weights changed
+        changing.write(b"\xff" if changing.read(1) != b"\xff" else b"\0")
+    results[f"{label}_weights_only_s"], _ = timed_build(farm, model, _package(folder, weights, "d"))
+    return [first, code, again]
+
+
+def _docker_builds(client, folder: Path, weights: Path, results: dict, label: str) -> None:
+    """docker build + docker push of the same files, first and after a code-only change."""
+    context = folder / "docker-context"
+    context.mkdir()
+    os.link(weights, context / "weights.bin")
+    (context / "Dockerfile").write_text(DOCKERFILE.format(base=settings.base_image))
+    repository = engine_name(f"bench/docker-{uuid.uuid4().hex[:8]}")
+    for row, tag in (("first", "a"), ("code_only", "b")):
+        (context / "predict.py").write_text(PREDICT + f"# {tag}\n")
+        started = time.perf_counter()
+        client.images.build(path=str(context), tag=f"{repository}:{tag}", rm=True)
+        built = time.perf_counter()
+        for line in client.images.push(repository, tag, stream=True, decode=True):
+            if "error" in line:
+                raise SystemExit(f"docker push: {line['error']}")
+        results[f"{label}_docker_{row}_build_s"] = built - started
+        results[f"{label}_docker_{row}_push_s"] = time.perf_counter() - built
+    for tag in ("a", "b"):
+        client.images.remove(f"{repository}:{tag}", force=True)
+
+
+def _floor(weights: Path) -> float:
+    """sha256 of the weights and a copy of them into the registry's storage (its disk)."""
+    target = ROOT / settings.data_dir / "registry" / f"floor-{uuid.uuid4().hex}"
+    started = time.perf_counter()
+    with weights.open("rb") as source:
+        hashlib.file_digest(source, "sha256")
+    shutil.copyfile(weights, target)
+    os.sync()
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return seconds
+
+
+def _first_job(farm: Farm, client, version: dict, weights: Path, results: dict, label: str):
+    """The first job on an engine without the image, against docker pull + the setup."""
+    client.images.remove(version["image_ref"], force=True)
+    started = time.perf_counter()
+    job = farm.predict(version["id"], {"text": "x"}, wait_s=600)
+    results[f"{label}_first_job_s"] = time.perf_counter() - started
+    if job["status"] != "SUCCEEDED":
+        raise SystemExit(f"job failed: {job['error']}")
+    client.images.remove(version["image_ref"], force=True)
+    started = time.perf_counter()
+    client.images.pull(version["image_ref"])
+    results[f"{label}_docker_pull_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    with weights.open("rb") as source:  # what the model's setup() does
+        hashlib.file_digest(source, "sha256")
+    results[f"{label}_setup_s"] = time.perf_counter() - started
+
+
+def measure_size(farm: Farm, client, gb: float) -> dict:
+    label = f"{gb:g}gb"
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(dir=ROOT / settings.data_dir) as scratch:
+        folder = Path(scratch)
+        weights = folder / "weights.bin"
+        _weights(weights, int(gb * 1024**3))
+        os.sync()
+        results[f"{label}_floor_s"] = _floor(weights)
+        _docker_builds(client, folder, weights, results, label)
+        versions = _farm_builds(farm, folder, weights, results, label)
+        _first_job(farm, client, versions[0], weights, results, label)
+        three, _ = registry_bytes(versions)
+        one, _ = registry_bytes(versions[:1])
+        results[f"{label}_registry_three_versions_over_one"] = three / one
+    first, floor = results[f"{label}_first_build_s"], results[f"{label}_floor_s"]
+    docker_first = (
+        results[f"{label}_docker_first_build_s"] + results[f"{label}_docker_first_push_s"]
+    )
+    results[f"{label}_first_over_docker"] = first / docker_first
+    results[f"{label}_first_over_floor"] = first / floor
+    results[f"{label}_weights_only_over_first"] = results[f"{label}_weights_only_s"] / first
+    pull_and_setup = results[f"{label}_docker_pull_s"] + results[f"{label}_setup_s"]
+    results[f"{label}_first_job_over_pull_and_setup"] = (
+        results[f"{label}_first_job_s"] / pull_and_setup
+    )
+    return {name: round(value, 3) for name, value in results.items()}
+
+
+def measure(sizes_gb=SIZES_GB) -> dict:
+    client = docker.from_env(timeout=1800)
+    try:
+        results = {}
+        for gb in sizes_gb:  # a user each: four packages of 2 GB fill most of a quota
+            farm = Farm.register(f"bench-{uuid.uuid4().hex[:8]}@example.com", "bench-password")
+            results |= measure_size(farm, client, gb)
+            print(results, flush=True)
+        return results
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    print(measure([float(gb) for gb in sys.argv[1:]] or SIZES_GB))
