@@ -16,8 +16,6 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dockerfile
-
 from runner.protocol import MODEL_UID
 
 TEMPLATE = Path(__file__).with_name("Dockerfile.template")
@@ -96,6 +94,11 @@ class Plan:
 def parse(text: str, *, base: str) -> Plan:
     """The plan of a Dockerfile of the template's forms over `base`; DockerfileRefused naming
     the first instruction that is not one of them."""
+    # Imported here, by the process that parses, never at import time: the parser is Go code
+    # whose runtime starts with threads when it is loaded, and a process forked after that
+    # (the build worker's pool child, forked by its main process) hangs in its next call.
+    import dockerfile
+
     try:
         commands = dockerfile.parse_string(text)
     except dockerfile.GoParseError as error:

@@ -1,6 +1,9 @@
 """The generated Dockerfile: no value put into the template can change its instructions, and
 the executor's reading of it refuses every instruction and form the template never writes."""
 
+import subprocess
+import sys
+
 import dockerfile as buildkit
 import pytest
 
@@ -127,3 +130,25 @@ def test_the_model_stages_configuration_is_applied_as_the_engine_applies_it():
     # a base that sets no PATH gets the engine's default first, replaced by the ENV
     bare = image_config({"config": {"Env": None}}, plan, lambda text: None)["config"]
     assert bare["Env"][0].startswith("PATH=/opt/venv/bin:")
+
+
+def test_no_worker_loads_the_go_parser_before_its_pool_forks():
+    """The parser is Go, whose runtime starts threads when it is loaded: a pool child forked
+    from a process that loaded it hangs in its next parse (CI caught a build stuck so). The
+    workers' processes load every task module; none may load the parser by doing so."""
+    script = (
+        "import sys, workers.celery_app, workers.tasks, workers.build.builder, "
+        "workers.build.executor, workers.build.engine; "
+        "print('dockerfile' in sys.modules)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "False", loaded.stderr
+    # and the parse itself, in a process forked after the import, works
+    forked = subprocess.run(
+        [sys.executable, "-c", "import os, sys; from core import dockerfile as d; "
+         "t = d.for_base('modelfarm/base:bookworm'); pid = os.fork()\n"
+         "if pid == 0:\n    d.parse(t, base='modelfarm/base:bookworm'); os._exit(0)\n"
+         "sys.exit(os.waitpid(pid, 0)[1])"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert forked.returncode == 0, forked.stderr
