@@ -5,6 +5,7 @@ import enum
 import json
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -92,10 +93,12 @@ def push(
         mine = [m for m in farm.models() if m["name"] == model and m["owner_id"] == farm.me()["id"]]
         visibility = "public" if public else "private"
         found = mine[0] if mine else farm.create_model(model, visibility=visibility)
-        package, files = pack(folder)
-        shell.note(f"packed {folder}: {', '.join(files)}")
-        with shell.uploading(len(package), "the package") as advance:
-            version = farm.push(found["id"], package, progress=advance)
+        with tempfile.TemporaryDirectory(prefix="modelfarm-push-") as scratch:
+            package = Path(scratch) / "package.zip"
+            files = pack(folder, package)
+            shell.note(f"packed {folder}: {', '.join(files)}")
+            with shell.uploading(package.stat().st_size, "the package") as advance:
+                version = farm.push(found["id"], package, progress=advance)
         with shell.waiting(f"building {model} v{version['number']} ({version['id']})"):
             version = farm.wait_version(version["id"], log=shell.stream)
     if as_json:

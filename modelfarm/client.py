@@ -11,6 +11,7 @@ Every error answer raises ApiError, with the API's own sentence of what to fix.
 """
 
 import base64
+import io
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ VERSION_ENDED = {"READY", "FAILED"}
 JOB_ENDED = {"SUCCEEDED", "FAILED", "CANCELED"}
 # Files up to this size go inside the job's JSON; bigger ones are uploaded to their own URL.
 INLINE_FILE_BYTES = 1024 * 1024
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 PAGE = 100
 CONTEXT_TIMEOUT = httpx.Timeout(60, read=600)
 
@@ -138,9 +140,11 @@ class Client:
         return self.call("GET", f"/api/versions/{version_id}").json()
 
     def push(
-        self, model_id: str, package: bytes, *, progress: Callable[[int], None] | None = None
-    ) -> dict:
-        """A new version of the model from a package ZIP: uploaded, its build started."""
+        self, model_id: str, package: bytes | Path, *,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict:  # fmt: skip
+        """A new version of the model from a package ZIP (its bytes, or a file streamed from
+        disk): uploaded, its build started."""
         created = self.call("POST", f"/api/models/{model_id}/versions").json()
         _put(created["upload_url"], package, progress)
         self.call("POST", f"/api/versions/{created['version']['id']}/build")
@@ -217,7 +221,7 @@ class Client:
         job = created["job"]
         if uploads:
             for name, path in uploads.items():
-                _put(created["upload_urls"][name], path.read_bytes(), progress)
+                _put(created["upload_urls"][name], path, progress)
             job = self.run_job(job["id"], wait_s=wait_s)
         return job if job["status"] in JOB_ENDED else self.wait_job(job["id"])
 
@@ -288,17 +292,19 @@ class Client:
         return self.call("GET", "/health").json()
 
 
-def _put(url: str, data: bytes, progress: Callable[[int], None] | None) -> None:
-    """PUTs bytes to a presigned URL, telling `progress` each chunk's size as it leaves."""
+def _put(url: str, data: bytes | Path, progress: Callable[[int], None] | None) -> None:
+    """PUTs bytes, or a file a chunk at a time, to a presigned URL, telling `progress` each
+    chunk's size as it leaves."""
 
     def chunks() -> Iterator[bytes]:
-        for start in range(0, len(data), 256 * 1024):
-            chunk = data[start : start + 256 * 1024]
-            yield chunk
-            if progress is not None:
-                progress(len(chunk))
+        with io.BytesIO(data) if isinstance(data, bytes) else data.open("rb") as source:
+            while chunk := source.read(UPLOAD_CHUNK_BYTES):
+                yield chunk
+                if progress is not None:
+                    progress(len(chunk))
 
-    headers = {"Content-Length": str(len(data))}
+    size = len(data) if isinstance(data, bytes) else data.stat().st_size
+    headers = {"Content-Length": str(size)}
     response = httpx.put(url, content=chunks(), headers=headers, timeout=300)
     if response.is_error:
         raise ApiError(response.status_code, f"the upload was refused: {response.text[:300]}")

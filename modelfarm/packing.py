@@ -4,18 +4,24 @@ Leaves out what only the author needs (train.py, samples/, caches), so the packa
 contract files and the weights. Fixed timestamps and order make an unchanged package the same
 bytes (the farm also recognises the same files zipped any other way); a file's executable bit
 is kept, and nothing else of its mode.
+
+The ZIP is written to a file a chunk at a time (gigabytes of weights are never in memory),
+ZIP64 where a file needs it. Files over STORE_ABOVE are stored, not deflated: such files are
+weights, which deflate hardly shrinks (7 % of float32 tensors, nothing of quantized or random
+ones) at 17-30 MB/s a core, far slower than they upload.
 """
 
-import io
+import shutil
 import zipfile
 from pathlib import Path
 
 LEFT_OUT = {"train.py", "samples", "__pycache__", ".ipynb_checkpoints"}
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+STORE_ABOVE = 8 * 1024**2
 
 
-def pack(folder: Path) -> tuple[bytes, list[str]]:
-    """The ZIP's bytes, and the names of the files it holds."""
+def pack(folder: Path, target: Path) -> list[str]:
+    """Writes the folder's ZIP to target; the names of the files it holds."""
     if not (folder / "predict.py").is_file():
         raise FileNotFoundError(f"{folder} has no predict.py: point at a model's folder")
     files = sorted(
@@ -23,12 +29,14 @@ def pack(folder: Path) -> tuple[bytes, list[str]]:
         for path in folder.rglob("*")
         if path.is_file() and not LEFT_OUT & set(path.relative_to(folder).parts)
     )
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "w") as archive:
         for path in files:
             entry = zipfile.ZipInfo(path.relative_to(folder).as_posix(), FIXED_TIME)
             # the executable bit only, as the image keeps it (0755 or 0644)
             entry.external_attr = (0o755 if path.stat().st_mode & 0o111 else 0o644) << 16
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(entry, path.read_bytes())
-    return buffer.getvalue(), [path.relative_to(folder).as_posix() for path in files]
+            entry.file_size = path.stat().st_size  # so that zipfile knows when ZIP64 is needed
+            big = entry.file_size > STORE_ABOVE
+            entry.compress_type = zipfile.ZIP_STORED if big else zipfile.ZIP_DEFLATED
+            with path.open("rb") as source, archive.open(entry, "w") as sink:
+                shutil.copyfileobj(source, sink, 1024**2)
+    return [path.relative_to(folder).as_posix() for path in files]

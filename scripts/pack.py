@@ -16,7 +16,6 @@ if __name__ == "__main__":
     parser.add_argument("folder", type=Path)
     parser.add_argument("target", type=Path)
     arguments = parser.parse_args()
-    data, packed = pack(arguments.folder)
     arguments.target.parent.mkdir(parents=True, exist_ok=True)
-    arguments.target.write_bytes(data)
+    packed = pack(arguments.folder, arguments.target)
     print(f"packed {arguments.target}: {', '.join(packed)}")

@@ -1,6 +1,5 @@
 """The example packages themselves: training is reproducible, packing is deterministic."""
 
-import io
 import json
 import subprocess
 import sys
@@ -50,8 +49,23 @@ def test_packing_keeps_a_files_executable_bit_and_nothing_else_of_its_mode(tmp_p
     (tmp_path / "tool.sh").write_text("#!/bin/sh\n")
     (tmp_path / "tool.sh").chmod(0o750)
     (tmp_path / "predict.py").chmod(0o600)
-    content, _ = pack(tmp_path)
+    pack(tmp_path, tmp_path / "package.zip")
     modes = {
-        e.filename: e.external_attr >> 16 for e in zipfile.ZipFile(io.BytesIO(content)).infolist()
+        e.filename: e.external_attr >> 16
+        for e in zipfile.ZipFile(tmp_path / "package.zip").infolist()
     }
     assert modes == {"predict.py": 0o644, "tool.sh": 0o755}
+
+
+def test_packing_stores_big_files_and_deflates_the_rest(tmp_path):
+    from modelfarm.packing import STORE_ABOVE, pack
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "predict.py").write_text("def predict(): ...\n" * 100)
+    (folder / "weights.bin").write_bytes(b"\0" * (STORE_ABOVE + 1))
+    pack(folder, tmp_path / "package.zip")
+    with zipfile.ZipFile(tmp_path / "package.zip") as package:
+        kinds = {entry.filename: entry.compress_type for entry in package.infolist()}
+        assert package.read("weights.bin") == b"\0" * (STORE_ABOVE + 1)
+    assert kinds == {"predict.py": zipfile.ZIP_DEFLATED, "weights.bin": zipfile.ZIP_STORED}
