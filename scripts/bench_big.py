@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 import docker
@@ -30,7 +29,7 @@ from bench_build import registry_bytes, timed_build  # noqa: E402
 from core.registry import engine_name  # noqa: E402
 from core.settings import settings  # noqa: E402
 from tests.integration import stack  # noqa: E402
-from tests.integration.test_big_models import PREDICT  # noqa: E402
+from tests.integration.test_big_models import PREDICT, package_of  # noqa: E402
 from tests.utils import ROOT, Farm  # noqa: E402
 
 SIZES_GB = (0.1, 1.0, 2.0)
@@ -44,29 +43,27 @@ def _weights(path: Path, size: int) -> None:
             out.write(os.urandom(min(16 * MB, size - start)))
 
 
-def _package(folder: Path, weights: Path, tag: str) -> Path:
-    path = folder / f"package-{tag}.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as package:
-        package.writestr("predict.py", PREDICT + f"# {tag}\n")
-        package.write(weights, "weights.bin")
-    return path
-
-
 def _farm_builds(farm: Farm, folder: Path, weights: Path, results: dict, label: str) -> list:
     """First build, code-only, weights-only; the versions made."""
     model = farm.create_model()["id"]
     pids = stack.peaks_reset("build-worker")
     idle_kb = stack.memory_kb(pids, "VmRSS")
     results[f"{label}_first_build_s"], first = timed_build(
-        farm, model, _package(folder, weights, "a")
+        farm, model, package_of(folder, weights, "a")
     )
     peak_kb = stack.memory_kb(pids, "VmHWM") - idle_kb
     results[f"{label}_worker_peak_rss_over_idle_mb"] = peak_kb / 1024
-    results[f"{label}_code_only_s"], code = timed_build(farm, model, _package(folder, weights, "b"))
-    _, again = timed_build(farm, model, _package(folder, weights, "c"))  # shares the weights
+    results[f"{label}_code_only_s"], code = timed_build(
+        farm, model, package_of(folder, weights, "b")
+    )
+    _, again = timed_build(farm, model, package_of(folder, weights, "c"))  # shares the weights
     with weights.open("r+b") as changing:  # one byte of the weights changed
-        changing.write(b"\xff" if changing.read(1) != b"\xff" else b"\0")
-    results[f"{label}_weights_only_s"], _ = timed_build(farm, model, _package(folder, weights, "d"))
+        first_byte = changing.read(1)
+        changing.seek(0)
+        changing.write(b"\0" if first_byte == b"\xff" else b"\xff")
+    results[f"{label}_weights_only_s"], _ = timed_build(
+        farm, model, package_of(folder, weights, "d")
+    )
     return [first, code, again]
 
 

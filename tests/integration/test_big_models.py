@@ -50,7 +50,8 @@ def weights(tmp_path_factory) -> tuple[Path, str]:
     return path, digest.hexdigest()
 
 
-def _package(folder: Path, weights: Path, tag: str) -> Path:
+def package_of(folder: Path, weights: Path, tag: str) -> Path:
+    """A ZIP of PREDICT (marked with tag) and the weights, stored as they are."""
     path = folder / f"package-{tag}.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as package:
         package.writestr("predict.py", PREDICT + f"# {tag}\n")
@@ -78,7 +79,7 @@ def test_a_gigabyte_of_weights_builds_in_bounded_memory_and_a_code_change_reuses
     model = farm.create_model()["id"]
     pids = stack.peaks_reset("build-worker")
     idle_kb = stack.memory_kb(pids, "VmRSS")
-    first = _build(farm, model, _package(tmp_path, path, "a"))
+    first = _build(farm, model, package_of(tmp_path, path, "a"))
     assert first["status"] == VersionStatus.READY, first["error"]
     peak_over_idle = (stack.memory_kb(pids, "VmHWM") - idle_kb) * 1024
     assert peak_over_idle < MEMORY_BOUND, f"{peak_over_idle / MB:.0f} MB over idle"
@@ -90,7 +91,7 @@ def test_a_gigabyte_of_weights_builds_in_bounded_memory_and_a_code_change_reuses
     assert job["result"] == {"sha256": sha256, "text": "hi"}  # read back byte-exact
 
     (tmp_path / "package-a.zip").unlink()
-    changed = _build(farm, model, _package(tmp_path, path, "b"))  # the code only
+    changed = _build(farm, model, package_of(tmp_path, path, "b"))  # the code only
     assert changed["status"] == VersionStatus.READY, changed["error"]
     assert weights_layer in _layers(changed)  # the same blob
     log = farm.build_log(changed["id"])
