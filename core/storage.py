@@ -189,9 +189,10 @@ class Storage:
                 return None
             raise
 
-    def download(self, key: str, path: Path, *, size: int) -> bool:
+    def download(self, key: str, path: Path, *, size: int, hashing=None) -> bool:
         """Streams the object to path, refusing (NotAsSealed) as soon as it passes `size`
-        bytes, and a shorter one too; False when it does not exist."""
+        bytes, and a shorter one too; False when it does not exist. `hashing` (a hashlib
+        object), when given, is fed the bytes on the way."""
         response = self._open(key)
         if response is None:
             return False
@@ -203,6 +204,8 @@ class Storage:
                     if written > size:
                         raise NotAsSealed(f"more than {size} bytes")
                     sink.write(chunk)
+                    if hashing is not None:
+                        hashing.update(chunk)
         finally:
             response.close()
             response.release_conn()

@@ -9,6 +9,7 @@ there. Each step that touches a dependency is retried on the farm's faults (work
 a user's fault fails the version with its message at once.
 """
 
+import hashlib
 import tempfile
 import time
 import traceback
@@ -122,9 +123,9 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
     with tempfile.TemporaryDirectory(prefix="build-", dir=work_dir(BUILD_QUEUE)) as workdir:
         work = Path(workdir)
         zip_path = work / "package.zip"
-        _download_package(storage, request, zip_path)
+        zip_sha256 = _download_package(storage, request, zip_path)
         (work / "source").mkdir()
-        package = open_package(zip_path, work / "source")
+        package = open_package(zip_path, work / "source", sha256=zip_sha256)
         log(f"package: sha256 {package.sha256}, requirements: {package.requirements or 'none'}\n")
         client = images.docker_client(timeout=settings.build_time_limit_s)
         try:
@@ -133,10 +134,13 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
             client.close()
 
 
-def _download_package(storage: Storage, request: BuildRequest, path: Path) -> None:
-    """The sealed package, streamed to disk, never more than the size accepted."""
+def _download_package(storage: Storage, request: BuildRequest, path: Path) -> str:
+    """The sealed package, streamed to disk, never more than the size accepted; its sha256."""
+    digest = hashlib.sha256()
     try:
-        found = storage.download(request.package_key, path, size=request.package_size)
+        found = storage.download(
+            request.package_key, path, size=request.package_size, hashing=digest
+        )
     except NotAsSealed as error:
         raise PackageError(
             f"The stored package is not the one accepted for this build ({error}); upload it "
@@ -144,6 +148,7 @@ def _download_package(storage: Storage, request: BuildRequest, path: Path) -> No
         ) from None
     if not found:
         raise PackageError("The uploaded ZIP is gone from storage; upload it to a new version.")
+    return digest.hexdigest()
 
 
 def _build_image(

@@ -71,8 +71,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_package(zip_path: Path, destination: Path) -> Package:
-    """Validate the ZIP at zip_path, extract it into destination, and read its contract files."""
+def open_package(zip_path: Path, destination: Path, *, sha256: str | None = None) -> Package:
+    """Validate the ZIP at zip_path, extract it into destination, and read its contract files
+    (sha256: the ZIP's, when it was hashed on its way to disk)."""
     size = zip_path.stat().st_size
     if size > settings.max_package_bytes:
         raise PackageError(
@@ -87,7 +88,7 @@ def open_package(zip_path: Path, destination: Path) -> Package:
     check_predict_source(destination)
     return Package(
         root=destination,
-        sha256=sha256_file(zip_path),
+        sha256=sha256 or sha256_file(zip_path),
         contents_sha256=contents_digest(entries, digests),
         requirements=_read_requirements(destination),
         config=_read_config(destination),
