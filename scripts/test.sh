@@ -10,8 +10,8 @@ cd "$ROOT"
 # loopback and wait minutes between attempts).
 export MODELFARM_WEBHOOK_ALLOW_PRIVATE=${MODELFARM_WEBHOOK_ALLOW_PRIVATE:-true}
 export MODELFARM_WEBHOOK_RETRY_DELAYS_S=${MODELFARM_WEBHOOK_RETRY_DELAYS_S:-[1,1,2,2,4]}
-# The tests that upload a package at the limit stay quick with 1.5 GiB, which still holds the
+# The tests that upload a package at the limit stay quick with 1.125 GiB, which still holds the
 # big-model test's gigabyte of weights (the default is 4 GiB).
-export MODELFARM_MAX_PACKAGE_BYTES=${MODELFARM_MAX_PACKAGE_BYTES:-1610612736}
+export MODELFARM_MAX_PACKAGE_BYTES=${MODELFARM_MAX_PACKAGE_BYTES:-1207959552}
 "$ROOT/scripts/up.sh"
 exec "$VENV/bin/python" -m pytest "$@"
