@@ -97,9 +97,25 @@ def destination(url: str, *, resolve: Resolver = _resolve) -> str:
     return addresses[0]
 
 
+# IPv6 prefixes that carry an IPv4 address a gateway forwards to: NAT64's well-known prefix
+# (RFC 6052: the address in the last 32 bits); 6to4 and Teredo are read by ipaddress itself.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _carried(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo's client, NAT64)."""
+    if ip.ipv4_mapped or ip.sixtofour:
+        return ip.ipv4_mapped or ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and (carried := _carried(ip)) is not None:
+        ip = carried  # judged by the IPv4 address it reaches
     if ip.is_link_local:
         return "a link-local address (where cloud metadata services answer)"
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:

@@ -25,6 +25,10 @@ def strict(monkeypatch):
         (("169.254.169.254",), "link-local"),
         (("fe80::1",), "link-local"),
         (("::ffff:10.0.0.1",), "a loopback or private address"),
+        (("2002:7f00:1::",), "a loopback or private address"),  # 6to4 of 127.0.0.1
+        (("2002:a9fe:a9fe::",), "link-local"),  # 6to4 of 169.254.169.254
+        (("2001:0:4136:e378:8000:63bf:80ff:fffe",), "a loopback or private address"),  # Teredo
+        (("64:ff9b::a00:1",), "a loopback or private address"),  # NAT64 of 10.0.0.1
         (("fd00:ec2::254",), "a loopback or private address"),
         (("100.64.0.1",), "a loopback or private address"),  # carrier-grade NAT
         (("224.0.0.1",), "not an address of one host"),
