@@ -7,6 +7,7 @@ import struct
 import warnings
 import zipfile
 
+from core.settings import settings
 from tests.utils import make_zip
 
 PREDICT = "def predict(input_path, output_dir):\n    return {'ok': True}\n"
@@ -31,17 +32,23 @@ def _renamed(placeholder: str, real: bytes) -> bytes:
 
 def _declaring(*sizes: int) -> bytes:
     """A small ZIP whose directory claims its weight files hold `sizes` bytes, stored as is
-    (so no compression ratio gives it away)."""
-    weights = {f"weights-{i}.bin": "tiny" for i in range(len(sizes))}
-    package = bytearray(make_zip({"predict.py": PREDICT, **weights}))
-    record = package.find(b"PK\x01\x02")  # central directory records, in entry order
-    records = []
-    while record >= 0:
-        records.append(record)
-        record = package.find(b"PK\x01\x02", record + 1)
-    for record, size in zip(records[1:], sizes, strict=True):
-        struct.pack_into("<II", package, record + 20, size, size)  # compressed, uncompressed
-    return bytes(package)
+    (so no compression ratio gives it away); ZIP64 records where a size needs them."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("predict.py", PREDICT)
+        for number, size in enumerate(sizes):
+            archive.writestr(f"weights-{number}.bin", "tiny")
+            # the central directory, written at close, tells these sizes
+            archive.filelist[-1].file_size = archive.filelist[-1].compress_size = size
+    return buffer.getvalue()
+
+
+def _past_the_total() -> tuple[bytes, str]:
+    """Files each at the limit for one file, together past the limit for all."""
+    each = settings.package_max_file_bytes
+    count = settings.package_max_unpacked_bytes // each + 1
+    total = count * each + len(PREDICT.encode())
+    return _declaring(*[each] * count), f"unpacks to {total} bytes"
 
 
 def _duplicated() -> bytes:
@@ -90,8 +97,8 @@ BROKEN_PACKAGES = {
     "duplicate-names": (_duplicated(), "more than once"),
     "encrypted": (_encrypted(), "encrypted"),
     "zip-bomb": (_bomb(), "zip bomb"),
-    "huge-file": (_declaring(3 * 1024**3), "the limit for one file"),
-    "huge-total": (_declaring(*[1000 * 1024**2] * 3), "unpacks to 3145728061 bytes"),
+    "huge-file": (_declaring(settings.package_max_file_bytes + 1), "the limit for one file"),
+    "huge-total": _past_the_total(),
     "too-many-entries": (_many_entries(10_001), "entries; the limit is"),
     "no-predict": (make_zip({"model.onnx": "x"}), "no predict.py"),
     "nested-predict": (make_zip({"model/predict.py": PREDICT}), "zip the folder's contents"),
