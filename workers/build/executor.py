@@ -83,7 +83,7 @@ def _copy_layer(hub, plan: Plan, repository: str, files: context.Context, copy: 
     prefix = copy.destination.lstrip("/")
     name = layers.content_name(picked, prefix=prefix)
     layer = layers.known(name)
-    if layer is not None and _big(layer) and hub.has_blob(repository, layer.digest):
+    if layer is not None and _mounted(layer.size) and hub.has_blob(repository, layer.digest):
         how = "reused by content, not made"
     else:
         layer = layers.write_layer(work / f"layer-{copy.step}.tar", picked, prefix=prefix)
@@ -94,16 +94,17 @@ def _copy_layer(hub, plan: Plan, repository: str, files: context.Context, copy: 
     return layer
 
 
-def _big(layer: layers.Layer) -> bool:
-    """Whether the smoke test mounts the layer's files rather than unpacking its tar."""
-    return layer.size > STANDBY_ROOM_MB * 2**20
+def _mounted(size: int) -> bool:
+    """Whether the smoke test mounts layers of this size in all rather than unpacking their
+    tars (so a layer this big needs no tar for it)."""
+    return size > STANDBY_ROOM_MB * 2**20
 
 
 def _own_files(plan: Plan, files: context.Context, own: list[layers.Layer], work: Path) -> OwnFiles:
     """The image's own layers for the smoke test: their tars, or when they are big, a folder
     laid out as the image holds their files (hard links to the package's, modes as the image
     has them; the farm's few files copied)."""
-    if sum(layer.size for layer in own) <= STANDBY_ROOM_MB * 2**20:
+    if not _mounted(sum(layer.size for layer in own)):
         return OwnFiles(tars=[layer.path for layer in own if layer.path is not None])
     tree = work / "tree"
     for copy in plan.copies[1:]:
