@@ -33,6 +33,7 @@ _MEANINGS = {
     413: "The upload is over the limit.",
     422: "The request is malformed; `detail` says what to fix.",
     429: "Too many requests, or too much of your work queued; see Retry-After.",
+    507: "The farm's object store has too little free space for the upload; try again later.",
     503: "A dependency (database, Redis, object storage, work queue) is down; see Retry-After.",
 }
 

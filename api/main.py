@@ -15,7 +15,17 @@ from api import outages, waiting
 from api.body_limit import BodyLimit
 from api.deps import get_storage
 from api.request_log import RequestLog
-from api.routes import aliases, health, jobs, models, tokens, users, versions, webhooks
+from api.routes import (
+    aliases,
+    health,
+    jobs,
+    models,
+    package_uploads,
+    tokens,
+    users,
+    versions,
+    webhooks,
+)
 from api.schemas import PLAIN_TEXT
 from api.security import require_secret
 from core import logs, metrics
@@ -54,7 +64,8 @@ app = FastAPI(
     summary="Upload a model ZIP, get a sandboxed container image, run jobs on it.",
     lifespan=lifespan,
 )
-for module in (users, tokens, models, aliases, versions, jobs, webhooks, health):
+routers = (users, tokens, models, aliases, versions, package_uploads, jobs, webhooks, health)
+for module in routers:
     app.include_router(module.router)
 outages.install(app)
 app.add_middleware(BodyLimit)

@@ -162,6 +162,25 @@ class VersionCreated(BaseModel):
     upload_expires_in: int
 
 
+class PackageUploadStart(BaseModel):
+    size: int = Field(gt=0, description="The package ZIP's size in bytes.")
+
+
+class PartUrl(BaseModel):
+    number: int
+    bytes: int = Field(description="The part's exact size: bytes [(number-1)*part_bytes, ...).")
+    url: str = Field(description="PUT the part here.")
+
+
+class PackageUpload(BaseModel):
+    size: int
+    part_bytes: int
+    parts_total: int
+    parts_done: list[int] = Field(description="The parts the store has, at their size.")
+    parts: list[PartUrl] = Field(description="The parts still to PUT, each with its URL.")
+    expires_in: int = Field(description="Seconds the URLs stay valid; ask again for new ones.")
+
+
 class InlineFile(BaseModel):
     name: str = Field(
         pattern=inputs.FILE_NAME_PATTERN,

@@ -1,12 +1,20 @@
-"""Sealing what a client uploaded through a presigned URL, before work is queued on it.
+"""Sealing what a client uploaded through presigned URLs, before work is queued on it.
 
-The sealed copy is what the worker reads; the upload URL can still be written to, but nothing
-reads what arrives there afterwards.
+An upload by one URL is copied to its sealed key, which is what the worker reads; the upload URL
+can still be written to, but nothing reads what arrives there afterwards. A package uploaded in
+parts is sealed by completing its upload (core/multipart.py), which ends every part URL.
 """
 
+import httpx
 from fastapi import HTTPException, status
+from sqlalchemy.orm import Session
 
-from core.storage import Storage, TooLarge
+from api.outages import RETRY_AFTER_S
+from core.models import ModelVersion, PackageUpload
+from core.multipart import Layout, Multipart, missing
+from core.storage import Storage, TooLarge, store_disks
+
+MB = 1024**2
 
 
 def seal_upload(
@@ -26,3 +34,57 @@ def seal_upload(
             status.HTTP_409_CONFLICT, f"No {what} uploaded yet: PUT it to the {url_hint} first."
         )
     return size
+
+
+def require_free_space(size: int) -> None:
+    """507 when the store's disks have less free space than `size` (core/storage.store_disks):
+    refused before a byte is sent, never a half-full disk."""
+    try:
+        disks = store_disks()
+    except httpx.HTTPError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Object storage is unavailable; try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    free = sum(disk["free"] for disk in disks or [])
+    if disks is not None and size > free:
+        raise HTTPException(
+            status.HTTP_507_INSUFFICIENT_STORAGE,
+            f"The farm's object store has {free / MB:,.0f} MB free, too little for this "
+            f"{size / MB:,.0f} MB package, so nothing was uploaded: try again later, or ask the "
+            "farm's operator to free space.",
+        )
+
+
+def complete_in_parts(session: Session, storage: Storage, version: ModelVersion) -> int | None:
+    """Completes the version's upload in parts into its package_key; the package's size, None
+    when it has no such upload (its package came by the upload URL). 409 naming the parts that
+    are not there at their size: nothing half-written is ever built."""
+    upload = session.get(PackageUpload, version.id)
+    if upload is None:
+        return None
+    multipart, layout = Multipart(storage), Layout(upload.size, upload.part_bytes)
+    parts = multipart.parts(version.package_key, upload.upload_id)
+    if parts is None and storage.size(version.package_key) != upload.size:
+        session.delete(upload)
+        session.commit()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "This version's upload in parts was aborted: start it again (POST "
+            f"/api/versions/{version.id}/upload) and send every part.",
+        )
+    if parts is not None:  # None: completed by an earlier call that ended before its commit
+        absent = missing(layout, parts)
+        if absent:
+            listed = ", ".join(map(str, absent[:10])) + (", …" if len(absent) > 10 else "")
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"{len(absent)} of the package's {layout.count} parts are not uploaded at their "
+                f"size yet (part {listed}): PUT them to their URLs (POST /api/versions/"
+                f"{version.id}/upload with the same size lists them) and start the build again.",
+            )
+        ordered = [parts[number] for number in range(1, layout.count + 1)]
+        multipart.complete(version.package_key, upload.upload_id, ordered)
+    session.delete(upload)
+    return upload.size

@@ -138,6 +138,20 @@ class ModelVersion(WebhookTarget, Timestamped, Base):
     model: Mapped[Model] = relationship(back_populates="versions")
 
 
+class PackageUpload(Timestamped, Base):
+    """A version's package on its way in parts (core/multipart.py): the store's multipart
+    upload, open until the build completes it into the version's package_key, or aborted."""
+
+    __tablename__ = "package_uploads"
+
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    upload_id: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    part_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
 class ModelAlias(Timestamped, Base):
     """A name on a model ("prod") for one of its READY versions. Jobs may name the alias instead
     of a version, so that moving it deploys a version, or rolls one back, in one call."""

@@ -13,9 +13,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.lifecycle import JOB, VERSION
-from core.models import Job, Model, ModelVersion
+from core.models import Job, Model, ModelVersion, PackageUpload
+from core.multipart import Multipart
 from core.registry import Registry, model_repository
-from core.storage import Storage, job_prefix, package_upload_key
+from core.storage import Storage, job_prefix, package_key, package_upload_key
 
 
 def still_active(session: Session, *, versions: list[ModelVersion]) -> str | None:
@@ -50,6 +51,9 @@ def remove_versions(
     ids = [version.id for version in versions]
     for job_id in session.scalars(select(Job.id).where(Job.version_id.in_(ids))):
         storage.delete_prefix(job_prefix(job_id))
+    uploads = session.scalars(select(PackageUpload).where(PackageUpload.version_id.in_(ids)))
+    for upload in uploads:
+        Multipart(storage).abort(package_key(upload.version_id), upload.upload_id)
     for version in versions:
         for key in (package_upload_key(version.id), version.package_key, version.build_log_key):
             storage.delete(key)

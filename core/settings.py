@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     # Capacity of the local stack's object store (scripts/up.sh); 0: half the data disk's free
     # space. It must hold four packages and four inputs at their limits.
     s3_store_mb: int = Field(0, ge=0)
-    # Where /health reads the store's free disk space (a SeaweedFS volume server's /status);
-    # empty: not checked. Below one upload at the limit, object storage is reported degraded.
+    # Where the store's free disk space is read (a SeaweedFS volume server's /status); empty:
+    # not checked. /health reports object storage degraded below one upload at the limit, and
+    # a package upload in parts that would not fit is refused (507) before it starts.
     s3_capacity_url: str = "http://127.0.0.1:8080/status"
     presigned_url_lifetime_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
 
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     # A package fits one presigned PUT (S3 takes up to 5 GiB in one).
     max_package_bytes: int = Field(4 * 1024**3, ge=1)
     max_input_bytes: int = Field(64 * 1024**2, ge=1)
+    # A package uploaded in parts (core/multipart.py) comes in parts of this size (more when
+    # it would take over S3's 10,000 parts); S3 takes no part under 5 MiB but the last.
+    upload_part_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     # A job's input(s) sent inline, base64 in the JSON body: the cap on the whole body, and the
     # most items one batch job may have.
     max_inline_input_bytes: int = Field(8 * 1024**2, ge=1)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
@@ -23,6 +24,8 @@ from core.settings import settings
 
 # The codes an S3 server answers for an object that is not there.
 PARALLEL_PUTS = 8
+# Made once: a new httpx client costs about 35 ms (its TLS context), the request itself 2 ms.
+_capacity_client = httpx.Client(timeout=3)
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
@@ -40,9 +43,12 @@ def package_upload_key(version_id: uuid.UUID) -> str:
     return f"uploads/packages/{version_id}.zip"
 
 
+PACKAGES_PREFIX = "packages/"
+
+
 def package_key(version_id: uuid.UUID) -> str:
     """The sealed package: what the build reads."""
-    return f"packages/{version_id}.zip"
+    return f"{PACKAGES_PREFIX}{version_id}.zip"
 
 
 def build_log_key(version_id: uuid.UUID) -> str:
@@ -82,6 +88,15 @@ def wheel_key(sha256: str) -> str:
 
 def job_prefix(job_id: uuid.UUID) -> str:
     return f"jobs/{job_id}/"
+
+
+def store_disks() -> list[dict] | None:
+    """The store's disks as its volume server reports them (MODELFARM_S3_CAPACITY_URL), each
+    {"dir", "all", "used", "free", ...} in bytes; None when the farm is not told where."""
+    if not settings.s3_capacity_url:
+        return None
+    status = _capacity_client.get(settings.s3_capacity_url).raise_for_status().json()
+    return status.get("DiskStatuses", [])
 
 
 def _impatient_http() -> urllib3.PoolManager:

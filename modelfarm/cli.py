@@ -12,10 +12,10 @@ from typing import Annotated
 import httpx
 import typer
 
-from modelfarm import arguments, config
+from modelfarm import arguments, config, pushes
 from modelfarm.client import ApiError, Client
 from modelfarm.eject import download_into
-from modelfarm.packing import pack
+from modelfarm.packing import fingerprint, pack
 from modelfarm.shell import ProgressMode, Shell, fail, resolve
 
 app = typer.Typer(
@@ -97,8 +97,7 @@ def push(
             package = Path(scratch) / "package.zip"
             files = pack(folder, package)
             shell.note(f"packed {folder}: {', '.join(files)}")
-            with shell.uploading(package.stat().st_size, "the package") as advance:
-                version = farm.push(found["id"], package, progress=advance)
+            version = pushes.upload(shell, farm, found["id"], package, fingerprint(folder))
         with shell.waiting(f"building {model} v{version['number']} ({version['id']})"):
             version = farm.wait_version(version["id"], log=shell.stream)
     if as_json:

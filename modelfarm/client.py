@@ -11,41 +11,23 @@ Every error answer raises ApiError, with the API's own sentence of what to fix.
 """
 
 import base64
-import io
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from modelfarm.errors import ApiError
+from modelfarm.transfer import IN_PARTS_ABOVE, Progress, put, upload_in_parts
+
 VERSION_ENDED = {"READY", "FAILED"}
 JOB_ENDED = {"SUCCEEDED", "FAILED", "CANCELED"}
 # Files up to this size go inside the job's JSON; bigger ones are uploaded to their own URL.
 INLINE_FILE_BYTES = 1024 * 1024
-UPLOAD_CHUNK_BYTES = 1024 * 1024
 PAGE = 100
 CONTEXT_TIMEOUT = httpx.Timeout(60, read=600)
-
-
-class ApiError(Exception):
-    """An error answer: its HTTP status and the API's `detail`."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code, self.detail = status_code, detail
-
-    def __str__(self) -> str:
-        return f"{self.detail} (HTTP {self.status_code})"
-
-    @classmethod
-    def of(cls, response: httpx.Response) -> "ApiError":
-        try:
-            detail = response.json()["detail"]
-        except (ValueError, KeyError, TypeError):
-            detail = response.text[:500] or response.reason_phrase
-        return cls(response.status_code, detail if isinstance(detail, str) else str(detail))
 
 
 class Client:
@@ -140,15 +122,25 @@ class Client:
         return self.call("GET", f"/api/versions/{version_id}").json()
 
     def push(
-        self, model_id: str, package: bytes | Path, *,
-        progress: Callable[[int], None] | None = None,
+        self, model_id: str, package: bytes | Path, *, progress: Progress = None,
+        made: Callable[[dict], None] | None = None,
     ) -> dict:  # fmt: skip
         """A new version of the model from a package ZIP (its bytes, or a file streamed from
-        disk): uploaded, its build started."""
+        disk): uploaded, in parts when big, its build started. `made` is told the version
+        before the upload, to resume it (`resume_push`) if it stops midway."""
         created = self.call("POST", f"/api/models/{model_id}/versions").json()
-        _put(created["upload_url"], package, progress)
-        self.call("POST", f"/api/versions/{created['version']['id']}/build")
-        return created["version"]
+        if made is not None:
+            made(created["version"])
+        if isinstance(package, Path) and package.stat().st_size > IN_PARTS_ABOVE:
+            return self.resume_push(created["version"]["id"], package, progress=progress)
+        put(created["upload_url"], package, progress)
+        return self.call("POST", f"/api/versions/{created['version']['id']}/build").json()
+
+    def resume_push(self, version_id: str, package: Path, *, progress: Progress = None) -> dict:
+        """Uploads the parts of the version's package the store does not have yet (all of them
+        the first time), then starts its build."""
+        upload_in_parts(self.call, version_id, package, progress)
+        return self.call("POST", f"/api/versions/{version_id}/build").json()
 
     def build_log(self, version_id: str) -> str:
         return self.call("GET", f"/api/versions/{version_id}/logs").text
@@ -221,7 +213,7 @@ class Client:
         job = created["job"]
         if uploads:
             for name, path in uploads.items():
-                _put(created["upload_urls"][name], path, progress)
+                put(created["upload_urls"][name], path, progress)
             job = self.run_job(job["id"], wait_s=wait_s)
         return job if job["status"] in JOB_ENDED else self.wait_job(job["id"])
 
@@ -290,24 +282,6 @@ class Client:
     def health(self) -> dict:
         """Each dependency's state; ApiError (503) naming what is down."""
         return self.call("GET", "/health").json()
-
-
-def _put(url: str, data: bytes | Path, progress: Callable[[int], None] | None) -> None:
-    """PUTs bytes, or a file a chunk at a time, to a presigned URL, telling `progress` each
-    chunk's size as it leaves."""
-
-    def chunks() -> Iterator[bytes]:
-        with io.BytesIO(data) if isinstance(data, bytes) else data.open("rb") as source:
-            while chunk := source.read(UPLOAD_CHUNK_BYTES):
-                yield chunk
-                if progress is not None:
-                    progress(len(chunk))
-
-    size = len(data) if isinstance(data, bytes) else data.stat().st_size
-    headers = {"Content-Length": str(size)}
-    response = httpx.put(url, content=chunks(), headers=headers, timeout=300)
-    if response.is_error:
-        raise ApiError(response.status_code, f"the upload was refused: {response.text[:300]}")
 
 
 def _get(url: str) -> bytes:

@@ -11,6 +11,7 @@ weights, which deflate hardly shrinks (7 % of float32 tensors, nothing of quanti
 ones) at 17-30 MB/s a core, far slower than they upload.
 """
 
+import hashlib
 import shutil
 import zipfile
 from pathlib import Path
@@ -20,15 +21,31 @@ FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 STORE_ABOVE = 8 * 1024**2
 
 
-def pack(folder: Path, target: Path) -> list[str]:
-    """Writes the folder's ZIP to target; the names of the files it holds."""
+def packed_files(folder: Path) -> list[Path]:
+    """The files of the folder that its package holds, in their order there."""
     if not (folder / "predict.py").is_file():
         raise FileNotFoundError(f"{folder} has no predict.py: point at a model's folder")
-    files = sorted(
+    return sorted(
         path
         for path in folder.rglob("*")
         if path.is_file() and not LEFT_OUT & set(path.relative_to(folder).parts)
     )
+
+
+def fingerprint(folder: Path) -> str:
+    """Changes when a file of the package is added, removed or written (its size or mtime): the
+    same fingerprint, the same package bytes."""
+    listing = hashlib.sha256()
+    for path in packed_files(folder):
+        stat = path.stat()
+        listing.update(f"{path.relative_to(folder).as_posix()}\0{stat.st_size}\0"
+                       f"{stat.st_mtime_ns}\0{stat.st_mode & 0o111 > 0}\n".encode())  # fmt: skip
+    return listing.hexdigest()
+
+
+def pack(folder: Path, target: Path) -> list[str]:
+    """Writes the folder's ZIP to target; the names of the files it holds."""
+    files = packed_files(folder)
     with zipfile.ZipFile(target, "w") as archive:
         for path in files:
             entry = zipfile.ZipInfo(path.relative_to(folder).as_posix(), FIXED_TIME)

@@ -3,7 +3,9 @@
 - A job's files (inputs, outputs, log) are removed MODELFARM_JOB_RETENTION_DAYS after its end;
   the row stays, with its result and error, marked data_removed (its /outputs answer 410).
 - A version or job still waiting for its upload MODELFARM_UPLOAD_EXPIRY_HOURS after it was made
-  is removed, with whatever was uploaded (core/removal.py).
+  is removed, with whatever was uploaded (core/removal.py), its upload in parts aborted.
+- An upload in parts that no row knows (its API request died before its commit) is aborted
+  once as old.
 
 Each pass takes at most BATCH rows of each kind, so that a backlog never makes one pass long.
 """
@@ -15,10 +17,11 @@ from sqlalchemy import delete, select, update
 from core import removal
 from core.db import SessionLocal, session_scope
 from core.lifecycle import JOB, VERSION, utcnow
-from core.models import InlineInput, Job, ModelVersion
+from core.models import InlineInput, Job, ModelVersion, PackageUpload
+from core.multipart import Multipart
 from core.registry import Registry
 from core.settings import settings
-from core.storage import Storage, job_prefix
+from core.storage import PACKAGES_PREFIX, Storage, job_prefix
 
 BATCH = 200
 
@@ -28,6 +31,7 @@ def sweep() -> dict[str, int]:
     return {
         "jobs_expired": _expire_job_files(storage),
         "uploads_abandoned": _remove_abandoned(storage),
+        "parts_reclaimed": _abort_unknown_uploads(storage),
     }
 
 
@@ -70,3 +74,15 @@ def _remove_abandoned(storage: Storage) -> int:
                     removal.remove_versions(session, storage, Registry(), [row])
                 removed += 1
     return removed
+
+
+def _abort_unknown_uploads(storage: Storage) -> int:
+    multipart = Multipart(storage)
+    started_before = utcnow() - timedelta(hours=settings.upload_expiry_hours)
+    old = multipart.started_before(PACKAGES_PREFIX, started_before)[:BATCH]
+    with session_scope() as session:
+        known = set(session.scalars(select(PackageUpload.upload_id)))
+    unknown = [(key, upload_id) for key, upload_id in old if upload_id not in known]
+    for key, upload_id in unknown:
+        multipart.abort(key, upload_id)
+    return len(unknown)

@@ -19,11 +19,11 @@ from api.deps import (
 )
 from api.errors import responses
 from api.schemas import VersionPublic, WarmRequested
-from api.uploads import seal_upload
+from api.uploads import complete_in_parts, seal_upload
 from api.webhooks import BuildStart, target_fields
 from core import eject, removal
 from core.lifecycle import VERSION
-from core.models import ModelAlias, ModelVersion
+from core.models import ModelAlias, ModelVersion, PackageUpload
 from core.queue import send_build, send_warm
 from core.registry import Registry
 from core.settings import settings
@@ -46,7 +46,9 @@ async def get_version(version: ReadableVersion):
 def start_build(
     version: OwnedVersion, session: SessionDep, storage: StorageDep, body: BuildStart | None = None
 ):
-    """Builds the uploaded ZIP. The body may name a webhook for the build's start and end."""
+    """Builds the uploaded ZIP (by its upload URL or in parts). The body may name a webhook for
+    the build's start and end."""
+    session.refresh(version, with_for_update=True)  # not beside an upload in parts starting
     if not VERSION.can_move(version.status, VERSION.queued):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -55,10 +57,11 @@ def start_build(
         )
     target = target_fields(body) if body is not None else {}
     throttle.require_room_for_build(session, version.model.owner_id)
+    in_parts = session.get(PackageUpload, version.id)
     # A missing package counts nothing here: its sealing below answers for it.
-    package = storage.size(package_upload_key(version.id)) or 0
+    package = in_parts.size if in_parts else storage.size(package_upload_key(version.id)) or 0
     quota.require_room(session, version.model.owner_id, package)
-    version.package_size = seal_upload(
+    version.package_size = complete_in_parts(session, storage, version) or seal_upload(
         storage,
         upload_key=package_upload_key(version.id),
         sealed_key=version.package_key,

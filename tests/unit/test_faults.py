@@ -160,6 +160,6 @@ def test_object_storage_is_degraded_below_one_upload_of_free_space():
     from api.routes.health import StorageDegraded, check_free_space
 
     disk = {"dir": "/data", "free": 100 * 1024**2}
-    check_free_space({"DiskStatuses": [disk]}, needed=64 * 1024**2)
+    check_free_space([disk], needed=64 * 1024**2)
     with pytest.raises(StorageDegraded, match="100 MB free, below the largest allowed upload"):
-        check_free_space({"DiskStatuses": [disk]}, needed=512 * 1024**2)
+        check_free_space([disk], needed=512 * 1024**2)

@@ -1,0 +1,96 @@
+"""A version's package uploaded in parts, for packages too big for one PUT to be safe: parts
+sent in parallel, an interrupted upload resumed where it stopped (core/multipart.py). The build
+(POST /api/versions/{id}/build) completes the upload, once every part is there."""
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api import quota
+from api.deps import OwnedVersion, SessionDep, StorageDep
+from api.errors import responses
+from api.schemas import PackageUpload, PackageUploadStart, PartUrl
+from api.uploads import require_free_space
+from core import models
+from core.lifecycle import VERSION
+from core.multipart import Layout, Multipart, missing
+from core.settings import settings
+
+router = APIRouter(prefix="/api/versions", tags=["versions"], responses=responses(401, 422, 503))
+
+
+@router.post(
+    "/{version_id}/upload",
+    response_model=PackageUpload,
+    responses=responses(403, 404, 409, 413, 429, 507),
+)
+def upload_in_parts(
+    body: PackageUploadStart, version: OwnedVersion, session: SessionDep, storage: StorageDep
+):
+    """Starts an upload of the package in parts, or resumes the open one of the same size: the
+    URLs of the parts still to PUT. Then start the build."""
+    session.refresh(version, with_for_update=True)  # one start at a time, and not beside a build
+    if version.status != VERSION.uploading:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This version is {version.status}: its package was uploaded already. Create a new "
+            "version to upload another.",
+        )
+    if body.size > settings.max_package_bytes:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            f"The model ZIP is {body.size} bytes; the limit is {settings.max_package_bytes} "
+            "bytes (MODELFARM_MAX_PACKAGE_BYTES). Upload a smaller one.",
+        )
+    quota.require_room(session, version.model.owner_id, body.size)
+    multipart = Multipart(storage)
+    upload = session.get(models.PackageUpload, version.id)
+    parts = None
+    if upload is not None and upload.size == body.size:
+        parts = multipart.parts(version.package_key, upload.upload_id)
+    if parts is None:  # none open, one of another size, or one aborted meanwhile
+        require_free_space(body.size)
+        if upload is not None:
+            multipart.abort(version.package_key, upload.upload_id)
+            session.delete(upload)
+            session.flush()
+        upload = models.PackageUpload(
+            version_id=version.id, upload_id=multipart.start(version.package_key),
+            size=body.size, part_bytes=Layout.of(body.size).part_bytes,
+        )  # fmt: skip
+        session.add(upload)
+        parts = {}
+    session.commit()
+    layout = Layout(upload.size, upload.part_bytes)
+    absent = missing(layout, parts)
+    return PackageUpload(
+        size=upload.size,
+        part_bytes=upload.part_bytes,
+        parts_total=layout.count,
+        parts_done=sorted(set(range(1, layout.count + 1)) - set(absent)),
+        parts=[
+            PartUrl(
+                number=number,
+                bytes=layout.bytes_of(number),
+                url=multipart.part_url(version.package_key, upload.upload_id, number),
+            )
+            for number in absent
+        ],  # fmt: skip
+        expires_in=int(storage.url_lifetime.total_seconds()),
+    )
+
+
+@router.delete(
+    "/{version_id}/upload", status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(403, 404, 429),
+)  # fmt: skip
+def abort_upload(version: OwnedVersion, session: SessionDep, storage: StorageDep):
+    """Aborts the version's upload in parts: the store frees its parts."""
+    session.refresh(version, with_for_update=True)
+    upload = session.get(models.PackageUpload, version.id)
+    if upload is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "This version has no upload in parts open: nothing to abort."
+        )
+    Multipart(storage).abort(version.package_key, upload.upload_id)
+    session.delete(upload)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,101 @@
+"""Bytes to the farm's object store through presigned URLs: one PUT, or, for a package over
+IN_PARTS_ABOVE, parts PUT in parallel (POST /api/versions/{id}/upload). Asking for the parts
+again answers only those still missing, so an interrupted upload resumes where it stopped.
+Files are read a chunk at a time: gigabytes are never in memory."""
+
+import io
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from modelfarm.errors import ApiError
+
+Progress = Callable[[int], None] | None
+CHUNK_BYTES = 1024 * 1024
+# Over this, a package goes in parts (the farm's part size is 64 MiB by default).
+IN_PARTS_ABOVE = 64 * 1024**2
+PARALLEL_PARTS = 4
+PART_TIMEOUT = httpx.Timeout(30, write=300, read=300)
+
+
+def put(url: str, data: bytes | Path, progress: Progress) -> None:
+    """PUTs bytes, or a file a chunk at a time, to a presigned URL."""
+    size = len(data) if isinstance(data, bytes) else data.stat().st_size
+    _put_range(url, data, 0, size, progress)
+
+
+def upload_in_parts(call: Callable[..., httpx.Response], version_id: str, path: Path,
+                    progress: Progress) -> tuple[int, int]:  # fmt: skip
+    """Sends the parts of the file the store does not have yet, `call` being the client's API
+    call; (parts sent now, parts in all)."""
+    size = path.stat().st_size
+    plan = call("POST", f"/api/versions/{version_id}/upload", json={"size": size}).json()
+    if progress is not None:
+        progress(size - sum(part["bytes"] for part in plan["parts"]))
+    locked = _locked(progress)
+
+    def send(part: dict) -> None:
+        offset = (part["number"] - 1) * plan["part_bytes"]
+        _put_part(part["url"], path, offset, part["bytes"], locked)
+
+    with ThreadPoolExecutor(PARALLEL_PARTS) as pool:
+        list(pool.map(send, plan["parts"]))
+    return len(plan["parts"]), plan["parts_total"]
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, ApiError):
+        return error.status_code >= 500
+    return isinstance(error, httpx.TransportError)
+
+
+@retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(4),
+       wait=wait_exponential(multiplier=0.5, max=8), reraise=True)  # fmt: skip
+def _put_part(url: str, path: Path, offset: int, length: int, progress: Progress) -> None:
+    sent = []  # what this attempt told `progress`, taken back if it fails
+
+    def told(count: int) -> None:
+        sent.append(count)
+        if progress is not None:
+            progress(count)
+
+    try:
+        _put_range(url, path, offset, length, told)
+    except Exception:
+        if progress is not None:
+            progress(-sum(sent))
+        raise
+
+
+def _put_range(url: str, data: bytes | Path, offset: int, length: int, progress: Progress):
+    def chunks() -> Iterator[bytes]:
+        with io.BytesIO(data) if isinstance(data, bytes) else data.open("rb") as source:
+            source.seek(offset)
+            left = length
+            while left and (chunk := source.read(min(CHUNK_BYTES, left))):
+                left -= len(chunk)
+                yield chunk
+                if progress is not None:
+                    progress(len(chunk))
+
+    headers = {"Content-Length": str(length)}
+    response = httpx.put(url, content=chunks(), headers=headers, timeout=PART_TIMEOUT)
+    if response.is_error:
+        raise ApiError(response.status_code, f"the upload was refused: {response.text[:300]}")
+
+
+def _locked(progress: Progress) -> Progress:
+    """`progress` called by one thread at a time."""
+    if progress is None:
+        return None
+    lock = threading.Lock()
+
+    def tell(count: int) -> None:
+        with lock:
+            progress(count)
+
+    return tell
