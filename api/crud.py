@@ -227,3 +227,11 @@ def webhook_attempts(session: Session, *, row: Job | ModelVersion) -> list[Webho
     column = WebhookAttempt.job_id if isinstance(row, Job) else WebhookAttempt.version_id
     query = select(WebhookAttempt).where(column == row.id).order_by(WebhookAttempt.id)
     return list(session.scalars(query))
+
+
+def lock_version(session: Session, version: ModelVersion) -> None:
+    """Holds the version's row until the commit, read afresh: no build, upload in parts or
+    removal of it runs meanwhile. (with_for_update on the version itself would also lock its
+    joined model, which PostgreSQL refuses.)"""
+    session.execute(select(ModelVersion.id).where(ModelVersion.id == version.id).with_for_update())
+    session.refresh(version)

@@ -13,5 +13,7 @@ export MODELFARM_WEBHOOK_RETRY_DELAYS_S=${MODELFARM_WEBHOOK_RETRY_DELAYS_S:-[1,1
 # The tests that upload a package at the limit stay quick with 1.125 GiB, which still holds the
 # big-model test's gigabyte of weights (the default is 4 GiB).
 export MODELFARM_MAX_PACKAGE_BYTES=${MODELFARM_MAX_PACKAGE_BYTES:-1207959552}
+# Uploads in parts cut tens of megabytes into several parts (the default part is 64 MiB).
+export MODELFARM_UPLOAD_PART_BYTES=${MODELFARM_UPLOAD_PART_BYTES:-8388608}
 "$ROOT/scripts/up.sh"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -4,7 +4,7 @@ sent in parallel, an interrupted upload resumed where it stopped (core/multipart
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from api import quota
+from api import crud, quota
 from api.deps import OwnedVersion, SessionDep, StorageDep
 from api.errors import responses
 from api.schemas import PackageUpload, PackageUploadStart, PartUrl
@@ -27,7 +27,7 @@ def upload_in_parts(
 ):
     """Starts an upload of the package in parts, or resumes the open one of the same size: the
     URLs of the parts still to PUT. Then start the build."""
-    session.refresh(version, with_for_update=True)  # one start at a time, and not beside a build
+    crud.lock_version(session, version)  # one start at a time, and not beside a build
     if version.status != VERSION.uploading:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -84,7 +84,7 @@ def upload_in_parts(
 )  # fmt: skip
 def abort_upload(version: OwnedVersion, session: SessionDep, storage: StorageDep):
     """Aborts the version's upload in parts: the store frees its parts."""
-    session.refresh(version, with_for_update=True)
+    crud.lock_version(session, version)
     upload = session.get(models.PackageUpload, version.id)
     if upload is None:
         raise HTTPException(

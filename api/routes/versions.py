@@ -48,7 +48,7 @@ def start_build(
 ):
     """Builds the uploaded ZIP (by its upload URL or in parts). The body may name a webhook for
     the build's start and end."""
-    session.refresh(version, with_for_update=True)  # not beside an upload in parts starting
+    crud.lock_version(session, version)  # not beside an upload in parts starting
     if not VERSION.can_move(version.status, VERSION.queued):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -189,10 +189,7 @@ def warm_version(version: ReadableVersion, user: CurrentUser):
 def delete_version(version: OwnedVersion, session: SessionDep, storage: StorageDep):
     """Removes the version with its package, build log and image (unless another version of
     the model runs the same image), and every job on it with their data."""
-    # Locked, so that no build starts meanwhile (with_for_update on the version itself would
-    # also lock its joined model, which PostgreSQL refuses).
-    session.execute(select(ModelVersion.id).where(ModelVersion.id == version.id).with_for_update())
-    session.refresh(version)
+    crud.lock_version(session, version)  # no build starts meanwhile
     aliases = session.scalars(select(ModelAlias.name).where(ModelAlias.version_id == version.id))
     named = sorted(aliases)
     problem = removal.still_active(session, versions=[version]) or (
