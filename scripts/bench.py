@@ -25,6 +25,7 @@ import bench_cluster  # noqa: E402
 import bench_dockerfile  # noqa: E402
 import bench_run  # noqa: E402
 import bench_runtime  # noqa: E402
+import bench_upload  # noqa: E402
 import bench_warm  # noqa: E402
 
 from core.db import SessionLocal  # noqa: E402
@@ -46,6 +47,7 @@ SECTIONS: dict[str, Callable[[], dict]] = {
     "build": bench_build.measure,
     "dockerfile": bench_dockerfile.measure,
     "big": bench_big.measure,
+    "upload": bench_upload.measure,
     "run": bench_run.measure,
     "warm": bench_warm.measure,
     "api": bench_api.measure,
