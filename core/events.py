@@ -1,4 +1,5 @@
-"""Notices sent through Redis pub/sub: a job reached its end, a job's owner canceled it.
+"""Notices sent through Redis pub/sub: a job reached its end, a job's owner canceled it, a
+version became READY (for the hosts that pre-pull its image).
 
 Notices are hints, never the record: the row in the database is. A job's end carries the
 row's public fields as they were committed, so that a request waiting for it answers without
@@ -8,7 +9,9 @@ reconnecting) reads the row, so a lost notice costs time, never a wrong answer.
 
 import json
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,8 @@ logger = logging.getLogger(__name__)
 # ENDED_FIELDS} or null when the sender does not have the row}.
 JOB_ENDED_CHANNEL = "modelfarm:job-ended"
 JOB_CANCELED_CHANNEL = "modelfarm:job-canceled"
+# Payload: JSON {"id": version id, "image": its image reference}.
+VERSION_READY_CHANNEL = "modelfarm:version-ready"
 ENDED_FIELDS = (
     "id", "owner_id", "version_id", "status", "inputs", "result", "error", "exit_code",
     "run_seconds", "items_total", "items_done", "items_failed", "created_at", "queued_at",
@@ -34,11 +39,11 @@ ENDED_FIELDS = (
 _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
 
 
-def _publish(channel: str, job_id: uuid.UUID | str, payload: str) -> None:
+def _publish(channel: str, row_id: uuid.UUID | str, payload: str) -> None:
     try:
         _redis.publish(channel, payload)
     except redis.RedisError:
-        logger.warning("could not publish %s for job %s", channel, job_id, exc_info=True)
+        logger.warning("could not publish %s for %s", channel, row_id, exc_info=True)
 
 
 def job_ended(job_id: uuid.UUID | str, job: "Job | None" = None) -> None:
@@ -55,3 +60,24 @@ def _json_value(value: object) -> str:
 def job_canceled(job_id: uuid.UUID | str) -> None:
     """Tells the inference workers to stop this job's sandbox."""
     _publish(JOB_CANCELED_CHANNEL, job_id, str(job_id))
+
+
+def version_ready(version_id: uuid.UUID | str, image_ref: str) -> None:
+    """Tells the inference hosts that pre-pull (workers/run/prepull.py) about a new image."""
+    payload = json.dumps({"id": str(version_id), "image": image_ref})
+    _publish(VERSION_READY_CHANNEL, version_id, payload)
+
+
+def listen_forever(channel: str, act: Callable[[bytes], None]) -> None:
+    """Calls act(payload) for each notice on channel, for ever; reconnects when Redis goes away
+    (what is published meanwhile is missed)."""
+    while True:
+        try:
+            client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+            subscription = client.pubsub(ignore_subscribe_messages=True)
+            subscription.subscribe(channel)
+            for message in subscription.listen():
+                act(message["data"])
+        except redis.RedisError:
+            logger.warning("the listener of %s lost Redis; reconnecting", channel, exc_info=True)
+            time.sleep(1)

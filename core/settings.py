@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # Each worker host's engine images and wheels, kept under this many GB, least recently used
     # removed first (workers/cache.py); what is in use stays.
     worker_cache_gb: float = Field(20, gt=0)
+    # Each inference host pulls a version's image as soon as it is READY (workers/run/
+    # prepull.py), so that its first job there pays no pull.
+    prepull: bool = False
     # Each build host's copies of dependency sets' virtualenvs that smoke tests run on
     # (workers/build/venvs.py), this many kept, least recently used removed first.
     worker_venv_copies: int = Field(8, ge=1)

@@ -28,7 +28,7 @@ from core.queue import (
 from core.settings import settings
 from workers import images, leases, reconcile, webhooks, workdirs
 from workers.build import builder
-from workers.run import cancels, inference, sandbox
+from workers.run import cancels, inference, prepull, sandbox
 
 logger = logging.getLogger(__name__)
 # Enough retries to outwait a live duplicate for the whole time limit.
@@ -99,12 +99,13 @@ def collect_registry_garbage() -> None:
 def remove_leftovers(sender=None, **_kwargs) -> None:
     """Remove the sandbox containers and scratch folders a dead predecessor left on this host
     (its work in progress is taken over through the reconciler once its claims expire), and
-    start listening for cancels on an inference worker."""
+    start listening for cancels (and READY versions to pre-pull) on an inference worker."""
     queues = {queue.name for queue in sender.task_consumer.queues} & {BUILD_QUEUE, INFERENCE_QUEUE}
     if not queues:
         return  # the reconciler runs no sandboxes
     if INFERENCE_QUEUE in queues:
         cancels.start_listener()
+        prepull.start()
     client = images.docker_client()
     try:
         for queue in queues:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from core import context, dockerfile, logs, metrics, registry, webhooks
+from core import context, dockerfile, events, logs, metrics, registry, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VersionStatus, begin, finish
@@ -94,6 +94,8 @@ def build_version(version_id: uuid.UUID) -> None:
     ended = with_retries(finish, ModelVersion, version_id, attempt=request.attempt, **outcome)
     if ended is not None:
         webhooks.notify("version", version_id, webhooks.wanted(ended), "completed")
+        if outcome["status"] == VersionStatus.READY:
+            events.version_ready(version_id, built.image_ref)
     reused = bool(outcome.get("reused"))
     metrics.BUILD_SECONDS.labels(outcome["status"], reused).observe(time.monotonic() - started)
     logger.info("build ended", status=str(outcome["status"]), reused=reused,

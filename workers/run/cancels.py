@@ -9,15 +9,12 @@ runs to its end unseen.
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import redis
-
+from core import events
 from core.events import JOB_CANCELED_CHANNEL
-from core.settings import settings
 
 logger = logging.getLogger(__name__)
 
@@ -87,19 +84,9 @@ def _cancel(job_id: str) -> None:
         watch.cancel()
 
 
-def listen_forever() -> None:
-    """Subscribes to cancel notices and acts on them; reconnects when Redis goes away."""
-    while True:
-        try:
-            client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
-            subscription = client.pubsub(ignore_subscribe_messages=True)
-            subscription.subscribe(JOB_CANCELED_CHANNEL)
-            for message in subscription.listen():
-                _cancel(message["data"].decode())
-        except redis.RedisError:
-            logger.warning("cancel listener lost Redis; reconnecting", exc_info=True)
-            time.sleep(1)
-
-
 def start_listener() -> None:
-    threading.Thread(target=listen_forever, name="cancel-listener", daemon=True).start()
+    def act(payload: bytes) -> None:
+        _cancel(payload.decode())
+
+    threading.Thread(target=events.listen_forever, args=(JOB_CANCELED_CHANNEL, act),
+                     name="cancel-listener", daemon=True).start()  # fmt: skip

@@ -1,0 +1,51 @@
+"""Pre-pull (MODELFARM_PREPULL): each inference host pulls a version's image as soon as the
+version is READY, so that its first job there pays no pull.
+
+The build worker publishes the notice (core/events.py). The pulls go one at a time, in the
+order of the notices, through images.pull, which records the use and trims the engine's images
+to the cache budget, never removing one a container uses (workers/cache.py). A notice missed
+(Redis away, the worker restarting) only means that the first job pulls, as without pre-pull.
+"""
+
+import json
+import queue
+import threading
+import time
+
+import structlog
+
+from core import events
+from core.events import VERSION_READY_CHANNEL
+from core.settings import settings
+from workers import images
+
+logger = structlog.get_logger(__name__)
+_wanted: queue.Queue[str] = queue.Queue()
+
+
+def _noted(payload: bytes) -> None:
+    _wanted.put(json.loads(payload)["image"])
+
+
+def pull_forever() -> None:
+    while True:
+        image = _wanted.get()
+        started = time.monotonic()
+        client = images.docker_client(timeout=1800)
+        try:
+            images.pull(client, image)
+        except Exception:  # the first job pulls it, then
+            logger.warning("pre-pull failed", image=image, exc_info=True)
+        else:
+            logger.info("pre-pulled", image=image, seconds=round(time.monotonic() - started, 2))
+        finally:
+            client.close()
+
+
+def start() -> None:
+    """Listens for READY versions and pulls their images, when MODELFARM_PREPULL is on."""
+    if not settings.prepull:
+        return
+    threading.Thread(target=events.listen_forever, args=(VERSION_READY_CHANNEL, _noted),
+                     name="prepull-listener", daemon=True).start()  # fmt: skip
+    threading.Thread(target=pull_forever, name="prepull", daemon=True).start()
