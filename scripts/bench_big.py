@@ -5,7 +5,8 @@ whose setup() reads them all, built by the farm and, side by side in the same ru
 For each size: the first build (dependencies seen), a code-only change, a weights-only change,
 the build worker's peak resident memory over its idle size (VmHWM after clear_refs), the floor
 (sha256 of the weights + a copy of them into the registry's storage), and the first job on a
-host without the image against `docker pull` + the model's setup. For the largest, the
+host without the image against `docker pull` + the model's setup, and on a host with it (as
+pre-pull leaves it) against the setup alone. For the largest, the
 registry's bytes for three versions sharing the weights against one.
 
     .venv/bin/python scripts/bench_big.py [GB ...]     (needs the stack: scripts/up.sh, with
@@ -114,7 +115,8 @@ def _forget(client, farm: Farm, image: str) -> None:
 
 
 def _first_job(farm: Farm, client, version: dict, weights: Path, results: dict, label: str):
-    """The first job on an engine without the image, against docker pull + the setup."""
+    """The first job on an engine without the image, against docker pull + the setup; and the
+    first job on an engine that has the image, as pre-pull (MODELFARM_PREPULL) leaves it."""
     _forget(client, farm, version["image_ref"])  # builds put images together in the registry
     started = time.perf_counter()
     job = farm.predict(version["id"], {"text": "x"}, wait_s=600)
@@ -125,6 +127,9 @@ def _first_job(farm: Farm, client, version: dict, weights: Path, results: dict, 
     started = time.perf_counter()
     client.images.pull(version["image_ref"])
     results[f"{label}_docker_pull_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    job = farm.predict(version["id"], {"text": "y"}, wait_s=600)
+    results[f"{label}_first_job_image_present_s"] = time.perf_counter() - started
     started = time.perf_counter()
     with weights.open("rb") as source:  # what the model's setup() does
         hashlib.file_digest(source, "sha256")
@@ -156,6 +161,9 @@ def measure_size(farm: Farm, client, gb: float) -> dict:
     pull_and_setup = results[f"{label}_docker_pull_s"] + results[f"{label}_setup_s"]
     results[f"{label}_first_job_over_pull_and_setup"] = (
         results[f"{label}_first_job_s"] / pull_and_setup
+    )
+    results[f"{label}_first_job_image_present_over_setup"] = (
+        results[f"{label}_first_job_image_present_s"] / results[f"{label}_setup_s"]
     )
     return {name: round(value, 3) for name, value in results.items()}
 
