@@ -46,10 +46,10 @@ PEERS = {"truss": 18.9, "bentoml": 37.2}
 
 def timed_build(farm: Farm, model_id: str, files: dict | bytes | Path) -> tuple[float, dict]:
     """Seconds from `POST …/build` to READY seen by a client polling every POLL_S, as the
-    issue defines a build's time; the package (its files, a ZIP's bytes or a ZIP file) is
-    uploaded before the clock starts."""
+    issue defines a build's time; the package (its files, a ZIP's bytes or a ZIP file, which
+    goes in parts as `modelfarm push` sends it) is uploaded before the clock starts."""
     package = make_zip(files) if isinstance(files, dict) else files
-    version = farm.new_version(model_id, package)
+    version = farm.new_version(model_id, package, in_parts=isinstance(package, Path))
     started = time.perf_counter()
     response = farm.http.post(f"/api/versions/{version['id']}/build")
     if response.status_code != 202:

@@ -20,7 +20,7 @@ from core.models import Job, Model, User
 from core.registry import Registry, engine_name, model_repository
 from core.settings import settings
 from core.storage import Storage
-from modelfarm import Client
+from modelfarm import Client, transfer
 from workers.run import sandbox
 from workers.run.sandbox import USER_LABEL
 
@@ -87,12 +87,18 @@ class Farm(Client):
     def create_model(self, name: str | None = None, **fields) -> dict:
         return super().create_model(name or f"m-{uuid.uuid4().hex[:10]}", **fields)
 
-    def new_version(self, model_id: str, package: bytes | Path | None) -> dict:
-        """A new version, its package uploaded (bytes, or a file streamed from disk)."""
+    def new_version(
+        self, model_id: str, package: bytes | Path | None, *, in_parts: bool = False
+    ) -> dict:
+        """A new version, its package uploaded (bytes, or a file streamed from disk; in parts,
+        as `modelfarm push` sends a big one)."""
         response = self.http.post(f"/api/models/{model_id}/versions")
         assert response.status_code == 201, response.text
         created = response.json()
-        if isinstance(package, Path):
+        if in_parts:
+            assert isinstance(package, Path)
+            transfer.upload_in_parts(self.call, created["version"]["id"], package, None)
+        elif isinstance(package, Path):
             with package.open("rb") as stream:
                 upload = httpx.put(created["upload_url"], content=stream, timeout=300)
             assert upload.status_code == 200, upload.text

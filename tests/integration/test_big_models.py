@@ -60,7 +60,7 @@ def package_of(folder: Path, weights: Path, tag: str) -> Path:
 
 
 def _build(farm: Farm, model_id: str, package: Path) -> dict:
-    version = farm.new_version(model_id, package)
+    version = farm.new_version(model_id, package, in_parts=True)
     assert farm.http.post(f"/api/versions/{version['id']}/build").status_code == 202
     return farm.wait_version(version["id"])
 
