@@ -8,11 +8,10 @@ streaming them with the recorded size as a hard cap, so a later PUT changes noth
 
 import io
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import httpx
 import urllib3
@@ -209,47 +208,25 @@ class Storage:
         """Streams the object to path, refusing (NotAsSealed) as soon as it passes `size`
         bytes, and a shorter one too; False when it does not exist. `hashing` (a hashlib
         object), when given, is fed the bytes on the way."""
-        with path.open("wb") as sink:
-            return self.stream_to(key, sink, size=size, hashing=hashing)
-
-    def stream_to(self, key: str, sink: BinaryIO, *, size: int, hashing=None,
-                  progress: Callable[[int], None] | None = None) -> bool:  # fmt: skip
-        """download() into an open file from where it stands; `progress` is told the bytes
-        written so far after each chunk."""
         response = self._open(key)
         if response is None:
             return False
         written = 0
         try:
-            for chunk in response.stream(1 << 20):
-                written += len(chunk)
-                if written > size:
-                    raise NotAsSealed(f"more than {size} bytes")
-                sink.write(chunk)
-                if hashing is not None:
-                    hashing.update(chunk)
-                if progress is not None:
-                    progress(written)
+            with path.open("wb") as sink:
+                for chunk in response.stream(1 << 20):
+                    written += len(chunk)
+                    if written > size:
+                        raise NotAsSealed(f"more than {size} bytes")
+                    sink.write(chunk)
+                    if hashing is not None:
+                        hashing.update(chunk)
         finally:
             response.close()
             response.release_conn()
         if written != size:
             raise NotAsSealed(f"{written} bytes, not {size}")
         return True
-
-    def read_range(self, key: str, offset: int, length: int) -> bytes | None:
-        """length bytes of the object from offset; None when it does not exist."""
-        try:
-            response = self.client.get_object(self.bucket, key, offset=offset, length=length)
-        except S3Error as error:
-            if error.code in _MISSING:
-                return None
-            raise
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
 
     def get_bytes(self, key: str) -> bytes | None:
         response = self._open(key)

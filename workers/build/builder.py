@@ -9,6 +9,7 @@ there. Each step that touches a dependency is retried on the farm's faults (work
 a user's fault fails the version with its message at once.
 """
 
+import hashlib
 import tempfile
 import time
 import traceback
@@ -28,7 +29,7 @@ from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage, wheel_key
 from workers import cache, images, leases
-from workers.build import engine, executor, fetch, recipe, reuse, wheels
+from workers.build import engine, executor, recipe, reuse, wheels
 from workers.build.buildlog import StreamingLog
 from workers.build.package import Package, PackageError, open_package
 from workers.build.smoke import smoke_test, target_python
@@ -123,8 +124,10 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
 def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
     with tempfile.TemporaryDirectory(prefix="build-", dir=work_dir(BUILD_QUEUE)) as workdir:
         work = Path(workdir)
+        zip_path = work / "package.zip"
+        zip_sha256 = _download_package(storage, request, zip_path)
         (work / "source").mkdir()
-        package = _fetch_package(storage, request, work)
+        package = open_package(zip_path, work / "source", sha256=zip_sha256)
         log(f"package: sha256 {package.sha256}, requirements: {package.requirements or 'none'}\n")
         client = images.docker_client(timeout=settings.build_time_limit_s)
         try:
@@ -133,23 +136,21 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
             client.close()
 
 
-def _fetch_package(storage: Storage, request: BuildRequest, work: Path) -> Package:
-    """The sealed package, extracted into work/source while it downloads to work/package.zip
-    (workers/build/fetch.py), never more than the size accepted."""
+def _download_package(storage: Storage, request: BuildRequest, path: Path) -> str:
+    """The sealed package, streamed to disk, never more than the size accepted; its sha256."""
+    digest = hashlib.sha256()
     try:
-        with fetch.growing(
-            storage, request.package_key, request.package_size, work / "package.zip"
-        ) as (zip_file, download):
-            return open_package(zip_file, work / "source", sha256=download.sha256)
+        found = storage.download(
+            request.package_key, path, size=request.package_size, hashing=digest
+        )
     except NotAsSealed as error:
         raise PackageError(
             f"The stored package is not the one accepted for this build ({error}); upload it "
             "again to a new version."
         ) from None
-    except fetch.Gone:
-        raise PackageError(
-            "The uploaded ZIP is gone from storage; upload it to a new version."
-        ) from None
+    if not found:
+        raise PackageError("The uploaded ZIP is gone from storage; upload it to a new version.")
+    return digest.hexdigest()
 
 
 def _build_image(

@@ -9,10 +9,9 @@ import re
 import shutil
 import stat
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -72,20 +71,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_package(
-    zip_file: Path | BinaryIO, destination: Path, *, sha256: Callable[[], str] | None = None
-) -> Package:
-    """Validate the ZIP (a file, or a file object such as workers/build/fetch.GrowingFile,
-    whose size was checked when it was sealed), extract it into destination, and read its
-    contract files. sha256 gives the ZIP's, when it was hashed on its way to disk (required
-    with a file object)."""
-    size = zip_file.stat().st_size if isinstance(zip_file, Path) else None
-    if size is not None and size > settings.max_package_bytes:
+def open_package(zip_path: Path, destination: Path, *, sha256: str | None = None) -> Package:
+    """Validate the ZIP at zip_path, extract it into destination, and read its contract files
+    (sha256: the ZIP's, when it was hashed on its way to disk)."""
+    size = zip_path.stat().st_size
+    if size > settings.max_package_bytes:
         raise PackageError(
             f"The ZIP is {size} bytes; the limit is {settings.max_package_bytes} bytes"
         )
     try:
-        with zipfile.ZipFile(zip_file) as archive:
+        with zipfile.ZipFile(zip_path) as archive:
             entries = check_entries(archive.infolist())
             digests = extract(archive, entries, destination)
     except zipfile.BadZipFile as error:
@@ -93,7 +88,7 @@ def open_package(
     check_predict_source(destination)
     return Package(
         root=destination,
-        sha256=sha256() if sha256 else sha256_file(zip_file),
+        sha256=sha256 or sha256_file(zip_path),
         contents_sha256=contents_digest(entries, digests),
         requirements=_read_requirements(destination),
         config=_read_config(destination),
