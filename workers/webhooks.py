@@ -31,6 +31,9 @@ LOST_AFTER = timedelta(seconds=60)
 GIVEN_UP_AFTER = timedelta(days=1)
 # Begins the error of an attempt the farm did not make: the destination is not allowed.
 _REFUSED = "Not sent: "
+# The recorded error of every attempt that got no answer: whether the connection was refused,
+# reset or timed out would tell the user which ports of the target are open.
+UNREACHABLE = "The receiver could not be reached."
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,9 @@ def _post(message: Message) -> tuple[int | None, str | None]:
                                            headers=headers, extensions=extensions)  # fmt: skip
             response = client.send(request, follow_redirects=False)
     except httpx.HTTPError as error:
-        return None, f"{type(error).__name__}: {error or 'no answer'}"
+        logger.info("webhook receiver unreachable", message_id=message.id,
+                    reason=f"{type(error).__name__}: {error or 'no answer'}")  # fmt: skip
+        return None, UNREACHABLE
     if response.is_success:
         return response.status_code, None
     if response.is_redirect:

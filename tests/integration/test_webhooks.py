@@ -5,6 +5,7 @@ allowed are refused on an API process of its own that keeps the default (no loop
 
 import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from core.models import Job, WebhookAttempt
 from core.settings import settings
 from tests.integration.stack import api_process, wait_for
 from tests.utils import API_URL, Farm, inline, make_zip
+from workers.webhooks import UNREACHABLE
 
 ECHO = "def predict(input_path, output_dir):\n    return {'echo': open(input_path).read()}\n"
 STRICT_PORT = 8012
@@ -255,3 +257,21 @@ def test_a_webhook_that_is_not_an_http_url_is_refused(ready):
     response = farm.submit(version["id"], input=inline("x"), webhook="http://127.0.0.1:9/",
                            webhook_events=["finished"])  # fmt: skip
     assert response.status_code == 422 and "webhook_events" in response.text
+
+
+def test_an_unreachable_receiver_s_error_does_not_tell_a_closed_port_from_a_silent_one(ready):
+    farm, version = ready
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        closed_port = closed.getsockname()[1]  # nothing listens once it is closed
+    with socket.socket() as silent:  # connections wait in its backlog, never answered
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        jobs = [
+            farm.submit(version["id"], input=inline("x"), webhook=f"http://127.0.0.1:{port}/",
+                        webhook_events=["completed"]).json()["job"]
+            for port in (closed_port, silent.getsockname()[1])
+        ]  # fmt: skip
+        first = [wait_for(lambda job=job: _attempts(farm, job["id"], "completed", 1),
+                          "the first attempt recorded", 60)[0] for job in jobs]  # fmt: skip
+    assert [(a["status_code"], a["error"]) for a in first] == [(None, UNREACHABLE)] * 2
