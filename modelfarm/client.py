@@ -14,7 +14,7 @@ import base64
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -259,10 +259,12 @@ class Client:
         return self.call("GET", f"/api/jobs/{job_id}/outputs").json()["outputs"]
 
     def download_outputs(self, job_id: str, folder: Path) -> list[Path]:
-        folder.mkdir(parents=True, exist_ok=True)
+        """The job's outputs written under folder at their relative paths (a/x.txt and b/x.txt
+        both kept); a name that would leave folder is refused, whatever the farm lists."""
         written = []
         for output in self.outputs(job_id):
-            target = folder / Path(output["name"]).name
+            target = folder.joinpath(*_relative_parts(output["name"]))
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(_get(output["url"]))
             written.append(target)
         return written
@@ -289,6 +291,14 @@ def _get(url: str) -> bytes:
     if response.is_error:
         raise ApiError(response.status_code, f"the download failed: {response.text[:300]}")
     return response.content
+
+
+def _relative_parts(name: str) -> tuple[str, ...]:
+    path = PurePosixPath(name)
+    if path.is_absolute() or not path.parts or {"..", "."} & set(path.parts) or "\\" in name:
+        raise ApiError(502, f"The farm listed an output named {name!r}, which would be written "
+                            "outside the output folder; it was not downloaded.")  # fmt: skip
+    return path.parts
 
 
 def _is_uuid(text: str) -> bool:

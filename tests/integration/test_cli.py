@@ -180,3 +180,29 @@ def test_a_terminal_shows_a_spinner_while_building_and_plain_lines_otherwise(use
     plain = modelfarm(env, "push", str(slow), "-m", "slow")  # stderr is a pipe here
     assert plain.returncode == 0 and "building slow v2" in plain.stderr
     assert not SPINNER & set(plain.stderr) and "\x1b[" not in plain.stderr + plain.stdout
+
+
+NESTED_OUTPUTS = """\
+from pathlib import Path
+
+
+def predict(text: str, output_dir: Path = None) -> dict:
+    for folder in ("a", "b"):
+        (output_dir / folder).mkdir()
+        (output_dir / folder / "x.txt").write_text(folder + text)
+    return {}
+"""
+
+
+def test_outputs_of_the_same_name_in_two_folders_both_land_under_the_output_folder(user, tmp_path):
+    farm, env = user
+    logged_in(farm, env)
+    folder = tmp_path / "nested"
+    folder.mkdir()
+    (folder / "predict.py").write_text(NESTED_OUTPUTS)
+    name = f"nested-{uuid.uuid4().hex[:6]}"
+    assert modelfarm(env, "push", str(folder), "--model", name).returncode == 0
+    out = tmp_path / "out"
+    ran = modelfarm(env, "predict", name, "-i", "text=1", "-o", str(out))
+    assert ran.returncode == 0, ran.stderr
+    assert (out / "a" / "x.txt").read_text() == "a1" and (out / "b" / "x.txt").read_text() == "b1"
