@@ -68,8 +68,14 @@ def job_input_key(job_id: uuid.UUID, name: str = JOB_INPUT_NAME) -> str:
     return f"jobs/{job_id}/inputs/{name}"
 
 
+# The names the farm lists among a job's outputs for its own files: the model's log, and each
+# item's outputs under items/<i>/ in a batch. A model's output may not take them.
+JOB_LOG_NAME = "run.log"
+BATCH_ITEMS_FOLDER = "items"
+
+
 def job_log_key(job_id: uuid.UUID) -> str:
-    return f"jobs/{job_id}/run.log"
+    return f"jobs/{job_id}/{JOB_LOG_NAME}"
 
 
 def job_output_key(job_id: uuid.UUID, index: int, *, attempt: int, item: int | None = None) -> str:

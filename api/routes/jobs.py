@@ -33,10 +33,9 @@ from core.lifecycle import JOB, move, utcnow
 from core.models import Job
 from core.queue import send_run
 from core.settings import settings
-from core.storage import Storage
+from core.storage import JOB_LOG_NAME, Storage
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(401, 422, 503))
-LOG_NAME = "run.log"
 WAITED = {"Preference-Applied": {"description": "`wait=N` when the request waited (Prefer: wait)."}}
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -200,7 +199,7 @@ def list_outputs(job: OwnedJob, session: SessionDep, storage: StorageDep):
     entries = list(job.outputs)
     log_size = storage.size(job.log_key)
     if log_size is not None:
-        entries.append({"name": LOG_NAME, "key": job.log_key, "size": log_size})
+        entries.append({"name": JOB_LOG_NAME, "key": job.log_key, "size": log_size})
     outputs = [
         OutputFile(
             name=entry["name"],

@@ -88,3 +88,25 @@ def test_presigned_output_url_is_refused_once_tampered(new_user):
     url = farm.http.get(f"/api/jobs/{job['id']}/outputs").json()["outputs"][0]["url"]
     other_job = url.replace(job["id"], "00000000-0000-0000-0000-000000000000")
     assert httpx.get(other_job).status_code == 403
+
+
+SHADOWING = """\
+from pathlib import Path
+
+
+def predict(text: str, output_dir: Path = None) -> dict:
+    print("the model's own line")
+    (output_dir / "run.log").write_text("forged")
+    return {}
+"""
+
+
+def test_an_output_named_like_the_farm_s_own_log_fails_the_job_and_the_log_stays(new_user):
+    farm = new_user()
+    version = farm.build({"predict.py": SHADOWING})
+    assert version["status"] == VersionStatus.READY, version["error"]
+    job = farm.predict(version["id"], {"text": "x"}, wait_s=60)
+    assert job["status"] == JobStatus.FAILED
+    assert "'run.log' takes a name the farm keeps for its own files" in job["error"]
+    log = farm.job_log(job["id"])
+    assert "the model's own line" in log and "forged" not in log

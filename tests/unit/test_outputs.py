@@ -68,3 +68,10 @@ def test_too_many_files_or_bytes_are_refused():
 def test_missing_or_broken_output_streams_are_refused(stdout):
     with pytest.raises(OutputError):
         unpack_outputs(stdout, LIMIT)
+
+
+@pytest.mark.parametrize("name", ["run.log", "./run.log", "items/0/result.json", "items/x"])
+def test_outputs_may_not_take_the_names_of_the_farm_s_own_files(name):
+    with pytest.raises(OutputError, match="keeps for its own files"):
+        unpack_outputs(_stdout([(_file(name), b"forged")]), LIMIT)
+    assert unpack_outputs(_stdout([(_file("logs/run.log"), b"ok")]), LIMIT)  # elsewhere: fine

@@ -29,7 +29,7 @@ from core.lifecycle import JobStatus
 from core.models import Job, JobItem
 from core.queue import INFERENCE_QUEUE
 from core.settings import settings
-from core.storage import Storage
+from core.storage import BATCH_ITEMS_FOLDER, Storage
 from workers.retry import with_retries
 from workers.run import failures, sandbox
 from workers.run.cancels import Watch
@@ -176,7 +176,7 @@ def _item_outcome(
     if result_json is not None:
         files.pop(RESULT_FILE)  # the item's result.json is its inline result
     stored = with_retries(store_outputs, storage, where, files, item=index)
-    outputs = [{**each, "name": f"items/{index}/{each['name']}"} for each in stored]
+    outputs = [{**each, "name": f"{BATCH_ITEMS_FOLDER}/{index}/{each['name']}"} for each in stored]
     return {**ran, "status": JobStatus.SUCCEEDED, "error": None, "result": result_json,
             "outputs": outputs}  # fmt: skip
 

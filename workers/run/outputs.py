@@ -8,6 +8,7 @@ import re
 import tarfile
 
 from core.errors import UserFacingError
+from core.storage import BATCH_ITEMS_FOLDER, JOB_LOG_NAME
 from runner.protocol import OUTPUT_BEGIN, OUTPUT_END
 
 MAX_OUTPUT_FILES = 100
@@ -68,6 +69,11 @@ def _read_members(archive: tarfile.TarFile, max_bytes: int) -> dict[str, bytes]:
         if not member.isfile() or not _OUTPUT_NAME.fullmatch(name):
             raise OutputError(
                 f"The model's output {name!r} is not a plain file with a simple name."
+            )
+        if name == JOB_LOG_NAME or name.startswith(f"{BATCH_ITEMS_FOLDER}/"):
+            raise OutputError(
+                f"The model's output {name!r} takes a name the farm keeps for its own files "
+                f"({JOB_LOG_NAME}, {BATCH_ITEMS_FOLDER}/…): write it under another name."
             )
         total += member.size
         if len(files) >= MAX_OUTPUT_FILES or total > max_bytes:
