@@ -19,9 +19,9 @@ from minio.error import S3Error
 from core.settings import settings
 from core.storage import Storage
 
-# S3's bounds: at most 10,000 parts, each but the last at least 5 MiB.
+# S3's bound: at most 10,000 parts (and each but the last at least 5 MiB, which bounds
+# MODELFARM_UPLOAD_PART_BYTES).
 MAX_PARTS = 10_000
-MIN_PART_BYTES = 5 * 1024**2
 _GONE = ("NoSuchUpload", "NoSuchKey")
 
 

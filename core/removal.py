@@ -51,9 +51,9 @@ def remove_versions(
     ids = [version.id for version in versions]
     for job_id in session.scalars(select(Job.id).where(Job.version_id.in_(ids))):
         storage.delete_prefix(job_prefix(job_id))
-    uploads = session.scalars(select(PackageUpload).where(PackageUpload.version_id.in_(ids)))
-    for upload in uploads:
-        Multipart(storage).abort(package_key(upload.version_id), upload.upload_id)
+    multipart = Multipart(storage)
+    for upload in session.scalars(select(PackageUpload).where(PackageUpload.version_id.in_(ids))):
+        multipart.abort(package_key(upload.version_id), upload.upload_id)
     for version in versions:
         for key in (package_upload_key(version.id), version.package_key, version.build_log_key):
             storage.delete(key)

@@ -30,9 +30,9 @@ def put(url: str, data: bytes | Path, progress: Progress) -> None:
 
 
 def upload_in_parts(call: Callable[..., httpx.Response], version_id: str, path: Path,
-                    progress: Progress) -> tuple[int, int]:  # fmt: skip
+                    progress: Progress) -> None:  # fmt: skip
     """Sends the parts of the file the store does not have yet, `call` being the client's API
-    call; (parts sent now, parts in all)."""
+    call."""
     size = path.stat().st_size
     plan = call("POST", f"/api/versions/{version_id}/upload", json={"size": size}).json()
     if progress is not None:
@@ -46,7 +46,6 @@ def upload_in_parts(call: Callable[..., httpx.Response], version_id: str, path: 
     # One client for all parts: its connections are kept (a new one costs tens of ms).
     with httpx.Client(timeout=PART_TIMEOUT) as http, ThreadPoolExecutor(PARALLEL_PARTS) as pool:
         list(pool.map(send, plan["parts"]))
-    return len(plan["parts"]), plan["parts_total"]
 
 
 def _retryable(error: BaseException) -> bool:

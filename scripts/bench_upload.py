@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from api.uploads import complete_in_parts  # noqa: E402
 from core.db import SessionLocal  # noqa: E402
-from core.models import PackageUpload  # noqa: E402
-from core.multipart import Layout, Multipart  # noqa: E402
-from core.storage import Storage, package_key, package_upload_key  # noqa: E402
+from core.models import ModelVersion  # noqa: E402
+from core.storage import Storage, package_upload_key  # noqa: E402
 from modelfarm import transfer  # noqa: E402
 from tests.utils import Farm  # noqa: E402
 
@@ -42,13 +42,10 @@ def _timed(action) -> float:
 
 
 def _completed(storage: Storage, version_id: str) -> None:
-    """Completes the version's upload in parts as POST /build does."""
+    """Completes the version's upload in parts, with what POST /build calls."""
     with SessionLocal() as session:
-        upload = session.get(PackageUpload, uuid.UUID(version_id))
-        multipart, key = Multipart(storage), package_key(version_id)
-        parts = multipart.parts(key, upload.upload_id)
-        count = Layout(upload.size, upload.part_bytes).count
-        multipart.complete(key, upload.upload_id, [parts[n] for n in range(1, count + 1)])
+        complete_in_parts(session, storage, session.get(ModelVersion, uuid.UUID(version_id)))
+        session.commit()
 
 
 def measure(gb: float = 4.0) -> dict:
