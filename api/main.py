@@ -17,6 +17,7 @@ from api.deps import get_storage
 from api.request_log import RequestLog
 from api.routes import (
     aliases,
+    content_files,
     health,
     jobs,
     models,
@@ -64,7 +65,10 @@ app = FastAPI(
     summary="Upload a model ZIP, get a sandboxed container image, run jobs on it.",
     lifespan=lifespan,
 )
-routers = (users, tokens, models, aliases, versions, package_uploads, jobs, webhooks, health)
+routers = (
+    users, tokens, models, aliases, versions, package_uploads, content_files, jobs, webhooks,
+    health,
+)  # fmt: skip
 for module in routers:
     app.include_router(module.router)
 outages.install(app)

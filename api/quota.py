@@ -1,6 +1,7 @@
 """Each user's storage quota (MODELFARM_STORAGE_QUOTA_MB): the bytes of their models' packages
-and of their jobs' input and output files (core/models.Job.stored_bytes, set when a job is
-queued and again when it ends), checked before a package or an input is sealed, so that a
+(their ZIPs and the files each sent by content, core/contents.py, counted per version) and of
+their jobs' input and output files (core/models.Job.stored_bytes, set when a job is queued and
+again when it ends), checked before a package or an input is sealed, so that a
 refusal leaves the upload in place to retry once room is made."""
 
 import uuid
@@ -17,7 +18,7 @@ MB = 1024**2
 
 def used_bytes(session: Session, owner_id: uuid.UUID) -> int:
     packages = (
-        select(func.coalesce(func.sum(ModelVersion.package_size), 0))
+        select(func.coalesce(func.sum(ModelVersion.package_size + ModelVersion.content_bytes), 0))
         .join(Model)
         .where(Model.owner_id == owner_id)
     )

@@ -110,6 +110,10 @@ class VersionPublic(BaseModel):
     number: int
     status: VersionStatus
     package_sha256: str | None
+    content_files: list[dict[str, Any]] | None = Field(
+        description="The package's files sent by content beside its ZIP (PUT /api/versions/"
+        "{id}/files): path, size, sha256, executable."
+    )
     image_ref: str | None
     image_digest: str | None
     reused: bool
@@ -160,25 +164,6 @@ class VersionCreated(BaseModel):
     upload_url: str = Field(description="PUT the model ZIP here, then start the build.")
     upload_form: UploadForm = Field(description="Or POST it with this form, capped in size.")
     upload_expires_in: int
-
-
-class PackageUploadStart(BaseModel):
-    size: int = Field(gt=0, description="The package ZIP's size in bytes.")
-
-
-class PartUrl(BaseModel):
-    number: int
-    bytes: int = Field(description="The part's exact size: bytes [(number-1)*part_bytes, ...).")
-    url: str = Field(description="PUT the part here.")
-
-
-class PackageUpload(BaseModel):
-    size: int
-    part_bytes: int
-    parts_total: int
-    parts_done: list[int] = Field(description="The parts the store has, at their size.")
-    parts: list[PartUrl] = Field(description="The parts still to PUT, each with its URL.")
-    expires_in: int = Field(description="Seconds the URLs stay valid; ask again for new ones.")
 
 
 class InlineFile(BaseModel):

@@ -7,9 +7,14 @@ parts is sealed by completing its upload (core/multipart.py), which ends every p
 
 import httpx
 from fastapi import HTTPException, status
+from minio.datatypes import Part
+from minio.error import S3Error
 from sqlalchemy.orm import Session
 
 from api.outages import RETRY_AFTER_S
+from api.upload_schemas import PartUrl, UploadInParts
+from core.contents import content_key, open_upload
+from core.lifecycle import VERSION
 from core.models import ModelVersion, PackageUpload
 from core.multipart import Layout, Multipart, missing
 from core.storage import Storage, TooLarge, store_disks
@@ -57,6 +62,38 @@ def require_free_space(size: int) -> None:
         )
 
 
+def require_uploading(version: ModelVersion) -> None:
+    """409 unless the version still waits for its package."""
+    if version.status != VERSION.uploading:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"This version is {version.status}: its package was uploaded already. Create a new "
+            "version to upload another.",
+        )
+
+
+def parts_to_send(
+    multipart: Multipart, key: str, upload_id: str, layout: Layout, parts: dict[int, Part]
+) -> UploadInParts:
+    """The answer to a start or resume of an upload in parts: the parts still to PUT."""
+    absent = missing(layout, parts)
+    return UploadInParts(
+        size=layout.size,
+        part_bytes=layout.part_bytes,
+        parts_total=layout.count,
+        parts_done=sorted(set(range(1, layout.count + 1)) - set(absent)),
+        parts=[
+            PartUrl(
+                number=number,
+                bytes=layout.bytes_of(number),
+                url=multipart.part_url(key, upload_id, number),
+            )
+            for number in absent
+        ],  # fmt: skip
+        expires_in=int(multipart.storage.url_lifetime.total_seconds()),
+    )
+
+
 def complete_in_parts(session: Session, storage: Storage, version: ModelVersion) -> int | None:
     """Completes the version's upload in parts into its package_key; the package's size, None
     when it has no such upload (its package came by the upload URL). 409 naming the parts that
@@ -88,3 +125,33 @@ def complete_in_parts(session: Session, storage: Storage, version: ModelVersion)
         multipart.complete(version.package_key, upload.upload_id, ordered)
     session.delete(upload)
     return upload.size
+
+
+def complete_content_files(storage: Storage, version: ModelVersion) -> int:
+    """Completes the uploads of the version's files sent by content (core/contents.py); their
+    total size. 409 naming the first one not all there: nothing half-written is ever built."""
+    multipart, completed = Multipart(storage), set()
+    for each in version.content_files or []:
+        key = content_key(version.model.owner_id, each["sha256"])
+        if key not in completed and storage.size(key) != each["size"]:
+            _complete_content(multipart, key, each, version)
+        completed.add(key)
+    return sum(each["size"] for each in version.content_files or [])
+
+
+def _complete_content(multipart: Multipart, key: str, each: dict, version: ModelVersion) -> None:
+    layout, upload_id = Layout.of(each["size"]), open_upload(multipart, key)
+    parts = multipart.parts(key, upload_id) if upload_id else None
+    absent = missing(layout, parts) if parts is not None else list(range(1, layout.count + 1))
+    if absent:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{each['path']}, sent by content, is not uploaded at its size yet ({len(absent)} of "
+            f"its {layout.count} parts missing): PUT the parts that PUT /api/versions/"
+            f"{version.id}/files lists for it, then start the build again.",
+        )
+    try:
+        multipart.complete(key, upload_id, [parts[number] for number in range(1, layout.count + 1)])
+    except S3Error:  # another build completed it meanwhile
+        if multipart.storage.size(key) != each["size"]:
+            raise

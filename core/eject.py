@@ -1,6 +1,7 @@
 """A version's build context (core/context.py) made again from what the farm keeps of it: the
-package ZIP, the lock's wheels (core/storage.wheel_key) and the Dockerfile on the version's row,
-as a tar.gz that `docker build --network none` builds (GET /api/versions/{id}/context).
+package ZIP and its files sent by content (core/contents.py), the lock's wheels
+(core/storage.wheel_key) and the Dockerfile on the version's row, as a tar.gz that
+`docker build --network none` builds (GET /api/versions/{id}/context).
 
 The farm's own files (the runner, the installer) are this host's, of the farm's current
 release: a version built by an earlier release may have had others.
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import context
+from core.contents import content_key, path_problem
 from core.errors import UserFacingError
 from core.lifecycle import VersionStatus
 from core.models import ModelVersion
@@ -56,6 +58,7 @@ def write_version_context(
     The gzip header holds no time and no name, so equal contexts are equal bytes."""
     package = scratch / "package"
     _extract_package(storage, version, scratch / "package.zip", package)
+    _download_content_files(storage, version, package)
     wheels = scratch / "wheels"
     wheels.mkdir()
     for item in lock:
@@ -98,6 +101,24 @@ def _target(root: Path, entry: zipfile.ZipInfo) -> Path:
     if not regular or "\\" in entry.filename or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"the package of a built version holds {entry.filename!r}")
     return root.joinpath(*parts)
+
+
+def _download_content_files(storage: Storage, version: ModelVersion, root: Path) -> None:
+    """The package's files sent by content (core/contents.py) beside the ZIP's under root."""
+    for each in version.content_files or []:
+        if path_problem(each["path"]):  # checked before the build; again, as for a ZIP's
+            raise ValueError(f"the package of a built version holds {each['path']!r}")
+        target = root.joinpath(*each["path"].split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        key = content_key(version.model.owner_id, each["sha256"])
+        try:
+            found = storage.download(key, target, size=each["size"])
+        except NotAsSealed:
+            found = False
+        if not found:
+            raise NotKept(f"This version's {each['path']} is no longer kept; {PUSH_AGAIN}.")
+        if each["executable"]:
+            target.chmod(0o755)
 
 
 def _download_wheel(storage: Storage, item: dict, path: Path) -> None:

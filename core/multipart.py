@@ -92,14 +92,18 @@ class Multipart:
             if error.code not in _GONE:
                 raise
 
-    def started_before(self, prefix: str, moment: datetime) -> list[tuple[str, str]]:
-        """(key, upload id) of the open uploads under prefix started before moment."""
+    def open_uploads(self, prefix: str) -> list[tuple[str, str, datetime]]:
+        """(key, upload id, when it started) of the open uploads under prefix."""
         listed = self.client._list_multipart_uploads(self.bucket, prefix=prefix, max_uploads=1000)
         return [
-            (upload.object_name, upload.upload_id)
+            (upload.object_name, upload.upload_id, upload.initiated_time)
             for upload in listed.uploads
-            if upload.upload_id and upload.initiated_time and upload.initiated_time < moment
+            if upload.upload_id and upload.initiated_time
         ]
+
+    def started_before(self, prefix: str, moment: datetime) -> list[tuple[str, str]]:
+        """(key, upload id) of the open uploads under prefix started before moment."""
+        return [(key, id_) for key, id_, when in self.open_uploads(prefix) if when < moment]
 
 
 def missing(layout: Layout, parts: dict[int, Part]) -> list[int]:

@@ -247,6 +247,11 @@ class Storage:
     def delete(self, key: str) -> None:
         self.client.remove_object(self.bucket, key)
 
+    def keys_older(self, prefix: str, moment: datetime) -> list[str]:
+        """The keys under prefix of objects last written before moment."""
+        listed = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+        return [item.object_name for item in listed if item.last_modified < moment]
+
     def delete_prefix(self, prefix: str) -> None:
         for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
             self.client.remove_object(self.bucket, item.object_name)

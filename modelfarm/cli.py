@@ -15,7 +15,7 @@ import typer
 from modelfarm import arguments, config, pushes
 from modelfarm.client import ApiError, Client
 from modelfarm.eject import download_into
-from modelfarm.packing import fingerprint, pack
+from modelfarm.packing import BY_CONTENT_ABOVE, fingerprint, pack
 from modelfarm.shell import ProgressMode, Shell, fail, resolve
 
 app = typer.Typer(
@@ -95,9 +95,11 @@ def push(
         found = mine[0] if mine else farm.create_model(model, visibility=visibility)
         with tempfile.TemporaryDirectory(prefix="modelfarm-push-") as scratch:
             package = Path(scratch) / "package.zip"
-            files = pack(folder, package)
-            shell.note(f"packed {folder}: {', '.join(files)}")
-            version = pushes.upload(shell, farm, found["id"], package, fingerprint(folder))
+            packed = pack(folder, package, by_content_above=BY_CONTENT_ABOVE)
+            by_content = [declared["path"] for declared, _ in packed.by_content]
+            sent_apart = f"; by content: {', '.join(by_content)}" if by_content else ""
+            shell.note(f"packed {folder}: {', '.join(packed.names)}{sent_apart}")
+            version = pushes.upload(shell, farm, found["id"], package, packed, fingerprint(folder))
         with shell.waiting(f"building {model} v{version['number']} ({version['id']})"):
             version = farm.wait_version(version["id"], log=shell.stream)
     if as_json:

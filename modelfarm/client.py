@@ -20,7 +20,14 @@ from typing import Any
 import httpx
 
 from modelfarm.errors import ApiError
-from modelfarm.transfer import IN_PARTS_ABOVE, Progress, put, upload_in_parts
+from modelfarm.transfer import (
+    IN_PARTS_ABOVE,
+    ByContent,
+    Progress,
+    put,
+    send_by_content,
+    upload_in_parts,
+)
 
 VERSION_ENDED = {"READY", "FAILED"}
 JOB_ENDED = {"SUCCEEDED", "FAILED", "CANCELED"}
@@ -122,23 +129,31 @@ class Client:
         return self.call("GET", f"/api/versions/{version_id}").json()
 
     def push(
-        self, model_id: str, package: bytes | Path, *, progress: Progress = None,
-        made: Callable[[dict], None] | None = None,
+        self, model_id: str, package: bytes | Path, *, by_content: ByContent = (),
+        progress: Progress = None, made: Callable[[dict], None] | None = None,
     ) -> dict:  # fmt: skip
         """A new version of the model from a package ZIP (its bytes, or a file streamed from
-        disk): uploaded, in parts when big, its build started. `made` is told the version
+        disk) and its files sent by content (modelfarm/packing.py), each with its declaration:
+        uploaded, the ZIP in parts when big, its build started. `made` is told the version
         before the upload, to resume it (`resume_push`) if it stops midway."""
         created = self.call("POST", f"/api/models/{model_id}/versions").json()
         if made is not None:
             made(created["version"])
-        if isinstance(package, Path) and package.stat().st_size > IN_PARTS_ABOVE:
-            return self.resume_push(created["version"]["id"], package, progress=progress)
+        if isinstance(package, Path) and (by_content or package.stat().st_size > IN_PARTS_ABOVE):
+            return self.resume_push(
+                created["version"]["id"], package, by_content=by_content, progress=progress
+            )
         put(created["upload_url"], package, progress)
         return self.call("POST", f"/api/versions/{created['version']['id']}/build").json()
 
-    def resume_push(self, version_id: str, package: Path, *, progress: Progress = None) -> dict:
-        """Uploads the parts of the version's package the store does not have yet (all of them
-        the first time), then starts its build."""
+    def resume_push(
+        self, version_id: str, package: Path, *, by_content: ByContent = (),
+        progress: Progress = None,
+    ) -> dict:  # fmt: skip
+        """Uploads what the store does not have yet of the version's files sent by content and
+        of its package's parts (all of them the first time), then starts its build."""
+        if by_content:
+            send_by_content(self.call, version_id, by_content, progress)
         upload_in_parts(self.call, version_id, package, progress)
         return self.call("POST", f"/api/versions/{version_id}/build").json()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from modelfarm import config
 from modelfarm.client import ApiError, Client
+from modelfarm.packing import Packed
 from modelfarm.shell import Shell
 
 
@@ -34,19 +35,26 @@ def forget(model_id: str) -> None:
     _record(model_id).unlink(missing_ok=True)
 
 
-def upload(shell: Shell, farm: Client, model_id: str, package: Path, folder_print: str) -> dict:
-    """Uploads the package as a new version, or resumes the upload of this folder that stopped
-    midway; the version, its build started."""
+def upload(
+    shell: Shell, farm: Client, model_id: str, package: Path, packed: Packed, folder_print: str
+) -> dict:
+    """Uploads the package (its ZIP and its files sent by content) as a new version, or resumes
+    the upload of this folder that stopped midway; the version, its build started."""
     resumable = unfinished(model_id, folder_print)
     if resumable and not _still_uploading(farm, resumable):
         resumable = None  # built since, or removed as abandoned
-    with shell.uploading(package.stat().st_size, "the package") as advance:
+    size = package.stat().st_size + sum(declared["size"] for declared, _ in packed.by_content)
+    with shell.uploading(size, "the package") as advance:
         if resumable:
             shell.note(f"resuming the upload of version {resumable}")
-            version = farm.resume_push(resumable, package, progress=advance)
+            version = farm.resume_push(
+                resumable, package, by_content=packed.by_content, progress=advance
+            )
         else:
             remember = partial(_remember, model_id, folder_print)
-            version = farm.push(model_id, package, progress=advance, made=remember)
+            version = farm.push(
+                model_id, package, by_content=packed.by_content, progress=advance, made=remember
+            )
     forget(model_id)
     return version
 

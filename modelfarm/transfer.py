@@ -1,11 +1,12 @@
 """Bytes to the farm's object store through presigned URLs: one PUT, or, for a package over
-IN_PARTS_ABOVE, parts PUT in parallel (POST /api/versions/{id}/upload). Asking for the parts
-again answers only those still missing, so an interrupted upload resumes where it stopped.
+IN_PARTS_ABOVE, parts PUT in parallel (POST /api/versions/{id}/upload), as are the contents of
+its files sent by content that the farm lacks (PUT /api/versions/{id}/files). Asking for the
+parts again answers only those still missing, so an interrupted upload resumes where it stopped.
 Files are read a chunk at a time: gigabytes are never in memory."""
 
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from modelfarm.errors import ApiError
 
 Progress = Callable[[int], None] | None
+Call = Callable[..., httpx.Response]  # the client's API call
+# A package's files sent by content: each one's declaration and its file (modelfarm/packing.py).
+ByContent = Sequence[tuple[dict, Path]]
 CHUNK_BYTES = 1024 * 1024
 # Over this, a package goes in parts (the farm's part size is 64 MiB by default).
 IN_PARTS_ABOVE = 64 * 1024**2
@@ -29,23 +33,40 @@ def put(url: str, data: bytes | Path, progress: Progress) -> None:
         _put_range(http, url, data, 0, size, progress)
 
 
-def upload_in_parts(call: Callable[..., httpx.Response], version_id: str, path: Path,
-                    progress: Progress) -> None:  # fmt: skip
+def upload_in_parts(call: Call, version_id: str, path: Path, progress: Progress) -> None:
     """Sends the parts of the file the store does not have yet, `call` being the client's API
     call."""
     size = path.stat().st_size
     plan = call("POST", f"/api/versions/{version_id}/upload", json={"size": size}).json()
+    _send_parts([(plan, path)], size, progress)
+
+
+def send_by_content(call: Call, version_id: str, files: ByContent, progress: Progress) -> None:
+    """Declares the package's files sent by content (PUT /api/versions/{id}/files) and sends
+    the parts of those the farm does not have yet."""
+    declared = [declaration for declaration, _ in files]
+    answer = call("PUT", f"/api/versions/{version_id}/files", json={"files": declared}).json()
+    sources = {declaration["sha256"]: path for declaration, path in files}
+    plans = {each["sha256"]: each["upload"] for each in answer["files"] if each["upload"]}
+    total = sum({each["sha256"]: each["size"] for each in declared}.values())
+    _send_parts([(plan, sources[sha256]) for sha256, plan in plans.items()], total, progress)
+
+
+def _send_parts(plans: list[tuple[dict, Path]], size: int, progress: Progress) -> None:
+    """PUTs the parts of each plan (an upload in parts the API answered) from its file, the
+    size bytes of all those files counted done but for those parts."""
     if progress is not None:
-        progress(size - sum(part["bytes"] for part in plan["parts"]))
+        progress(size - sum(part["bytes"] for plan, _ in plans for part in plan["parts"]))
     locked = _locked(progress)
 
-    def send(part: dict) -> None:
+    def send(part: dict, plan: dict, path: Path) -> None:
         offset = (part["number"] - 1) * plan["part_bytes"]
         _put_part(http, part["url"], path, offset, part["bytes"], locked)
 
+    work = [(part, plan, path) for plan, path in plans for part in plan["parts"]]
     # One client for all parts: its connections are kept (a new one costs tens of ms).
     with httpx.Client(timeout=PART_TIMEOUT) as http, ThreadPoolExecutor(PARALLEL_PARTS) as pool:
-        list(pool.map(send, plan["parts"]))
+        list(pool.map(lambda each: send(*each), work))
 
 
 def _retryable(error: BaseException) -> bool:

@@ -18,4 +18,4 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     arguments.target.parent.mkdir(parents=True, exist_ok=True)
     packed = pack(arguments.folder, arguments.target)
-    print(f"packed {arguments.target}: {', '.join(packed)}")
+    print(f"packed {arguments.target}: {', '.join(packed.names)}")

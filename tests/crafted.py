@@ -99,7 +99,7 @@ BROKEN_PACKAGES = {
     "zip-bomb": (_bomb(), "zip bomb"),
     "huge-file": (_declaring(settings.package_max_file_bytes + 1), "the limit for one file"),
     "huge-total": _past_the_total(),
-    "too-many-entries": (_many_entries(10_001), "entries; the limit is"),
+    "too-many-entries": (_many_entries(10_001), "files and folders; the limit is"),
     "no-predict": (make_zip({"model.onnx": "x"}), "no predict.py"),
     "nested-predict": (make_zip({"model/predict.py": PREDICT}), "zip the folder's contents"),
     "syntax-error": (make_zip({"predict.py": "def predict(:\n"}), "not valid Python at line 1"),

@@ -1,10 +1,11 @@
-"""Each worker host's disk under a budget (MODELFARM_WORKER_CACHE_GB): the engine's images and
-the wheelhouse, removed least recently used first.
+"""Each worker host's disk under a budget (MODELFARM_WORKER_CACHE_GB): the engine's images, the
+wheelhouse and the package files kept by content (workers/build/contents.py), removed least
+recently used first.
 
 An image's uses (built, or found or pulled for a build or a job) are recorded in Redis, per host
-(`touch`); an image never recorded counts as used when `trim` first sees it. A wheel's last use is
-its file's modification time (workers/build/wheels.py sets it when a build takes the wheel).
-`trim` removes what was used longest ago until the engine's layers and the wheels fit, and never
+(`touch`); an image never recorded counts as used when `trim` first sees it. A file's last use is
+its modification time (set when a build takes the wheel or the content). `trim` removes what was
+used longest ago until the engine's layers and the files fit, and never
 an image that a container uses (running, or a stopped one) nor the base image: what is in use
 stays, even past the budget. What it removes comes back from the registry, or from the index, the
 next time it is needed.
@@ -23,6 +24,8 @@ from core.settings import settings
 
 logger = structlog.get_logger(__name__)
 USES_KEY = f"modelfarm:image-uses:{socket.gethostname()}"
+# A file on its way into a kept folder is written under a name with this suffix, then renamed.
+PARTIAL_SUFFIX = ".part"
 _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
 
 
@@ -39,31 +42,31 @@ def last_uses(ids: list[str]) -> dict[str, float]:
     return {id_: used for id_, used in zip(ids, _redis.zmscore(USES_KEY, ids), strict=True) if used}
 
 
-def trim_to_budget(client: docker.DockerClient, wheels: Path | None = None) -> None:
+def trim_to_budget(client: docker.DockerClient, *folders: Path) -> None:
     """trim to MODELFARM_WORKER_CACHE_GB, as a worker does after it added to its cache; a
     failure is logged, never the work's."""
     try:
-        trim(client, int(settings.worker_cache_gb * 1024**3), wheels)
+        trim(client, int(settings.worker_cache_gb * 1024**3), *folders)
     except Exception:
         logger.exception("cache: trimming failed")
 
 
-def trim(client: docker.DockerClient, budget: int, wheels: Path | None = None) -> list[str]:
-    """Removes the least recently used images and wheels until they fit in budget bytes; the
-    image ids and wheel paths it removed, oldest first."""
-    wheel_files = _files(wheels)
-    size = client.df()["LayersSize"] + sum(path.stat().st_size for path in wheel_files)
+def trim(client: docker.DockerClient, budget: int, *folders: Path) -> list[str]:
+    """Removes the least recently used images and files (those in folders) until they fit in
+    budget bytes; the image ids and file paths it removed, oldest first."""
+    files = _files(folders)
+    size = client.df()["LayersSize"] + sum(path.stat().st_size for path in files)
     if size <= budget:
         return []
     removed = []
-    for _, kind, what in _oldest_first(client, wheel_files):
+    for _, kind, what in _oldest_first(client, files):
         if size <= budget:
             break
-        if kind == "wheel":
+        if kind == "file":
             size -= what.stat().st_size
             what.unlink(missing_ok=True)
         elif _remove_image(client, what):
-            size = client.df()["LayersSize"] + sum(p.stat().st_size for p in _files(wheels))
+            size = client.df()["LayersSize"] + sum(p.stat().st_size for p in _files(folders))
         else:
             continue
         removed.append(str(what))
@@ -71,16 +74,16 @@ def trim(client: docker.DockerClient, budget: int, wheels: Path | None = None) -
     return removed
 
 
-def _oldest_first(client: docker.DockerClient, wheel_files: list[Path]) -> list[tuple]:
-    """(last use, "image" or "wheel", id or path) of everything that may go, oldest first."""
+def _oldest_first(client: docker.DockerClient, files: list[Path]) -> list[tuple]:
+    """(last use, "image" or "file", id or path) of everything that may go, oldest first."""
     image_ids = [image.id for image in client.images.list()]
     if image_ids:
         _redis.zadd(USES_KEY, dict.fromkeys(image_ids, time.time()), nx=True)
     used_at = last_uses(image_ids)
     kept = _in_use(client) | _base_image_ids(client)
     images = [(used_at[id_], "image", id_) for id_ in image_ids if id_ not in kept]
-    wheels = [(path.stat().st_mtime, "wheel", path) for path in wheel_files]
-    return sorted(images + wheels, key=lambda each: each[0])
+    kept_files = [(path.stat().st_mtime, "file", path) for path in files]
+    return sorted(images + kept_files, key=lambda each: each[0])
 
 
 def _in_use(client: docker.DockerClient) -> set[str]:
@@ -105,7 +108,11 @@ def _remove_image(client: docker.DockerClient, image_id: str) -> bool:
     return True
 
 
-def _files(folder: Path | None) -> list[Path]:
-    return (
-        [path for path in folder.iterdir() if path.is_file()] if folder and folder.is_dir() else []
-    )
+def _files(folders: tuple[Path, ...]) -> list[Path]:
+    """The files in folders, but those still being written (PARTIAL_SUFFIX)."""
+    return [
+        path
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file() and not path.name.endswith(PARTIAL_SUFFIX)
+    ]

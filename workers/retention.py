@@ -6,6 +6,9 @@
   is removed, with whatever was uploaded (core/removal.py), its upload in parts aborted.
 - An upload in parts that no row knows (its API request died before its commit) is aborted
   once as old.
+- A content sent by a package (core/contents.py) that no version of its owner names is removed
+  once as old (a push may be on its way to name it), and an upload of one never completed is
+  aborted.
 
 Each pass takes at most BATCH rows of each kind, so that a backlog never makes one pass long.
 """
@@ -15,9 +18,10 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from core import removal
+from core.contents import CONTENTS_PREFIX, owner_and_sha256
 from core.db import SessionLocal, session_scope
 from core.lifecycle import JOB, VERSION, utcnow
-from core.models import InlineInput, Job, ModelVersion, PackageUpload
+from core.models import InlineInput, Job, Model, ModelVersion, PackageUpload
 from core.multipart import Multipart
 from core.registry import Registry
 from core.settings import settings
@@ -32,6 +36,7 @@ def sweep() -> dict[str, int]:
         "jobs_expired": _expire_job_files(storage),
         "uploads_abandoned": _remove_abandoned(storage),
         "parts_reclaimed": _abort_unknown_uploads(storage),
+        "contents_removed": _remove_unused_contents(storage),
     }
 
 
@@ -86,3 +91,23 @@ def _abort_unknown_uploads(storage: Storage) -> int:
     for key, upload_id in unknown:
         multipart.abort(key, upload_id)
     return len(unknown)
+
+
+def _remove_unused_contents(storage: Storage) -> int:
+    made_before = utcnow() - timedelta(hours=settings.upload_expiry_hours)
+    multipart = Multipart(storage)
+    unfinished = multipart.started_before(CONTENTS_PREFIX, made_before)[:BATCH]
+    for key, upload_id in unfinished:
+        multipart.abort(key, upload_id)
+    old = storage.keys_older(CONTENTS_PREFIX, made_before)
+    with session_scope() as session:
+        declared = session.execute(
+            select(Model.owner_id, ModelVersion.content_files)
+            .join(Model)
+            .where(ModelVersion.content_files.is_not(None))
+        ).all()
+    named = {(owner, each["sha256"]) for owner, files in declared for each in files}
+    unused = [key for key in old if owner_and_sha256(key) not in named][:BATCH]
+    for key in unused:
+        storage.delete(key)
+    return len(unfinished) + len(unused)

@@ -7,11 +7,10 @@ from fastapi import APIRouter, HTTPException, Response, status
 from api import crud, quota
 from api.deps import OwnedVersion, SessionDep, StorageDep
 from api.errors import responses
-from api.schemas import PackageUpload, PackageUploadStart, PartUrl
-from api.uploads import require_free_space
+from api.upload_schemas import PackageUploadStart, UploadInParts
+from api.uploads import parts_to_send, require_free_space, require_uploading
 from core import models
-from core.lifecycle import VERSION
-from core.multipart import Layout, Multipart, missing
+from core.multipart import Layout, Multipart
 from core.settings import settings
 
 router = APIRouter(prefix="/api/versions", tags=["versions"], responses=responses(401, 422, 503))
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/api/versions", tags=["versions"], responses=response
 
 @router.post(
     "/{version_id}/upload",
-    response_model=PackageUpload,
+    response_model=UploadInParts,
     responses=responses(403, 404, 409, 413, 429, 507),
 )
 def upload_in_parts(
@@ -28,12 +27,7 @@ def upload_in_parts(
     """Starts an upload of the package in parts, or resumes the open one of the same size: the
     URLs of the parts still to PUT. Then start the build."""
     crud.lock_version(session, version)  # one start at a time, and not beside a build
-    if version.status != VERSION.uploading:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"This version is {version.status}: its package was uploaded already. Create a new "
-            "version to upload another.",
-        )
+    require_uploading(version)
     if body.size > settings.max_package_bytes:
         raise HTTPException(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -60,22 +54,7 @@ def upload_in_parts(
         parts = {}
     session.commit()
     layout = Layout(upload.size, upload.part_bytes)
-    absent = missing(layout, parts)
-    return PackageUpload(
-        size=upload.size,
-        part_bytes=upload.part_bytes,
-        parts_total=layout.count,
-        parts_done=sorted(set(range(1, layout.count + 1)) - set(absent)),
-        parts=[
-            PartUrl(
-                number=number,
-                bytes=layout.bytes_of(number),
-                url=multipart.part_url(version.package_key, upload.upload_id, number),
-            )
-            for number in absent
-        ],  # fmt: skip
-        expires_in=int(storage.url_lifetime.total_seconds()),
-    )
+    return parts_to_send(multipart, version.package_key, upload.upload_id, layout, parts)
 
 
 @router.delete(

@@ -19,7 +19,7 @@ from api.deps import (
 )
 from api.errors import responses
 from api.schemas import VersionPublic, WarmRequested
-from api.uploads import complete_in_parts, seal_upload
+from api.uploads import complete_content_files, complete_in_parts, seal_upload
 from api.webhooks import BuildStart, target_fields
 from core import eject, removal
 from core.lifecycle import VERSION
@@ -60,12 +60,14 @@ def start_build(
     in_parts = session.get(PackageUpload, version.id)
     # A missing package counts nothing here: its sealing below answers for it.
     package = in_parts.size if in_parts else storage.size(package_upload_key(version.id)) or 0
-    quota.require_room(session, version.model.owner_id, package)
+    by_content = sum(each["size"] for each in version.content_files or [])
+    quota.require_room(session, version.model.owner_id, package + by_content)
+    version.content_bytes = complete_content_files(storage, version)
     version.package_size = complete_in_parts(session, storage, version) or seal_upload(
         storage,
         upload_key=package_upload_key(version.id),
         sealed_key=version.package_key,
-        limit=settings.max_package_bytes,
+        limit=settings.max_package_bytes - by_content,
         what="model ZIP",
         url_hint="version's upload_url",
     )

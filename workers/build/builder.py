@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from core import context, dockerfile, events, logs, metrics, registry, webhooks
+from core.contents import ContentFile
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.lifecycle import VersionStatus, begin, finish
@@ -29,7 +30,7 @@ from core.queue import BUILD_QUEUE
 from core.settings import settings
 from core.storage import NotAsSealed, Storage, wheel_key
 from workers import cache, images, leases
-from workers.build import engine, executor, recipe, reuse, wheels
+from workers.build import contents, engine, executor, recipe, reuse, wheels
 from workers.build.buildlog import StreamingLog
 from workers.build.package import Package, PackageError, open_package
 from workers.build.smoke import smoke_test, target_python
@@ -52,6 +53,7 @@ class BuildRequest:
     build_log_key: str
     webhook_events: list[str]
     attempt: int  # its fencing token (core/lifecycle.py)
+    content_files: list[ContentFile]  # beside the ZIP (core/contents.py)
 
 
 @dataclass
@@ -118,6 +120,7 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
             build_log_key=version.build_log_key,
             webhook_events=webhooks.wanted(version),
             attempt=version.attempts,
+            content_files=version.content_files or [],
         )
 
 
@@ -127,7 +130,10 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
         zip_path = work / "package.zip"
         zip_sha256 = _download_package(storage, request, zip_path)
         (work / "source").mkdir()
-        package = open_package(zip_path, work / "source", sha256=zip_sha256)
+        package = open_package(
+            zip_path, work / "source", sha256=zip_sha256, content_files=request.content_files,
+            fetch=contents.fetcher(storage, request.owner_id, log),
+        )  # fmt: skip
         log(f"package: sha256 {package.sha256}, requirements: {package.requirements or 'none'}\n")
         client = images.docker_client(timeout=settings.build_time_limit_s)
         try:
@@ -210,8 +216,8 @@ def _build_and_push(
     (the smoke test passed); returns the lock and the input schema."""
     target = target_python(client, base_image_id)
     lock, downloaded = wheels.resolve(package.requirements, target, WHEELHOUSE, log)
-    if downloaded:  # this host's images and wheels kept under the budget (workers/cache.py)
-        cache.trim_to_budget(client, WHEELHOUSE / "files")
+    if downloaded or request.content_files:  # this host's cache under budget (workers/cache.py)
+        cache.trim_to_budget(client, WHEELHOUSE / "files", contents.HOST_CONTENTS)
     files = {
         **context.deps_entries(lock, WHEELHOUSE / "files", work / context.LOCK_FILE),
         **context.package_entries(package.root, package.file_sha256),

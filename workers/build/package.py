@@ -5,10 +5,10 @@ counts what it writes, so a ZIP that lies about its sizes is still stopped.
 """
 
 import hashlib
-import re
 import shutil
 import stat
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,14 +16,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.contents import ContentFile, path_problem
 from core.context import CONFIG_FILE, REQUIREMENTS_FILE
 from core.errors import UserFacingError
 from core.settings import settings
 from workers.build.requirements import RequirementsError, parse_requirements
 
 PREDICT_FILE = "predict.py"
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
-_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _ALLOWED_MODES = (0, stat.S_IFREG, stat.S_IFDIR)
 _COPY_BYTES = 1 << 20
 
@@ -71,9 +70,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_package(zip_path: Path, destination: Path, *, sha256: str | None = None) -> Package:
-    """Validate the ZIP at zip_path, extract it into destination, and read its contract files
-    (sha256: the ZIP's, when it was hashed on its way to disk)."""
+Fetch = Callable[[ContentFile, Path], None]
+
+
+def open_package(
+    zip_path: Path, destination: Path, *, sha256: str | None = None,
+    content_files: Sequence[ContentFile] = (), fetch: Fetch | None = None,
+) -> Package:  # fmt: skip
+    """Validate the ZIP at zip_path, extract it into destination, put the package's files sent
+    by content (core/contents.py) beside its own (`fetch` writes one to its path, as declared),
+    and read its contract files (sha256: the ZIP's, when it was hashed on its way to disk)."""
     size = zip_path.stat().st_size
     if size > settings.max_package_bytes:
         raise PackageError(
@@ -81,29 +87,36 @@ def open_package(zip_path: Path, destination: Path, *, sha256: str | None = None
         )
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            entries = check_entries(archive.infolist())
+            entries = check_entries(archive.infolist(), content_files)
             digests = extract(archive, entries, destination)
     except zipfile.BadZipFile as error:
         raise PackageError(f"The upload is not a valid ZIP archive ({error})") from None
+    files = {entry.filename: (is_executable(entry), digests[entry.filename]) for entry in entries}
+    for declared in content_files:
+        assert fetch is not None, "a package with files sent by content needs a fetch"
+        target = destination.joinpath(*declared["path"].split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fetch(declared, target)
+        files[declared["path"]] = (declared["executable"], declared["sha256"])
     check_predict_source(destination)
     return Package(
         root=destination,
         sha256=sha256 or sha256_file(zip_path),
-        contents_sha256=contents_digest(entries, digests),
+        contents_sha256=contents_digest(files),
         requirements=_read_requirements(destination),
         config=_read_config(destination),
-        file_sha256=digests,
+        file_sha256={name: digest for name, (_, digest) in files.items()},
     )
 
 
-def contents_digest(entries: list[zipfile.ZipInfo], digests: dict[str, str]) -> str:
+def contents_digest(files: dict[str, tuple[bool, str]]) -> str:
     """The package's files in name order, each as its name, executable bit and bytes (their
-    sha256, by name): the same files zipped again, with other timestamps, order or
-    compression, give the same digest."""
+    sha256; `files` maps a name to both): the same files zipped again, with other timestamps,
+    order or compression, or sent by content, give the same digest."""
     digest = hashlib.sha256()
-    for entry in sorted(entries, key=lambda each: each.filename):
-        executable = is_executable(entry)
-        digest.update(f"{entry.filename}\0{int(executable)}\0{digests[entry.filename]}\n".encode())
+    for name in sorted(files):
+        executable, sha256 = files[name]
+        digest.update(f"{name}\0{int(executable)}\0{sha256}\n".encode())
     return digest.hexdigest()
 
 
@@ -111,11 +124,15 @@ def is_executable(entry: zipfile.ZipInfo) -> bool:
     return bool((entry.external_attr >> 16) & 0o111)
 
 
-def check_entries(entries: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
-    """The regular-file entries, after every limit and name rule is checked."""
-    if len(entries) > settings.package_max_entries:
+def check_entries(
+    entries: list[zipfile.ZipInfo], content_files: Sequence[ContentFile] = ()
+) -> list[zipfile.ZipInfo]:
+    """The regular-file entries, after every limit and name rule is checked, on them and on the
+    files sent by content beside them."""
+    if len(entries) + len(content_files) > settings.package_max_entries:
         raise PackageError(
-            f"The ZIP has {len(entries)} entries; the limit is {settings.package_max_entries}"
+            f"The package has {len(entries) + len(content_files)} files and folders; the limit "
+            f"is {settings.package_max_entries}"
         )
     seen: set[str] = set()
     files = []
@@ -130,14 +147,17 @@ def check_entries(entries: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
         seen.add(key)
         if entry.is_dir():
             continue
-        _check_entry_size(entry)
+        _check_file_size(entry.filename, entry.file_size)
+        _check_compression(entry)
         total += entry.file_size
         files.append(entry)
+    total += _check_content_files(content_files, seen, {entry.filename for entry in files})
     if total > settings.package_max_unpacked_bytes:
         raise PackageError(
-            f"The ZIP unpacks to {total} bytes; the limit is {settings.package_max_unpacked_bytes}"
+            f"The package unpacks to {total} bytes; the limit is "
+            f"{settings.package_max_unpacked_bytes}"
         )
-    names = {entry.filename for entry in files}
+    names = {entry.filename for entry in files} | {each["path"] for each in content_files}
     if PREDICT_FILE not in names:
         nested = sorted(name for name in names if name.endswith("/" + PREDICT_FILE))
         hint = f" (found {nested[0]}: zip the folder's contents, not the folder)" if nested else ""
@@ -145,16 +165,35 @@ def check_entries(entries: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
     return files
 
 
+def _check_content_files(
+    content_files: Sequence[ContentFile], names: set[str], zip_files: set[str]
+) -> int:
+    """Checks the files sent by content against the rules and the ZIP's names (names holds
+    every one, files and folders, and gets theirs); their total size."""
+    total = 0
+    declared = {each["path"] for each in content_files}
+    for each in content_files:
+        path = each["path"]
+        problem = path_problem(path)
+        if problem:
+            raise PackageError(f"The file {path!r} sent by content {problem}")
+        if path in names:
+            raise PackageError(f"{path} is both in the ZIP and sent by content: send it once")
+        names.add(path)
+        if any(parent in zip_files or parent in declared for parent in _parents(path)):
+            raise PackageError(f"{path} is inside a file of the package: rename one of them")
+        _check_file_size(path, each["size"])
+        total += each["size"]
+    folders = {parent for name in names for parent in _parents(name)}
+    for path in sorted(declared & folders):
+        raise PackageError(f"{path} is both a file and a folder in the package: rename one")
+    return total
+
+
 def check_name(name: str) -> None:
-    if not name or _UNSAFE_NAME.search(name):
-        raise PackageError(
-            f"The ZIP entry {name!r} has a backslash or a control character in its name"
-        )
-    if name.startswith("/") or _DRIVE_LETTER.match(name):
-        raise PackageError(f"The ZIP entry {name!r} has an absolute path")
-    parts = name.rstrip("/").split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise PackageError(f"The ZIP entry {name!r} has an empty, '.' or '..' path component")
+    problem = path_problem(name)
+    if problem:
+        raise PackageError(f"The ZIP entry {name!r} {problem}")
 
 
 def _check_entry_type(entry: zipfile.ZipInfo) -> None:
@@ -168,12 +207,20 @@ def _check_entry_type(entry: zipfile.ZipInfo) -> None:
         )
 
 
-def _check_entry_size(entry: zipfile.ZipInfo) -> None:
-    if entry.file_size > settings.package_max_file_bytes:
+def _parents(path: str) -> list[str]:
+    """The folders a path in the package is in: "a", "a/b" for "a/b/c"."""
+    parts = path.rstrip("/").split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def _check_file_size(name: str, size: int) -> None:
+    if size > settings.package_max_file_bytes:
         raise PackageError(
-            f"{entry.filename} is {entry.file_size} bytes; "
-            f"the limit for one file is {settings.package_max_file_bytes}"
+            f"{name} is {size} bytes; the limit for one file is {settings.package_max_file_bytes}"
         )
+
+
+def _check_compression(entry: zipfile.ZipInfo) -> None:
     ratio = entry.file_size / max(entry.compress_size, 1)
     if entry.file_size > 1024**2 and ratio > settings.package_max_compression_ratio:
         raise PackageError(

@@ -1,0 +1,83 @@
+"""The build host's copies of the package files sent by content (core/contents.py): each one
+downloaded once, hashed on the way, and kept by owner and sha256 under the worker's cache
+(trimmed with the images and wheels, workers/cache.py), so that a code-only change to a model
+of gigabytes reads none of its weights: they are linked into the package from here.
+
+Only bytes whose sha256 is the declared one are ever kept: bytes that are not fail the build as
+the user's fault and are removed from the store, so the next push sends them again.
+"""
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from core.contents import ContentFile, content_key
+from core.settings import settings
+from core.storage import NotAsSealed, Storage
+from workers.build.package import Fetch, PackageError
+from workers.cache import PARTIAL_SUFFIX
+
+HOST_CONTENTS = Path(settings.cache_dir) / "contents"
+PUSH_AGAIN = "push the model again (modelfarm push) to send it"
+
+
+def fetcher(storage: Storage, owner_id: uuid.UUID, log) -> Fetch:
+    """Puts a declared file at its path in the package: a link to this host's copy (a copy
+    for an executable one, whose bit the kept file must not get)."""
+
+    def fetch(declared: ContentFile, target: Path) -> None:
+        kept = _kept(storage, owner_id, declared, log)
+        if declared["executable"]:
+            shutil.copyfile(kept, target)
+            target.chmod(0o755)
+            return
+        try:
+            os.link(kept, target)
+        except OSError:  # the cache on another file system than the build's folder
+            shutil.copyfile(kept, target)
+
+    return fetch
+
+
+def _kept(storage: Storage, owner_id: uuid.UUID, declared: ContentFile, log) -> Path:
+    """This host's copy of the declared file's content, downloaded and checked if missing."""
+    kept = HOST_CONTENTS / str(owner_id) / declared["sha256"]
+    if kept.exists():
+        os.utime(kept)  # its last use, for the cache's trim
+        log(f"{declared['path']}: kept on this host by its content, not downloaded\n")
+        return kept
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_name(f"{kept.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+    try:
+        _download_checked(storage, content_key(owner_id, declared["sha256"]), declared, partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.chmod(0o444)
+    partial.rename(kept)
+    log(f"{declared['path']}: downloaded by its content, {declared['size'] / 1024**2:.2f} MB\n")
+    return kept
+
+
+def _download_checked(storage: Storage, key: str, declared: ContentFile, path: Path) -> None:
+    """The content at key, to path; the user's fault (and the stored bytes removed) when it is
+    not the declared size and sha256."""
+    digest = hashlib.sha256()
+    try:
+        found = storage.download(key, path, size=declared["size"], hashing=digest)
+    except NotAsSealed as error:
+        storage.delete(key)
+        raise PackageError(
+            f"The bytes uploaded for {declared['path']} are not the {declared['size']} declared "
+            f"({error}); {PUSH_AGAIN}."
+        ) from None
+    if not found:
+        raise PackageError(f"{declared['path']} is gone from the farm's storage; {PUSH_AGAIN}.")
+    if digest.hexdigest() != declared["sha256"]:
+        storage.delete(key)
+        raise PackageError(
+            f"The bytes uploaded for {declared['path']} do not have the sha256 declared for it "
+            f"({declared['sha256']}); {PUSH_AGAIN}."
+        )
