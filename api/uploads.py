@@ -102,7 +102,7 @@ def complete_in_parts(session: Session, storage: Storage, version: ModelVersion)
     if upload is None:
         return None
     multipart, layout = Multipart(storage), Layout(upload.size, upload.part_bytes)
-    parts = multipart.parts(version.package_key, upload.upload_id)
+    parts = multipart.parts(version.package_key, upload.upload_id, layout)
     if parts is None and storage.size(version.package_key) != upload.size:
         session.delete(upload)
         session.commit()
@@ -141,7 +141,7 @@ def complete_content_files(storage: Storage, version: ModelVersion) -> int:
 
 def _complete_content(multipart: Multipart, key: str, each: dict, version: ModelVersion) -> None:
     layout, upload_id = Layout.of(each["size"]), open_upload(multipart, key)
-    parts = multipart.parts(key, upload_id) if upload_id else None
+    parts = multipart.parts(key, upload_id, layout) if upload_id else None
     absent = missing(layout, parts) if parts is not None else list(range(1, layout.count + 1))
     if absent:
         raise HTTPException(

@@ -63,8 +63,10 @@ class Multipart:
             "PUT", self.bucket, key, self.storage.url_lifetime, extra_query_params=query
         )
 
-    def parts(self, key: str, upload_id: str) -> dict[int, Part] | None:
-        """The parts the store has, by number; None when the upload is gone."""
+    def parts(self, key: str, upload_id: str, layout: Layout) -> dict[int, Part] | None:
+        """The parts the store has, by number; None when the upload is gone. A part sent again
+        may be listed twice (SeaweedFS lists each copy, in no order, and completes the one whose
+        ETag it is given): the copy at its size in layout is the one kept."""
         found: dict[int, Part] = {}
         marker = None
         while True:
@@ -76,7 +78,10 @@ class Multipart:
                 if error.code in _GONE:
                     return None
                 raise
-            found.update((part.part_number, part) for part in listed.parts)
+            for part in listed.parts:
+                number = part.part_number
+                if number not in found or part.size == layout.bytes_of(number):
+                    found[number] = part
             if not listed.is_truncated:
                 return found
             marker = listed.next_part_number_marker

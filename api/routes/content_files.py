@@ -61,7 +61,7 @@ def _upload_of(storage: Storage, key: str, size: int):
     """The parts of the content to send: its open upload resumed, or a new one."""
     multipart, layout = Multipart(storage), Layout.of(size)
     upload_id = open_upload(multipart, key)
-    parts = multipart.parts(key, upload_id) if upload_id else None
+    parts = multipart.parts(key, upload_id, layout) if upload_id else None
     if upload_id is None or parts is None:
         upload_id, parts = multipart.start(key), {}
     return parts_to_send(multipart, key, upload_id, layout, parts)

@@ -39,7 +39,8 @@ def upload_in_parts(
     upload = session.get(models.PackageUpload, version.id)
     parts = None
     if upload is not None and upload.size == body.size:
-        parts = multipart.parts(version.package_key, upload.upload_id)
+        layout = Layout(upload.size, upload.part_bytes)
+        parts = multipart.parts(version.package_key, upload.upload_id, layout)
     if parts is None:  # none open, one of another size, or one aborted meanwhile
         require_free_space(body.size)
         if upload is not None:

@@ -1,12 +1,13 @@
 """A package uploaded in parts, against the real store: an upload stopped after half its parts
 resumes and builds; one never completed is never built and the store frees its parts; one that
 cannot fit the store's free space is refused before a byte is sent; the CLI resumes a push
-killed midway."""
+killed midway (its weights sent by content, core/contents.py, in parts too)."""
 
 import hashlib
 import os
 import signal
 import subprocess
+import uuid
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -14,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.contents import content_key
 from core.lifecycle import VersionStatus, utcnow
 from core.models import ModelVersion
-from core.multipart import Multipart
+from core.multipart import Layout, Multipart
 from core.settings import settings
 from core.storage import package_key, store_disks
 from tests.integration.stack import api_process, wait_for
@@ -88,7 +90,8 @@ def test_an_upload_stopped_after_half_its_parts_resumes_and_builds(new_user, tmp
     assert [part["number"] for part in resumed["parts"]] == [2, 3, 4]
     for part in resumed["parts"]:
         _put_part(package, resumed, part)
-    assert farm.http.post(f"/api/versions/{version['id']}/build").status_code == 202
+    started = farm.http.post(f"/api/versions/{version['id']}/build")
+    assert started.status_code == 202, started.text
     built = farm.wait_version(version["id"])
     assert built["status"] == VersionStatus.READY, built["error"]
     assert built["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
@@ -183,7 +186,8 @@ def test_the_command_resumes_a_push_killed_midway(new_user, storage, tmp_path):
     pushing = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     model = wait_for(lambda: farm.find_model("big"), "the model made", 60, every=0.05)
     version = wait_for(lambda: farm.versions(model["id"]), "the version made", 60, every=0.05)[0]
-    key = package_key(version["id"])
+    # The weights go by their content (core/contents.py), in parts to their content key.
+    key = content_key(uuid.UUID(farm.user_id), hashlib.sha256(weights).hexdigest())
     wait_for(lambda: _parts_there(storage, key), "a part uploaded", 120, every=0.05)
     pushing.send_signal(signal.SIGKILL)
     pushing.wait()
@@ -201,4 +205,4 @@ def test_the_command_resumes_a_push_killed_midway(new_user, storage, tmp_path):
 def _parts_there(storage, key: str) -> int:
     """How many parts the open upload to key has."""
     uploads = _open_uploads(key, storage)
-    return len(Multipart(storage).parts(key, uploads[0]) or {}) if uploads else 0
+    return len(Multipart(storage).parts(key, uploads[0], Layout.of(1)) or {}) if uploads else 0
