@@ -3,6 +3,8 @@ whose setup() reads them all, built by the farm and, side by side in the same ru
 `docker build` + `docker push` of the same files on the same engine and registry.
 
 For each size: the first build (dependencies seen), a code-only change, a weights-only change,
+each pushed as `modelfarm push` sends it (the weights by their content, core/contents.py), and
+the code-only change sent as one ZIP with the weights in it (as before contents);
 the build worker's peak resident memory over its idle size (VmHWM after clear_refs), the floor
 (sha256 of the weights + a copy of them into the registry's storage), and the first job on a
 host without the image against `docker pull` + the model's setup, and on a host with it (as
@@ -30,6 +32,7 @@ from bench_build import registry_bytes, timed_build  # noqa: E402
 
 from core.registry import engine_name  # noqa: E402
 from core.settings import settings  # noqa: E402
+from modelfarm.packing import BY_CONTENT_ABOVE, pack  # noqa: E402
 from tests.integration import stack  # noqa: E402
 from tests.integration.test_big_models import PREDICT, package_of  # noqa: E402
 from tests.utils import ROOT, Farm  # noqa: E402
@@ -48,27 +51,37 @@ def _weights(path: Path, size: int) -> None:
 
 
 def _farm_builds(farm: Farm, folder: Path, weights: Path, results: dict, label: str) -> list:
-    """First build, code-only, weights-only; the versions made."""
+    """First build, code-only, weights-only, each pushed as `modelfarm push` sends it (the
+    weights by their content); and the code-only change sent as one ZIP, as before contents.
+    The versions made."""
     model = farm.create_model()["id"]
     pids = stack.peaks_reset("build-worker")
     idle_kb = stack.memory_kb(pids, "VmRSS")
-    results[f"{label}_first_build_s"], first = timed_build(
-        farm, model, package_of(folder, weights, "a")
-    )
+    results[f"{label}_first_build_s"], first = _timed_push(farm, model, folder, weights, "a")
     peak_kb = stack.memory_kb(pids, "VmHWM") - idle_kb
     results[f"{label}_worker_peak_rss_over_idle_mb"] = peak_kb / 1024
-    results[f"{label}_code_only_s"], code = timed_build(
-        farm, model, package_of(folder, weights, "b")
+    results[f"{label}_code_only_s"], code = _timed_push(farm, model, folder, weights, "b")
+    results[f"{label}_code_only_whole_zip_s"], _ = timed_build(
+        farm, model, package_of(folder, weights, "b-zip")
     )
-    _, again = timed_build(farm, model, package_of(folder, weights, "c"))  # shares the weights
+    _, again = _timed_push(farm, model, folder, weights, "c")  # shares the weights
     with weights.open("r+b") as changing:  # one byte of the weights changed
         first_byte = changing.read(1)
         changing.seek(0)
         changing.write(b"\0" if first_byte == b"\xff" else b"\xff")
-    results[f"{label}_weights_only_s"], _ = timed_build(
-        farm, model, package_of(folder, weights, "d")
-    )
+    results[f"{label}_weights_only_s"], _ = _timed_push(farm, model, folder, weights, "d")
     return [first, code, again]
+
+
+def _timed_push(farm: Farm, model: str, folder: Path, weights: Path, tag: str):
+    """timed_build of PREDICT (marked with tag) and the weights, sent by `modelfarm push`'s
+    packing: the weights by their content, uploaded (if the farm lacks them) before the clock."""
+    source = folder / f"model-{tag}"
+    source.mkdir()
+    (source / "predict.py").write_text(PREDICT + f"# {tag}\n")
+    os.link(weights, source / "weights.bin")
+    packed = pack(source, folder / f"push-{tag}.zip", by_content_above=BY_CONTENT_ABOVE)
+    return timed_build(farm, model, folder / f"push-{tag}.zip", by_content=packed.by_content)
 
 
 def _docker_builds(client, folder: Path, weights: Path, results: dict, label: str) -> None:
@@ -158,6 +171,10 @@ def measure_size(farm: Farm, client, gb: float) -> dict:
     results[f"{label}_first_over_docker"] = first / docker_first
     results[f"{label}_first_over_floor"] = first / floor
     results[f"{label}_weights_only_over_first"] = results[f"{label}_weights_only_s"] / first
+    docker_code_only = (
+        results[f"{label}_docker_code_only_build_s"] + results[f"{label}_docker_code_only_push_s"]
+    )
+    results[f"{label}_code_only_over_docker"] = results[f"{label}_code_only_s"] / docker_code_only
     pull_and_setup = results[f"{label}_docker_pull_s"] + results[f"{label}_setup_s"]
     results[f"{label}_first_job_over_pull_and_setup"] = (
         results[f"{label}_first_job_s"] / pull_and_setup

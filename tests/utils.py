@@ -88,13 +88,16 @@ class Farm(Client):
         return super().create_model(name or f"m-{uuid.uuid4().hex[:10]}", **fields)
 
     def new_version(
-        self, model_id: str, package: bytes | Path | None, *, in_parts: bool = False
-    ) -> dict:
+        self, model_id: str, package: bytes | Path | None, *, in_parts: bool = False,
+        by_content: transfer.ByContent = (),
+    ) -> dict:  # fmt: skip
         """A new version, its package uploaded (bytes, or a file streamed from disk; in parts,
-        as `modelfarm push` sends a big one)."""
+        as `modelfarm push` sends a big one), after its files sent by content."""
         response = self.http.post(f"/api/models/{model_id}/versions")
         assert response.status_code == 201, response.text
         created = response.json()
+        if by_content:
+            transfer.send_by_content(self.call, created["version"]["id"], by_content, None)
         if in_parts:
             assert isinstance(package, Path)
             transfer.upload_in_parts(self.call, created["version"]["id"], package, None)
