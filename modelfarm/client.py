@@ -14,7 +14,7 @@ import base64
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +24,9 @@ from modelfarm.transfer import (
     IN_PARTS_ABOVE,
     ByContent,
     Progress,
+    get,
     put,
+    relative_parts,
     send_by_content,
     upload_in_parts,
 )
@@ -278,16 +280,16 @@ class Client:
         both kept); a name that would leave folder is refused, whatever the farm lists."""
         written = []
         for output in self.outputs(job_id):
-            target = folder.joinpath(*_relative_parts(output["name"]))
+            target = folder.joinpath(*relative_parts(output["name"]))
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(_get(output["url"]))
+            target.write_bytes(get(output["url"]))
             written.append(target)
         return written
 
     def job_log(self, job_id: str) -> str:
         """The model's prints during the job ('' when it printed nothing)."""
         logs = [o for o in self.outputs(job_id) if o["name"] == "run.log"]
-        return _get(logs[0]["url"]).decode("utf-8", "replace") if logs else ""
+        return get(logs[0]["url"]).decode("utf-8", "replace") if logs else ""
 
     def remove(self, kind: str, row_id: str) -> None:
         """Removes a model, version or job ("models", "versions", "jobs") with its files."""
@@ -299,21 +301,6 @@ class Client:
     def health(self) -> dict:
         """Each dependency's state; ApiError (503) naming what is down."""
         return self.call("GET", "/health").json()
-
-
-def _get(url: str) -> bytes:
-    response = httpx.get(url, timeout=300)
-    if response.is_error:
-        raise ApiError(response.status_code, f"the download failed: {response.text[:300]}")
-    return response.content
-
-
-def _relative_parts(name: str) -> tuple[str, ...]:
-    path = PurePosixPath(name)
-    if path.is_absolute() or not path.parts or {"..", "."} & set(path.parts) or "\\" in name:
-        raise ApiError(502, f"The farm listed an output named {name!r}, which would be written "
-                            "outside the output folder; it was not downloaded.")  # fmt: skip
-    return path.parts
 
 
 def _is_uuid(text: str) -> bool:

@@ -59,9 +59,9 @@ def fingerprint(folder: Path) -> str:
 def pack(folder: Path, target: Path, *, by_content_above: int | None = None) -> Packed:
     """Writes the folder's ZIP to target, with every file, or with those up to by_content_above
     bytes and the bigger ones declared to be sent by content."""
-    packed = Packed()
+    packed, files = Packed(), packed_files(folder)  # listed before target is made
     with zipfile.ZipFile(target, "w") as archive:
-        for path in packed_files(folder):
+        for path in files:
             name, size = path.relative_to(folder).as_posix(), path.stat().st_size
             executable = bool(path.stat().st_mode & 0o111)
             if by_content_above is not None and size > by_content_above:

@@ -2,13 +2,14 @@
 IN_PARTS_ABOVE, parts PUT in parallel (POST /api/versions/{id}/upload), as are the contents of
 its files sent by content that the farm lacks (PUT /api/versions/{id}/files). Asking for the
 parts again answers only those still missing, so an interrupted upload resumes where it stopped.
-Files are read a chunk at a time: gigabytes are never in memory."""
+Files are read a chunk at a time: gigabytes are never in memory. And back: a job's outputs from
+their presigned URLs."""
 
 import io
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
@@ -123,3 +124,20 @@ def _locked(progress: Progress) -> Progress:
             progress(count)
 
     return tell
+
+
+def get(url: str) -> bytes:
+    """The bytes at a presigned URL."""
+    response = httpx.get(url, timeout=300)
+    if response.is_error:
+        raise ApiError(response.status_code, f"the download failed: {response.text[:300]}")
+    return response.content
+
+
+def relative_parts(name: str) -> tuple[str, ...]:
+    """An output's name as path parts under a folder; ApiError for one that would leave it."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or not path.parts or {"..", "."} & set(path.parts) or "\\" in name:
+        raise ApiError(502, f"The farm listed an output named {name!r}, which would be written "
+                            "outside the output folder; it was not downloaded.")  # fmt: skip
+    return path.parts

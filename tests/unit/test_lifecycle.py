@@ -63,7 +63,7 @@ def test_a_version_shows_its_image_and_inputs_only_once_ready(status):
     now = datetime.now(UTC)
     row = SimpleNamespace(
         id=uuid.uuid4(), model_id=uuid.uuid4(), number=1, status=status, package_sha256="ab",
-        image_ref=None, image_digest="sha256:" + "0" * 64, reused=False,
+        content_files=None, image_ref=None, image_digest="sha256:" + "0" * 64, reused=False,
         input_schema={"type": "object"}, error=None, created_at=now, queued_at=now,
         started_at=now, finished_at=None, webhook=None, webhook_events=None,
     )  # fmt: skip
