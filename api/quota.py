@@ -1,5 +1,5 @@
 """Each user's storage quota (MODELFARM_STORAGE_QUOTA_MB): the bytes of their models' packages
-(their ZIPs and the files each sent by content, core/contents.py, counted per version) and of
+(their ZIPs, and the files they send by content, core/contents.py, each content once) and of
 their jobs' input and output files (core/models.Job.stored_bytes, set when a job is queued and
 again when it ends), checked before a package or an input is sealed, so that a
 refusal leaves the upload in place to retry once room is made."""
@@ -7,7 +7,7 @@ refusal leaves the upload in place to retry once room is made."""
 import uuid
 
 from fastapi import HTTPException, status
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from core.models import Job, Model, ModelVersion
@@ -16,19 +16,40 @@ from core.settings import settings
 MB = 1024**2
 
 
-def used_bytes(session: Session, owner_id: uuid.UUID) -> int:
+def used_bytes(
+    session: Session, owner_id: uuid.UUID, *, leaving_out: uuid.UUID | None = None
+) -> int:
+    """What the user's files take (leaving out the files one version sends by content)."""
     packages = (
-        select(func.coalesce(func.sum(ModelVersion.package_size + ModelVersion.content_bytes), 0))
+        select(func.coalesce(func.sum(ModelVersion.package_size), 0))
         .join(Model)
         .where(Model.owner_id == owner_id)
     )
     jobs = select(func.coalesce(func.sum(Job.stored_bytes), 0)).where(Job.owner_id == owner_id)
-    return session.scalar(packages) + session.scalar(jobs)
+    contents = contents_named(session, owner_id, leaving_out=leaving_out)
+    return session.scalar(packages) + session.scalar(jobs) + sum(contents.values())
 
 
-def require_room(session: Session, owner_id: uuid.UUID, adding: int) -> None:
+def contents_named(
+    session: Session, owner_id: uuid.UUID, *, leaving_out: uuid.UUID | None = None
+) -> dict[str, int]:
+    """The contents the user's versions send by content (core/contents.py), each once, as the
+    store keeps them: sha256 -> size."""
+    declared = session.scalars(
+        select(ModelVersion.content_files)
+        .join(Model)
+        .where(Model.owner_id == owner_id, ModelVersion.content_files.is_not(None))
+        .where(ModelVersion.id != leaving_out if leaving_out else true())
+    )
+    return {each["sha256"]: each["size"] for files in declared for each in files}
+
+
+def require_room(
+    session: Session, owner_id: uuid.UUID, adding: int, *, leaving_out: uuid.UUID | None = None
+) -> None:
     """413 when `adding` more bytes would take the user past their quota."""
-    used, quota = used_bytes(session, owner_id), settings.storage_quota_mb * MB
+    used = used_bytes(session, owner_id, leaving_out=leaving_out)
+    quota = settings.storage_quota_mb * MB
     if used + adding > quota:
         raise HTTPException(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,

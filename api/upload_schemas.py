@@ -5,7 +5,7 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.contents import SHA256_HEX, path_problem
+from core.contents import MAX_FILES, SHA256_HEX, path_problem
 from core.settings import settings
 
 
@@ -48,7 +48,7 @@ class ContentFileDeclared(BaseModel):
 
 class ContentFilesDeclared(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    files: list[ContentFileDeclared] = Field(max_length=settings.package_max_entries)
+    files: list[ContentFileDeclared] = Field(max_length=MAX_FILES)
 
     @field_validator("files")
     @classmethod

@@ -19,6 +19,9 @@ from typing import TypedDict
 from core.multipart import Multipart
 
 CONTENTS_PREFIX = "contents/"
+# Files one package may send by content: each is an upload of its own, and clients send only
+# big ones so (modelfarm push: over 64 MiB).
+MAX_FILES = 1000
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")

@@ -118,7 +118,6 @@ class ModelVersion(WebhookTarget, Timestamped, Base):
     # The package's files sent by content, beside its ZIP (core/contents.py): [{"path", "size",
     # "sha256", "executable"}, ...]; None when the ZIP holds every file.
     content_files: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    content_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # their sizes, summed
     image_ref: Mapped[str | None] = mapped_column(String(512))
     image_digest: Mapped[str | None] = mapped_column(String(128))
     # The image's content key (workers/build/recipe.py): equal keys, equal images.

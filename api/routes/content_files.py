@@ -37,9 +37,11 @@ def declare_content_files(
             f"The files sent by content are {total} bytes together; the limit for a package is "
             f"{settings.max_package_bytes} bytes (MODELFARM_MAX_PACKAGE_BYTES).",
         )
-    quota.require_room(session, version.model.owner_id, total)
     owner = version.model.owner_id
     sizes = {each.sha256: each.size for each in body.files}
+    named = quota.contents_named(session, owner, leaving_out=version.id)
+    new = sum(size for sha256, size in sizes.items() if sha256 not in named)
+    quota.require_room(session, owner, new, leaving_out=version.id)  # a content counts once
     absent = {
         sha: size for sha, size in sizes.items() if storage.size(content_key(owner, sha)) != size
     }

@@ -60,9 +60,8 @@ def start_build(
     in_parts = session.get(PackageUpload, version.id)
     # A missing package counts nothing here: its sealing below answers for it.
     package = in_parts.size if in_parts else storage.size(package_upload_key(version.id)) or 0
-    by_content = sum(each["size"] for each in version.content_files or [])
-    quota.require_room(session, version.model.owner_id, package + by_content)
-    version.content_bytes = complete_content_files(storage, version)
+    quota.require_room(session, version.model.owner_id, package)  # its contents counted already
+    by_content = complete_content_files(storage, version)
     version.package_size = complete_in_parts(session, storage, version) or seal_upload(
         storage,
         upload_key=package_upload_key(version.id),

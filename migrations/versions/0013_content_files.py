@@ -17,12 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("model_versions", sa.Column("content_files", sa.JSON(), nullable=True))
-    op.add_column(
-        "model_versions",
-        sa.Column("content_bytes", sa.BigInteger(), nullable=False, server_default="0"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_column("model_versions", "content_bytes")
     op.drop_column("model_versions", "content_files")

@@ -13,8 +13,12 @@ from unittest import mock
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
-from core.contents import content_key
+from api import quota
+from core.contents import MAX_FILES, content_key
+from core.db import SessionLocal
+from core.models import Job, ModelVersion
 from core.registry import Registry, model_repository
 from core.storage import Storage
 from modelfarm.packing import pack
@@ -77,6 +81,11 @@ def test_a_file_sent_by_content_builds_and_a_code_change_sends_and_reads_none_of
     assert KEPT in farm.build_log(second["id"])
     assert _weights_layer(second) == _weights_layer(first)
     assert farm.predict(second["id"], {})["result"] == {"sha256": sha256}
+    with SessionLocal() as session:  # the weights count once in the quota, as stored once
+        zips = sum(session.get(ModelVersion, v["id"]).package_size for v in (first, second))
+        owner = uuid.UUID(farm.user_id)
+        jobs = session.scalar(select(func.sum(Job.stored_bytes)).where(Job.owner_id == owner))
+        assert quota.used_bytes(session, owner) == zips + len(weights) + (jobs or 0)
 
 
 def test_the_context_of_a_version_holds_its_files_sent_by_content(new_user, tmp_path):
@@ -145,6 +154,14 @@ def test_a_declaration_that_abuses_a_path_or_a_field_is_refused(
     refused = _declare(farm, version["id"], [declared])
     assert refused.status_code == 422
     assert complaint in refused.text
+
+
+def test_more_files_than_a_package_may_send_by_content_are_refused(new_user):
+    farm = new_user()
+    version = farm.new_version(farm.create_model()["id"], None)
+    many = [{"path": f"w{i}.bin", "size": 1, "sha256": SHA} for i in range(MAX_FILES + 1)]
+    refused = _declare(farm, version["id"], many)
+    assert refused.status_code == 422 and f"at most {MAX_FILES} items" in refused.text
 
 
 def test_a_path_declared_twice_or_in_the_zip_too_is_refused(new_user, tmp_path):
