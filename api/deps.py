@@ -26,7 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from api import throttle
-from api.security import API_TOKEN_PREFIX, api_token_sha256, required_scope, user_id_from_token
+from api.security import (
+    API_TOKEN_PREFIX,
+    SIGN_OUT_PATH,
+    api_token_sha256,
+    claims_of,
+    required_scope,
+)
 from core import logs
 from core.db import ReadSessionLocal, SessionLocal
 from core.lifecycle import VERSION, utcnow
@@ -94,9 +100,9 @@ def _authenticate(request: Request, session: Session, token: str) -> User:
     if token.startswith(API_TOKEN_PREFIX):
         user = _api_token_user(request, session, token)
     else:
-        user_id = user_id_from_token(token)
-        user = session.get(User, user_id) if user_id else None
-        if user is None:
+        claims = claims_of(token)
+        user = session.get(User, claims[0]) if claims else None
+        if user is None or claims[1] != user.token_generation:  # signed out since
             raise _unauthorized("Invalid or expired token: log in again at /api/users/login")
     throttle.count_write(request, user.id)
     return user
@@ -112,24 +118,30 @@ def _api_token_user(request: Request, session: Session, token: str) -> User:
     if found is None or (found.ApiToken.expires_at and found.ApiToken.expires_at <= now):
         raise _unauthorized("This API token is unknown, revoked or expired: create a new one.")
     route = request.scope.get("route")
-    needed = required_scope(request.method, route.path if route else request.url.path)
-    if needed is None:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "Managing API tokens and the webhook secret takes a login token (POST "
-            "/api/users/login), not an API token.",
-        )
-    if needed not in found.ApiToken.scopes:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"This API token lacks the '{needed}' scope, which this request needs (it has "
-            f"{', '.join(found.ApiToken.scopes)}); create a token with it.",
-        )
+    route_path = route.path if route else request.url.path
+    if route_path != SIGN_OUT_PATH:  # any token may end itself
+        _require_scope(request.method, route_path, found.ApiToken.scopes)
     last_used = found.ApiToken.last_used_at
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:  # not a write per request
         found.ApiToken.last_used_at = now
         session.commit()
     return found.User
+
+
+def _require_scope(method: str, route_path: str, scopes: list[str]) -> None:
+    needed = required_scope(method, route_path)
+    if needed is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "Managing API tokens, the webhook secret and the password takes a login token "
+            "(POST /api/users/login), not an API token.",
+        )
+    if needed not in scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"This API token lacks the '{needed}' scope, which this request needs (it has "
+            f"{', '.join(scopes)}); create a token with it.",
+        )
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

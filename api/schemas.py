@@ -39,6 +39,12 @@ class UserRegister(BaseModel):
     password: str = Field(min_length=8, max_length=128, pattern=PLAIN_TEXT)
 
 
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=128, pattern=PLAIN_TEXT)
+    new_password: str = Field(min_length=8, max_length=128, pattern=PLAIN_TEXT)
+    revoke_api_tokens: bool = Field(False, description="Also revoke every API token.")
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID

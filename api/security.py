@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from jose import JWTError, jwt
 from passlib.context import CryptContext
 
+from core.models import User
 from core.settings import MIN_SECRET_LENGTH, settings
 
 ALGORITHM = "HS256"
@@ -40,16 +41,19 @@ def verify_password(password: str, hashed: str | None) -> bool:
     return matches and hashed is not None
 
 
-def create_access_token(user_id: uuid.UUID) -> str:
+def create_access_token(user: User) -> str:
+    """A login token (JWT) of the user's current generation: signing out or changing the
+    password moves the generation on, which ends every token made before."""
     now = datetime.now(UTC)
     expires = now + timedelta(minutes=settings.jwt_lifetime_minutes)
-    claims = {"sub": str(user_id), "iat": now, "exp": expires}
+    claims = {"sub": str(user.id), "gen": user.token_generation, "iat": now, "exp": expires}
     return jwt.encode(claims, settings.jwt_secret, ALGORITHM)
 
 
-def user_id_from_token(token: str) -> uuid.UUID | None:
-    """The user id a valid token names; None for a bad signature, expiry, another algorithm,
-    or a lifetime longer than this farm issues."""
+def claims_of(token: str) -> tuple[uuid.UUID, int] | None:
+    """The user id and generation a valid token names; None for a bad signature, expiry,
+    another algorithm, or a lifetime longer than this farm issues. (A token made before
+    generations is of generation 0.)"""
     try:
         claims = jwt.decode(
             token,
@@ -63,7 +67,7 @@ def user_id_from_token(token: str) -> uuid.UUID | None:
             return None
         if expires - issued > settings.jwt_lifetime_minutes * 60 + CLOCK_SKEW_S:
             return None
-        return uuid.UUID(claims["sub"])
+        return uuid.UUID(claims["sub"]), int(claims.get("gen", 0))
     except (JWTError, ValueError, KeyError, TypeError):
         return None
 
@@ -87,10 +91,14 @@ def api_token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Any token may sign itself out: an API token so ends itself, whatever its scopes.
+SIGN_OUT_PATH = "/api/users/logout"
+
+
 def required_scope(method: str, route_path: str) -> Scope | None:
     """The scope an API token needs for this route; None where API tokens may not go
-    (managing API tokens and the webhook secret takes a login)."""
-    if route_path.startswith(("/api/tokens", "/api/users/me/webhook-secret")):
+    (managing API tokens, the webhook secret and the password takes a login)."""
+    if route_path.startswith(("/api/tokens", "/api/users/me/")):
         return None
     if method in ("GET", "HEAD"):
         return Scope.READ

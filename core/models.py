@@ -54,6 +54,9 @@ class User(Timestamped, Base):
     hashed_password: Mapped[str] = mapped_column(String(255))
     # Signs the user's webhooks (core/webhooks.py); made on first use.
     webhook_secret: Mapped[str | None] = mapped_column(String(64))
+    # A login token (JWT) names the generation it was made in; signing out or changing the
+    # password moves it on, which ends every one made before (api/security.py).
+    token_generation: Mapped[int] = mapped_column(default=0)
 
 
 class ApiToken(Timestamped, Base):

@@ -67,6 +67,21 @@ def login(
     shell_of(context).out.print(f"Logged in to {api_url} as {me['email']} (token in {path}).")
 
 
+@app.command()
+def logout(context: typer.Context) -> None:
+    """Sign out: the stored token is revoked at the farm and forgotten here."""
+    login, shell = config.load(), shell_of(context)
+    if login.token is not None:
+        with Client(login.api_url, login.token) as farm:
+            try:
+                farm.logout()
+            except ApiError as error:
+                if error.status_code != 401:  # 401: revoked already
+                    raise
+    config.save(config.Login(login.api_url, None))
+    shell.out.print(f"Logged out of {login.api_url}: the token is revoked and forgotten here.")
+
+
 def _logged_in(api_url: str, email: str | None, password_stdin: bool) -> Client:
     """A client logged in with email and password (never stored)."""
     email = email or typer.prompt("Email")

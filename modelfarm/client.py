@@ -87,6 +87,10 @@ class Client:
         self.http.headers["Authorization"] = f"Bearer {token}"
         return token
 
+    def logout(self) -> None:
+        """Ends the client's token (a login token: every one of the user's)."""
+        self.call("POST", "/api/users/logout")
+
     def me(self) -> dict:
         return self.call("GET", "/api/users/me").json()
 

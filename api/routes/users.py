@@ -1,19 +1,28 @@
-"""Accounts: register, log in, who am I. Password hashing is slow on purpose, so it runs on a
-few threads of its own (never on those serving other requests), and failed logins and
-registrations are throttled (api/throttle.py)."""
+"""Accounts: register, log in, who am I, sign out, change the password. Password hashing is
+slow on purpose, so it runs on a few threads of its own (never on those serving other
+requests), and failed logins, password changes and registrations are throttled
+(api/throttle.py)."""
 
+import uuid
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from sqlalchemy import delete
 
 from api import crud, throttle
-from api.deps import CurrentUser
+from api.deps import CurrentUser, SessionDep, TokenDep
 from api.errors import responses
-from api.schemas import PLAIN_TEXT, Token, UserPublic, UserRegister
-from api.security import create_access_token
+from api.schemas import PLAIN_TEXT, PasswordChange, Token, UserPublic, UserRegister
+from api.security import (
+    API_TOKEN_PREFIX,
+    api_token_sha256,
+    create_access_token,
+    hash_password,
+    verify_password,
+)
 from core.db import SessionLocal
-from core.models import User
+from core.models import ApiToken, User
 from core.settings import settings
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -67,9 +76,52 @@ async def login(
             "Incorrect email or password.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return Token(access_token=create_access_token(user.id))
+    return Token(access_token=create_access_token(user))
 
 
 @router.get("/me", response_model=UserPublic, responses=responses(401, 503))
 async def me(user: CurrentUser):
     return user
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 429, 503))
+def logout(user: CurrentUser, token: TokenDep, session: SessionDep):
+    """Signs out: the token of this request stops working at once. A login token ends with
+    every other login token of the user (signed out everywhere); an API token ends itself only."""
+    if token.startswith(API_TOKEN_PREFIX):
+        session.execute(delete(ApiToken).where(ApiToken.token_sha256 == api_token_sha256(token)))
+    else:
+        user.token_generation += 1
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/me/password", response_model=Token, responses=responses(401, 403, 422, 429, 503))
+async def change_password(body: PasswordChange, request: Request, user: CurrentUser):
+    """Changes the password: every login token made before ends (this one too; the answer is a
+    new one), and with `revoke_api_tokens` every API token. Takes a login token."""
+    address = throttle.client_address(request)
+    throttle.check_login(user.email, address)
+    changed = await anyio.to_thread.run_sync(_change_password, user.id, body, limiter=_hashing)
+    if changed is None:
+        throttle.count_failed_login(user.email, address)
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "The current password is not right: nothing was changed."
+        )
+    return Token(access_token=create_access_token(changed))
+
+
+def _change_password(user_id: uuid.UUID, body: PasswordChange) -> User | None:
+    """The user with the new password and the next token generation; None (nothing changed)
+    when the current password is wrong."""
+    with SessionLocal() as session:
+        user = session.get(User, user_id, with_for_update=True)
+        if user is None or not verify_password(body.current_password, user.hashed_password):
+            return None
+        user.hashed_password = hash_password(body.new_password)
+        user.token_generation += 1
+        if body.revoke_api_tokens:
+            session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+        session.commit()
+        session.refresh(user)
+        return user
