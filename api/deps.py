@@ -133,8 +133,8 @@ def _require_scope(method: str, route_path: str, scopes: list[str]) -> None:
     if needed is None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            "Managing API tokens, the webhook secret and the password takes a login token "
-            "(POST /api/users/login), not an API token.",
+            "Managing API tokens, the webhook secret, the password and the account takes a "
+            "login token (POST /api/users/login), not an API token.",
         )
     if needed not in scopes:
         raise HTTPException(

@@ -45,6 +45,10 @@ class PasswordChange(BaseModel):
     revoke_api_tokens: bool = Field(False, description="Also revoke every API token.")
 
 
+class AccountRemoval(BaseModel):
+    password: str = Field(min_length=1, max_length=128, pattern=PLAIN_TEXT)
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
@@ -255,7 +259,9 @@ class JobPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     owner_id: uuid.UUID
-    version_id: uuid.UUID
+    version_id: uuid.UUID | None = Field(
+        description="null once the version's owner removed it: the job stays, detached."
+    )
     status: JobStatus
     inputs: dict[str, Any] = Field(
         description="A single job's inputs, defaults applied: values, and files as name and size"

@@ -97,8 +97,10 @@ SIGN_OUT_PATH = "/api/users/logout"
 
 def required_scope(method: str, route_path: str) -> Scope | None:
     """The scope an API token needs for this route; None where API tokens may not go
-    (managing API tokens, the webhook secret and the password takes a login)."""
+    (managing API tokens, the webhook secret, the password and the account takes a login)."""
     if route_path.startswith(("/api/tokens", "/api/users/me/")):
+        return None
+    if route_path == "/api/users/me" and method == "DELETE":  # the account itself
         return None
     if method in ("GET", "HEAD"):
         return Scope.READ

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import docker
 import httpx
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from core import removal
 from core.db import SessionLocal
 from core.lifecycle import JOB, VERSION
-from core.models import Job, Model, User
+from core.models import Model, User
 from core.registry import Registry, engine_name, model_repository
 from core.settings import settings
 from core.storage import Storage
@@ -161,19 +161,15 @@ class Farm(Client):
 def remove_user(user_id: uuid.UUID, storage: Storage, client: docker.DockerClient) -> None:
     """Removes a user with every object, image and row they made (core/removal.py), and the
     images and warm sandboxes the test runs left on the engine."""
-    registry = Registry()
     with SessionLocal() as session:
-        for job in session.scalars(select(Job).where(Job.owner_id == user_id)).all():
-            removal.remove_job(session, storage, job)
         warm = {"label": f"{USER_LABEL}={user_id}"}
         for container in client.containers.list(all=True, filters=warm, sparse=True):
             sandbox.remove(container)  # the user's warm sandboxes (gone already is fine)
         for model in session.scalars(select(Model).where(Model.owner_id == user_id)).all():
             _remove_images(model_repository(model.id), client)
-            versions = removal.versions_of(session, model.id)
-            removal.remove_versions(session, storage, registry, versions, model=model)
-        session.execute(delete(User).where(User.id == user_id))
-        session.commit()
+        user = session.get(User, user_id)
+        if user is not None:  # a test may have removed the account itself
+            removal.remove_account(session, storage, Registry(), user)
 
 
 def _remove_images(repository: str, client: docker.DockerClient) -> None:

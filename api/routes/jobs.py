@@ -27,9 +27,9 @@ from api.schemas import (
     Page,
 )
 from api.waiting import WaitPreference, until_ended
-from core import events, inputs, removal, webhooks
+from core import cancels, inputs, removal
 from core.db import session_scope
-from core.lifecycle import JOB, move, utcnow
+from core.lifecycle import JOB
 from core.models import Job
 from core.queue import send_run
 from core.settings import settings
@@ -148,12 +148,7 @@ def cancel_job(job: OwnedJob, session: SessionDep):
             status.HTTP_409_CONFLICT,
             f"This job is {job.status} already; only a job that has not ended can be canceled.",
         )
-    move(JOB, job, JOB.canceled)
-    job.finished_at = utcnow()
-    session.commit()
-    events.job_canceled(job.id)
-    events.job_ended(job.id, job)
-    webhooks.notify("job", job.id, webhooks.wanted(job), "completed")
+    cancels.cancel(session, job)
     return job
 
 

@@ -1,6 +1,6 @@
-"""Accounts: register, log in, who am I, sign out, change the password. Password hashing is
-slow on purpose, so it runs on a few threads of its own (never on those serving other
-requests), and failed logins, password changes and registrations are throttled
+"""Accounts: register, log in, who am I, sign out, change the password, remove the account.
+Password hashing is slow on purpose, so it runs on a few threads of its own (never on those
+serving other requests), and failed logins, password checks and registrations are throttled
 (api/throttle.py)."""
 
 import uuid
@@ -8,12 +8,20 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import delete
 
 from api import crud, throttle
-from api.deps import CurrentUser, SessionDep, TokenDep
+from api.deps import CurrentUser, SessionDep, StorageDep, TokenDep
 from api.errors import responses
-from api.schemas import PLAIN_TEXT, PasswordChange, Token, UserPublic, UserRegister
+from api.schemas import (
+    PLAIN_TEXT,
+    AccountRemoval,
+    PasswordChange,
+    Token,
+    UserPublic,
+    UserRegister,
+)
 from api.security import (
     API_TOKEN_PREFIX,
     api_token_sha256,
@@ -21,9 +29,12 @@ from api.security import (
     hash_password,
     verify_password,
 )
+from core import removal
 from core.db import SessionLocal
 from core.models import ApiToken, User
+from core.registry import Registry
 from core.settings import settings
+from core.storage import Storage
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 # Bounds the CPU that hashing may take, whatever the number of requests waiting for it.
@@ -125,3 +136,39 @@ def _change_password(user_id: uuid.UUID, body: PasswordChange) -> User | None:
         session.commit()
         session.refresh(user)
         return user
+
+
+@router.delete(
+    "/me", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 409, 422, 429)
+)
+async def remove_account(
+    body: AccountRemoval, request: Request, user: CurrentUser, storage: StorageDep
+):
+    """Removes your account with every model, version, job, file, token and image of yours;
+    other users' jobs on your public models stay, detached (see DELETE /api/versions/{id}).
+    Takes a login token and your password; 409 while a build or job of yours runs."""
+    address = throttle.client_address(request)
+    throttle.check_login(user.email, address)
+    user_id = user.id
+    if not await anyio.to_thread.run_sync(_password_is, user_id, body.password, limiter=_hashing):
+        throttle.count_failed_login(user.email, address)
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "The password is not right: nothing was removed."
+        )
+    await run_in_threadpool(_remove_account, user_id, storage)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _password_is(user_id: uuid.UUID, password: str) -> bool:
+    with SessionLocal() as session:
+        user = session.get(User, user_id)
+        return user is not None and verify_password(password, user.hashed_password)
+
+
+def _remove_account(user_id: uuid.UUID, storage: Storage) -> None:
+    with SessionLocal() as session:
+        user = session.get(User, user_id, with_for_update=True)
+        problem = removal.account_still_active(session, user_id)
+        if problem:
+            raise HTTPException(status.HTTP_409_CONFLICT, problem)
+        removal.remove_account(session, storage, Registry(), user)
