@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import events, inputs, queue
+from core.endpoints import is_farm_service
 from core.models import Job, ModelVersion, User
 from core.settings import settings
 
@@ -88,7 +89,7 @@ def destination(url: str, *, resolve: Resolver = _resolve) -> str:
     if not addresses:
         raise Refused(f"The webhook's host {parts.hostname!r} cannot be resolved.")
     for address in addresses:
-        reason = _forbidden(ipaddress.ip_address(address.split("%")[0]))
+        reason = _forbidden(ipaddress.ip_address(address.split("%")[0]), port)
         if reason:
             raise Refused(
                 f"The webhook's host {parts.hostname!r} resolves to {address}, {reason}; "
@@ -113,9 +114,11 @@ def _carried(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and (carried := _carried(ip)) is not None:
         ip = carried  # judged by the IPv4 address it reaches
+    if is_farm_service(ip, port):
+        return f"where one of the farm's own services listens on port {port}"
     if ip.is_link_local:
         return "a link-local address (where cloud metadata services answer)"
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:

@@ -275,3 +275,23 @@ def test_an_unreachable_receiver_s_error_does_not_tell_a_closed_port_from_a_sile
         first = [wait_for(lambda job=job: _attempts(farm, job["id"], "completed", 1),
                           "the first attempt recorded", 60)[0] for job in jobs]  # fmt: skip
     assert [(a["status_code"], a["error"]) for a in first] == [(None, UNREACHABLE)] * 2
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["127.0.0.1:8000", "localhost:8333", "127.0.0.1:5000", "127.0.0.1:6379", "127.0.0.1:5432",
+     "127.0.0.1:8888", "127.0.0.1:9333", "127.0.0.1:9471", "[::ffff:127.0.0.1]:8888",
+     "[2002:7f00:1::]:8000"],
+)  # fmt: skip
+def test_the_farms_own_services_are_refused_though_private_targets_are_allowed(ready, where):
+    """The test stack allows private targets (MODELFARM_WEBHOOK_ALLOW_PRIVATE): the farm's API,
+    object store and its filer and master, registry, Redis, database and metrics ports stay
+    refused (core/endpoints.py), before any connection."""
+    farm, version = ready
+    jobs_before = len(farm.jobs())
+    response = farm.http.post("/api/jobs", json={
+        "version_id": version["id"], "input": inline("x"), "webhook": f"http://{where}/hook",
+    })  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert "the farm's own services listens on port" in response.text
+    assert len(farm.jobs()) == jobs_before

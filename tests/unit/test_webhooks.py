@@ -3,7 +3,7 @@ resolver, and an attempt at a refused destination is recorded without a connecti
 
 import pytest
 
-from core import webhooks
+from core import endpoints, webhooks
 from core.settings import Settings, settings
 from workers.webhooks import Message, _post
 
@@ -52,6 +52,39 @@ def test_allowing_private_destinations_never_allows_link_local_ones(monkeypatch)
     assert webhooks.destination("http://x/", resolve=_resolving_to("10.0.0.1")) == "10.0.0.1"
     with pytest.raises(webhooks.Refused, match="link-local"):
         webhooks.destination("http://x/", resolve=_resolving_to("169.254.169.254"))
+
+
+def _farm_ports() -> list[int]:
+    return sorted({port for _, port in endpoints.service_addresses()})
+
+
+@pytest.mark.parametrize("port", _farm_ports())
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1", "2002:7f00:1::",
+                                     "64:ff9b::7f00:1", "127.0.0.2"])  # fmt: skip
+def test_the_farms_own_services_are_never_a_target_even_with_private_ones_allowed(
+    monkeypatch, port, address
+):
+    monkeypatch.setattr(settings, "webhook_allow_private", True)
+    with pytest.raises(webhooks.Refused, match=f"the farm's own services listens on port {port}"):
+        webhooks.destination(f"http://receiver:{port}/", resolve=_resolving_to(address))
+
+
+def test_the_services_ports_come_from_the_settings():
+    ports = _farm_ports()
+    for port in (settings.api_port, 5000, 8333, 6379, 5432, 9333, 8888, 8080, 9471, 9474):
+        assert port in ports
+    allowed = (
+        webhooks.destination.__wrapped__ if hasattr(webhooks.destination, "__wrapped__") else None
+    )
+    assert allowed is None  # destination is a plain function: nothing cached per URL
+
+
+def test_another_port_of_loopback_stays_allowed_where_private_ones_are(monkeypatch):
+    monkeypatch.setattr(settings, "webhook_allow_private", True)
+    free = max(_farm_ports()) + 1
+    assert webhooks.destination(f"http://x:{free}/", resolve=_resolving_to("127.0.0.1")) == (
+        "127.0.0.1"
+    )
 
 
 @pytest.mark.parametrize(
