@@ -43,11 +43,14 @@ start_object_store() {
     return 0
   fi
   read -r volume_mb volumes < <(store_layout)
-  # Deleted and refused uploads are reclaimed by a vacuum every 5 minutes.
+  # Deleted and refused uploads are reclaimed by a vacuum every 5 minutes. The filer answers
+  # gRPC only (the S3 gateway's way): its HTTP port, which reads and moves any object unsigned,
+  # answers nothing; nor do the Iceberg and Lance catalogs, which the farm does not use.
   start_service seaweedfs weed server -dir="$dir/data" -ip="$(host_of "$endpoint")" \
     -ip.bind="$(host_of "$endpoint")" -s3 -s3.port="$(port_of "$endpoint")" \
     -s3.config="$dir/s3.json" -master.volumeSizeLimitMB="$volume_mb" -volume.max="$volumes" \
-    -master.garbageThreshold=0.05 -master.vacuumIntervalSeconds=300
+    -master.garbageThreshold=0.05 -master.vacuumIntervalSeconds=300 -filer.disableHttp \
+    -s3.port.iceberg=0 -s3.port.lance=0
   wait_until 60 "S3 (SeaweedFS) on $endpoint" s3_ready || die "SeaweedFS did not start"
 }
 
