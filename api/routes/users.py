@@ -168,6 +168,8 @@ def _password_is(user_id: uuid.UUID, password: str) -> bool:
 def _remove_account(user_id: uuid.UUID, storage: Storage) -> None:
     with SessionLocal() as session:
         user = session.get(User, user_id, with_for_update=True)
+        if user is None:  # removed by a request of its own meanwhile
+            return
         problem = removal.account_still_active(session, user_id)
         if problem:
             raise HTTPException(status.HTTP_409_CONFLICT, problem)
