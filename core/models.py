@@ -150,9 +150,8 @@ class PackageUpload(Timestamped, Base):
 
     __tablename__ = "package_uploads"
 
-    # None once the version's owner removed it (core/removal.py): the job stays, detached.
-    version_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="SET NULL"), primary_key=True
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
     )
     upload_id: Mapped[str] = mapped_column(String(1024))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -169,9 +168,8 @@ class ModelAlias(Timestamped, Base):
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # None once the version's owner removed it (core/removal.py): the job stays, detached.
-    version_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="SET NULL"), index=True
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
     )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/versions", tags=["versions"], responses=response
 @router.put(
     "/{version_id}/files",
     response_model=ContentFiles,
-    responses=responses(403, 404, 409, 413, 429, 507),
+    responses=responses(400, 403, 404, 409, 413, 429, 507),
 )
 def declare_content_files(
     body: ContentFilesDeclared, version: OwnedVersion, session: SessionDep, storage: StorageDep

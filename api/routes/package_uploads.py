@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/versions", tags=["versions"], responses=response
 @router.post(
     "/{version_id}/upload",
     response_model=UploadInParts,
-    responses=responses(403, 404, 409, 413, 429, 507),
+    responses=responses(400, 403, 404, 409, 413, 429, 507),
 )
 def upload_in_parts(
     body: PackageUploadStart, version: OwnedVersion, session: SessionDep, storage: StorageDep

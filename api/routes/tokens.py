@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/tokens", tags=["tokens"], responses=responses(40
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=ApiTokenCreated,
-    responses=responses(429),
+    responses=responses(400, 429),
 )  # fmt: skip
 def create_token(body: ApiTokenCreate, session: SessionDep, user: CurrentUser):
     """A token that acts as you within its scopes: `Authorization: Bearer mf_…`."""

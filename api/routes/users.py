@@ -107,7 +107,9 @@ def logout(user: CurrentUser, token: TokenDep, session: SessionDep):
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/me/password", response_model=Token, responses=responses(401, 403, 422, 429, 503))
+@router.post(
+    "/me/password", response_model=Token, responses=responses(400, 401, 403, 422, 429, 503)
+)
 async def change_password(body: PasswordChange, request: Request, user: CurrentUser):
     """Changes the password: every login token made before ends (this one too; the answer is a
     new one), and with `revoke_api_tokens` every API token. Takes a login token."""
@@ -139,7 +141,9 @@ def _change_password(user_id: uuid.UUID, body: PasswordChange) -> User | None:
 
 
 @router.delete(
-    "/me", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 409, 422, 429)
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(400, 401, 403, 409, 422, 429, 503),
 )
 async def remove_account(
     body: AccountRemoval, request: Request, user: CurrentUser, storage: StorageDep

@@ -58,6 +58,9 @@ def test_the_least_recently_used_go_first_and_what_is_in_use_stays(docker_client
 
 
 def test_a_cache_within_its_budget_is_left_alone(docker_client, images, tmp_path):
-    size = docker_client.df()["LayersSize"]
-    assert cache.trim(docker_client, size + MB, tmp_path) == []
+    kept = tmp_path / "kept"  # a folder of kept files (trimmed with every file under it)
+    (kept / "owner").mkdir(parents=True)
+    (kept / "owner" / "content").write_bytes(os.urandom(MB // 2))
+    size = docker_client.df()["LayersSize"] + MB // 2
+    assert cache.trim(docker_client, size + MB, kept) == []
     assert set(images) <= {image.id for image in docker_client.images.list()}
