@@ -16,18 +16,19 @@ from core.settings import settings
 MB = 1024**2
 
 
-def used_bytes(
-    session: Session, owner_id: uuid.UUID, *, leaving_out: uuid.UUID | None = None
-) -> int:
-    """What the user's files take (leaving out the files one version sends by content)."""
+def used_bytes(session: Session, owner_id: uuid.UUID) -> int:
+    """What the user's files take."""
+    return _packages_and_jobs(session, owner_id) + sum(contents_named(session, owner_id).values())
+
+
+def _packages_and_jobs(session: Session, owner_id: uuid.UUID) -> int:
     packages = (
         select(func.coalesce(func.sum(ModelVersion.package_size), 0))
         .join(Model)
         .where(Model.owner_id == owner_id)
     )
     jobs = select(func.coalesce(func.sum(Job.stored_bytes), 0)).where(Job.owner_id == owner_id)
-    contents = contents_named(session, owner_id, leaving_out=leaving_out)
-    return session.scalar(packages) + session.scalar(jobs) + sum(contents.values())
+    return session.scalar(packages) + session.scalar(jobs)
 
 
 def contents_named(
@@ -44,11 +45,21 @@ def contents_named(
     return {each["sha256"]: each["size"] for files in declared for each in files}
 
 
-def require_room(
-    session: Session, owner_id: uuid.UUID, adding: int, *, leaving_out: uuid.UUID | None = None
-) -> None:
+def require_room(session: Session, owner_id: uuid.UUID, adding: int) -> None:
     """413 when `adding` more bytes would take the user past their quota."""
-    used = used_bytes(session, owner_id, leaving_out=leaving_out)
+    _within_quota(used_bytes(session, owner_id), adding)
+
+
+def require_room_for_contents(session: Session, version: ModelVersion, sizes: dict[str, int]):
+    """require_room for the contents a version declares (sha256 -> size), replacing what it
+    declared before: only those none of the owner's other versions name add bytes."""
+    owner_id = version.model.owner_id
+    named = contents_named(session, owner_id, leaving_out=version.id)
+    used = _packages_and_jobs(session, owner_id) + sum(named.values())
+    _within_quota(used, sum(size for sha256, size in sizes.items() if sha256 not in named))
+
+
+def _within_quota(used: int, adding: int) -> None:
     quota = settings.storage_quota_mb * MB
     if used + adding > quota:
         raise HTTPException(

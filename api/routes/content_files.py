@@ -39,9 +39,7 @@ def declare_content_files(
         )
     owner = version.model.owner_id
     sizes = {each.sha256: each.size for each in body.files}
-    named = quota.contents_named(session, owner, leaving_out=version.id)
-    new = sum(size for sha256, size in sizes.items() if sha256 not in named)
-    quota.require_room(session, owner, new, leaving_out=version.id)  # a content counts once
+    quota.require_room_for_contents(session, version, sizes)  # a content counts once
     absent = {
         sha: size for sha, size in sizes.items() if storage.size(content_key(owner, sha)) != size
     }
