@@ -72,9 +72,9 @@ class Settings(BaseSettings):
     # a package upload in parts that would not fit is refused (507) before it starts.
     s3_capacity_url: str = "http://127.0.0.1:8080/status"
     # The object store's other servers' ports on its host (SeaweedFS's master, filer and
-    # volume server, and their gRPC ports, as scripts/up.sh starts them): with every service
-    # of the farm, never a webhook's target (core/endpoints.py).
-    s3_server_ports: list[int] = [9333, 8888, 8080, 19333, 18888, 18080]
+    # volume server, their gRPC ports and the S3 gateway's, as scripts/up.sh starts them):
+    # with every service of the farm, never a webhook's target (core/endpoints.py).
+    s3_server_ports: list[int] = [9333, 8888, 8080, 19333, 18888, 18080, 18333]
     presigned_url_lifetime_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
 
     # The registry as the Docker engine names it in image references (host:port).

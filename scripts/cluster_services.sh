@@ -68,8 +68,8 @@ services_s3() {
   local dir="$CL/services/s3"
   mkdir -p "$dir/data"
   s3_identities "$MODELFARM_S3_ACCESS_KEY" "$MODELFARM_S3_SECRET_KEY" >"$dir/s3.json"
-  start_service services-s3 $(inside services) weed server -dir="$dir/data" \
-    -ip="$SERVICES" -ip.bind="$SERVICES" -master.port="$S3_MASTER_PORT" \
-    -volume.port="$S3_VOLUME_PORT" -filer.port="$S3_FILER_PORT" -s3 -s3.port="$S3_PORT" \
-    -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=128 -volume.max=16
+  WEED_IN=$(inside services) start_seaweedfs services-s3 "$dir" "$SERVICES" "$S3_MASTER_PORT" 128 \
+    -volume.max=16 -volume.port="$S3_VOLUME_PORT" -filer.port="$S3_FILER_PORT" -s3 \
+    -s3.port="$S3_PORT" -s3.config="$dir/s3.json" -filer.disableHttp -s3.port.iceberg=0 \
+    -s3.port.lance=0
 }

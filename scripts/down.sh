@@ -6,7 +6,7 @@ load_settings
 
 # scripts/down.sh [NAME...]: stops the named services only (e.g. `down.sh seaweedfs`), else all.
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(api build-worker inference-worker reconciler seaweedfs registry redis dockerd)
+[ ${#names[@]} -gt 0 ] || names=(api build-worker inference-worker reconciler seaweedfs seaweedfs-master registry redis dockerd)
 for name in "${names[@]}"; do
   stop_service "$name"
 done

@@ -154,3 +154,55 @@ s3_identities() {
     '{identities: [{name: "modelfarm", credentials: [{accessKey: $key, secretKey: $secret}],
       actions: ["Admin", "Read", "List", "Tagging", "Write"]}]}'
 }
+
+# object_store_security DIR: SeaweedFS's own security, made once into DIR (kept private there):
+# a volume server reads and writes a file only with a JWT that the master signs for the S3
+# gateway (so no unsigned request reaches an object), and every gRPC port (master, volume, filer,
+# S3 gateway) takes only clients holding a certificate from this store's own CA. The master's
+# HTTP is closed by the caller (-whiteList, see start_object_store). weed reads DIR/security.toml
+# when run as `weed -config_dir=DIR ...`.
+object_store_security() {
+  local dir=$1 tls=$1/tls component
+  [ -f "$dir/security.toml" ] && return 0
+  mkdir -p "$tls" && chmod 700 "$dir" "$tls"
+  new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+  new_key "$tls/ca.key" && new_key "$tls/store.key"
+  openssl req -x509 -new -key "$tls/ca.key" -subj /CN=modelfarm-object-store-ca -days 3650 \
+    -out "$tls/ca.crt"
+  # One certificate for every component, as server and as client (weed checks no host name).
+  openssl req -new -key "$tls/store.key" -subj /CN=modelfarm-object-store |
+    openssl x509 -req -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 3650 \
+      -extfile <(echo "extendedKeyUsage=serverAuth,clientAuth") -out "$tls/store.crt" 2>/dev/null
+  {
+    printf '[jwt.signing]\nkey = "%s"\n\n' "$(openssl rand -hex 32)"
+    printf '[jwt.signing.read]\nkey = "%s"\n\n' "$(openssl rand -hex 32)"
+    printf '[grpc]\nca = "%s"\n' "$tls/ca.crt"
+    for component in master volume filer s3 client; do
+      printf '\n[grpc.%s]\ncert = "%s"\nkey = "%s"\n' "$component" "$tls/store.crt" "$tls/store.key"
+    done
+  } >"$dir/security.toml.new"
+  chmod 600 "$dir/security.toml.new" && mv "$dir/security.toml.new" "$dir/security.toml"
+}
+
+# start_seaweedfs NAME DIR HOST MASTER_PORT VOLUME_MB [SERVER_FLAG...]: the object store as the
+# farm runs it, in two services (each command prefixed by $WEED_IN if set, e.g. to enter a
+# network namespace): NAME-master, apart so that its HTTP alone can be closed (it takes requests
+# only from an address no local process sends from, TEST-NET-1: what it does there, hand out
+# write JWTs, delete collections, grow volumes, the other parts do over gRPC), and NAME, the
+# volume server, filer and S3 gateway.
+# Deleted and refused uploads are reclaimed by a vacuum every 5 minutes.
+start_seaweedfs() {
+  local name=$1 dir=$2 host=$3 port=$4 volume_mb=$5
+  shift 5
+  object_store_security "$dir/config"
+  # shellcheck disable=SC2086
+  start_service "$name-master" ${WEED_IN:-} weed -config_dir="$dir/config" master \
+    -mdir="$dir/data" -ip="$host" -ip.bind="$host" -port="$port" -whiteList=192.0.2.1 \
+    -volumeSizeLimitMB="$volume_mb" -garbageThreshold=0.05 -vacuumIntervalSeconds=300
+  wait_until 30 "the object store's master on $host:$port" \
+    curl -fsS -o /dev/null "http://$host:$port/cluster/status" ||
+    die "SeaweedFS's master did not start"
+  # shellcheck disable=SC2086
+  start_service "$name" ${WEED_IN:-} weed -config_dir="$dir/config" server -master=false \
+    -master.peers="$host:$port" -dir="$dir/data" -ip="$host" -ip.bind="$host" "$@"
+}

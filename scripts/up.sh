@@ -7,6 +7,7 @@ load_settings
 
 host_of() { echo "${1%:*}"; }
 port_of() { echo "${1##*:}"; }
+MASTER_PORT=9333 # the object store's master (SeaweedFS's default; in MODELFARM_S3_SERVER_PORTS)
 
 start_registry() {
   local config="$DATA/registry/config.yml"
@@ -34,7 +35,8 @@ store_layout() {
 }
 
 start_object_store() {
-  local dir="$DATA/seaweedfs" endpoint=$MODELFARM_S3_ENDPOINT volume_mb volumes
+  local dir="$DATA/seaweedfs" endpoint=$MODELFARM_S3_ENDPOINT host volume_mb volumes
+  host=$(host_of "$endpoint")
   mkdir -p "$dir/data"
   s3_identities "$MODELFARM_S3_ACCESS_KEY" "$MODELFARM_S3_SECRET_KEY" >"$dir/s3.json"
   s3_ready() { curl -sS -o /dev/null "http://$endpoint/"; }
@@ -43,13 +45,10 @@ start_object_store() {
     return 0
   fi
   read -r volume_mb volumes < <(store_layout)
-  # Deleted and refused uploads are reclaimed by a vacuum every 5 minutes. The filer answers
-  # gRPC only (the S3 gateway's way): its HTTP port, which reads and moves any object unsigned,
-  # answers nothing; nor do the Iceberg and Lance catalogs, which the farm does not use.
-  start_service seaweedfs weed server -dir="$dir/data" -ip="$(host_of "$endpoint")" \
-    -ip.bind="$(host_of "$endpoint")" -s3 -s3.port="$(port_of "$endpoint")" \
-    -s3.config="$dir/s3.json" -master.volumeSizeLimitMB="$volume_mb" -volume.max="$volumes" \
-    -master.garbageThreshold=0.05 -master.vacuumIntervalSeconds=300 -filer.disableHttp \
+  # The filer answers gRPC only (the S3 gateway's way): its HTTP port, which read and moved any
+  # object unsigned, answers nothing; nor do the Iceberg and Lance catalogs, unused here.
+  start_seaweedfs seaweedfs "$dir" "$host" "$MASTER_PORT" "$volume_mb" -volume.max="$volumes" \
+    -s3 -s3.port="$(port_of "$endpoint")" -s3.config="$dir/s3.json" -filer.disableHttp \
     -s3.port.iceberg=0 -s3.port.lance=0
   wait_until 60 "S3 (SeaweedFS) on $endpoint" s3_ready || die "SeaweedFS did not start"
 }
