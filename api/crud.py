@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.security import api_token_sha256, hash_password, new_api_token, verify_password
-from core import storage
+from core import storage, streams
 from core.lifecycle import JOB, Lifecycle, move, utcnow
 from core.models import (
     ApiToken,
@@ -200,12 +200,14 @@ def mark_queued(
     previous = row.status
     _queue(lifecycle, row)
     session.commit()
+    streams.status(lifecycle.what, row)  # before the task: a worker's RUNNING comes after it
     try:
         enqueue(send, str(row.id))
     except QueueUnavailable:  # the row goes back
         row.status = previous  # an undo of the move above, not a transition of its own
         row.queued_at = None
         session.commit()
+        streams.status(lifecycle.what, row)
         raise
 
 

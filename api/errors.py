@@ -47,3 +47,17 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def json_responses(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """responses() for a route whose success is not JSON (an event stream): its errors are
+    documented as JSON explicitly, since FastAPI would give them the route's media type.
+    described: a status's own meaning for this route, by "s<status>"."""
+    return {
+        status: {
+            "description": described.get(f"s{status}", _MEANINGS[status]),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/"
+                        + ("ValidationErrorBody" if status == 422 else "ErrorBody")}}},
+        }
+        for status in statuses
+    }  # fmt: skip

@@ -18,6 +18,7 @@ from api.request_log import RequestLog
 from api.routes import (
     aliases,
     content_files,
+    events,
     health,
     jobs,
     models,
@@ -66,8 +67,8 @@ app = FastAPI(
     lifespan=lifespan,
 )
 routers = (
-    users, tokens, models, aliases, versions, package_uploads, content_files, jobs, webhooks,
-    health,
+    users, tokens, models, aliases, versions, package_uploads, content_files, jobs, events,
+    webhooks, health,
 )  # fmt: skip
 for module in routers:
     app.include_router(module.router)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api import crud, quota, throttle, webhooks
 from api.schemas import PLAIN_TEXT, BatchItem, InlineFile, JobCreate
 from api.uploads import seal_upload
-from core import inputs
+from core import inputs, streams
 from core.lifecycle import JOB, utcnow
 from core.models import Job, ModelVersion, User
 from core.queue import send_run
@@ -57,6 +57,7 @@ def create(
         if key is None:
             raise
         return _earlier(session, user, key), True  # a concurrent request with this key won
+    streams.status("job", job)  # before the task: a worker's RUNNING comes after it
     if job.status == JOB.queued:
         try:
             crud.enqueue(send_run, str(job.id))

@@ -4,7 +4,7 @@ at once; a running one's container is killed by its worker, told through Redis."
 
 from sqlalchemy.orm import Session
 
-from core import events, webhooks
+from core import events, streams, webhooks
 from core.lifecycle import JOB, move, utcnow
 from core.models import Job
 
@@ -14,6 +14,7 @@ def cancel(session: Session, job: Job, *, error: str | None = None) -> None:
     move(JOB, job, JOB.canceled)
     job.finished_at, job.error = utcnow(), error
     session.commit()
+    streams.status("job", job)
     events.job_canceled(job.id)
     events.job_ended(job.id, job)
     webhooks.notify("job", job.id, webhooks.wanted(job), "completed")

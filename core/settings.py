@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     # upload this many hours after its creation is removed.
     job_retention_days: int = Field(7, ge=1)
     upload_expiry_hours: int = Field(24, ge=1)
+    # A job's or version's live events (core/streams.py) are kept this long after the last one;
+    # later its event stream shows the row alone.
+    events_kept_hours: int = Field(24, ge=1)
     # The registry's garbage collection, run by the reconciler this often (0: never): the
     # command, run from the project's folder, frees the blobs removed images left.
     registry_gc_interval_s: int = Field(24 * 3600, ge=0)

@@ -13,13 +13,14 @@ Every error answer raises ApiError, with the API's own sentence of what to fix.
 import base64
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from modelfarm.errors import ApiError
+from modelfarm.events import Event, follow
 from modelfarm.transfer import (
     IN_PARTS_ABOVE,
     ByContent,
@@ -268,6 +269,11 @@ class Client:
             if job["status"] in JOB_ENDED | {"UPLOADING"} or time.monotonic() > deadline:
                 return job
             time.sleep(poll_s)
+
+    def events(self, kind: str, row_id: str, *, after: str | None = None) -> Iterator[Event]:
+        """The live events of a job or version (kind "jobs" or "versions"), from the first or
+        after the id `after`, until its `done` (modelfarm/events.py)."""
+        return follow(self.http, f"/api/{kind}/{row_id}/events", after)
 
     def cancel_job(self, job_id: str) -> dict:
         return self.call("POST", f"/api/jobs/{job_id}/cancel").json()

@@ -175,7 +175,7 @@ def test_a_dockerfile_of_a_form_the_template_never_writes_builds_and_pushes_noth
     request = BuildRequest(
         version_id=uuid.uuid4(), model_id=uuid.uuid4(), owner_id=uuid.uuid4(), number=1,
         package_key="", package_size=0, build_log_key="", webhook_events=[], attempt=1,
-        content_files=[],
+        content_files=[], started={},
     )  # fmt: skip
     log: list[str] = []
     with pytest.raises(dockerfile.DockerfileRefused, match="USER root.*never root"):

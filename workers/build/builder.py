@@ -20,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from core import context, dockerfile, events, logs, metrics, registry, webhooks
+from core import context, dockerfile, events, logs, metrics, registry, streams, webhooks
 from core.contents import ContentFile
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
@@ -54,6 +54,7 @@ class BuildRequest:
     webhook_events: list[str]
     attempt: int  # its fencing token (core/lifecycle.py)
     content_files: list[ContentFile]  # beside the ZIP (core/contents.py)
+    started: dict  # the BUILDING row's fields (core/streams.py)
 
 
 @dataclass
@@ -76,10 +77,11 @@ def build_version(version_id: uuid.UUID) -> None:
         return
     logs.bind(model_id=request.model_id, owner_id=request.owner_id)
     logger.info("build started")
+    streams.status("version", request.started)
     webhooks.notify("version", version_id, request.webhook_events, "start")
     started = time.monotonic()
     storage = Storage()
-    log = StreamingLog(storage, request.build_log_key)
+    log = StreamingLog(storage, request.build_log_key, streams.LogLines("version", version_id))
     try:
         built = with_retries(_build, request, storage, log)
     except UserFacingError as error:
@@ -95,6 +97,7 @@ def build_version(version_id: uuid.UUID) -> None:
     log.close()
     ended = with_retries(finish, ModelVersion, version_id, attempt=request.attempt, **outcome)
     if ended is not None:
+        streams.status("version", ended)
         webhooks.notify("version", version_id, webhooks.wanted(ended), "completed")
         if outcome["status"] == VersionStatus.READY:
             events.version_ready(version_id, built.image_ref)
@@ -121,6 +124,7 @@ def _start(version_id: uuid.UUID) -> BuildRequest | None:
             webhook_events=webhooks.wanted(version),
             attempt=version.attempts,
             content_files=version.content_files or [],
+            started=streams.fields_of(version),
         )
 
 

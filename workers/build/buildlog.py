@@ -1,9 +1,11 @@
-"""A log that is written to object storage while it grows, so users can read it mid-build."""
+"""A log that is written to object storage while it grows, so users can read it mid-build,
+and whose lines are live events (core/streams.py) as they are written."""
 
 import logging
 import time
 
 from core.storage import Storage
+from core.streams import LogLines
 from workers.retry import with_retries
 
 logger = logging.getLogger(__name__)
@@ -18,14 +20,17 @@ class StreamingLog:
     Past MAX_BYTES only the start and the newest part are kept, which is what a user needs.
     """
 
-    def __init__(self, storage: Storage, key: str) -> None:
+    def __init__(self, storage: Storage, key: str, live: LogLines | None = None):
         self.storage, self.key = storage, key
+        self.live = live
         self.head = ""
         self.tail = ""
         self.dropped = 0
         self.last_flush = 0.0
 
     def __call__(self, text: str) -> None:
+        if self.live is not None:
+            self.live(text)
         if len(self.head) < MAX_BYTES // 4:
             self.head += text
         else:
@@ -52,6 +57,8 @@ class StreamingLog:
 
     def close(self) -> None:
         """The final write, retried; a log that cannot be written never fails the build."""
+        if self.live is not None:
+            self.live.close()
         try:
             with_retries(self.flush)
         except Exception:

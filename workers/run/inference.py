@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from core import events, logs, metrics, webhooks
+from core import events, logs, metrics, streams, webhooks
 from core.db import session_scope
 from core.errors import UserFacingError, gave_up_message
 from core.inputs import is_file, stored_bytes
@@ -45,6 +45,7 @@ class RunRequest:
     inline: bytes | None  # the input(s) sent inline
     input_bytes: int
     webhook_events: list[str]
+    started: dict  # the RUNNING row's fields (core/streams.py)
 
 
 def run_job(job_id: uuid.UUID) -> None:
@@ -54,6 +55,7 @@ def run_job(job_id: uuid.UUID) -> None:
     if request is not None:
         logs.bind(owner_id=request.where.owner_id)
         logger.info("job started", image=request.where.image_ref)
+        streams.status("job", request.started)
         webhooks.notify("job", job_id, request.webhook_events, "start")
         with cancels.watching(job_id) as watch:
             outcome = _outcome(request, watch)
@@ -65,6 +67,7 @@ def run_job(job_id: uuid.UUID) -> None:
         logger.info("job ended", status=str(outcome["status"]), error=outcome.get("error"),
                     finished=ended is not None)  # fmt: skip
         if ended is not None:
+            streams.status("job", ended)
             webhooks.notify("job", job_id, webhooks.wanted(ended), "completed")
     events.job_ended(job_id, ended)  # also when _start failed it for too many attempts
 
@@ -106,6 +109,7 @@ def _start(job_id: uuid.UUID) -> RunRequest | None:
             where=Sandboxed(job.id, job.owner_id, image, limits, job.attempts), inputs=job.inputs,
             batch=job.batch, items_done=done, log_key=job.log_key, inline=inline,
             input_bytes=stored_bytes(job.inputs, job.batch), webhook_events=webhooks.wanted(job),
+            started=streams.fields_of(job),
         )  # fmt: skip
 
 

@@ -1,0 +1,155 @@
+"""Event streams (Server-Sent Events) of a job or a version: the entries core/streams.py holds
+for the row, from the first or after the client's Last-Event-ID, then live until `done`.
+
+A stream holds no thread and no database connection while it waits: it blocks on a Redis read
+(a connection of the process's pool) for up to RECHECK_S, then reads the row, briefly, in case
+its end was never appended (Redis lost it, or the reconciler ended the row); FastAPI sends the
+heartbeats (`: ping`). Events are numbered by their stream entry's id; when the stream is gone
+(expired, MODELFARM_EVENTS_KEPT_HOURS), the row stands in as ROW_STATUS and ROW_DONE.
+"""
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Header, HTTPException, Query, status
+from fastapi.sse import ServerSentEvent
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from core import streams
+from core.lifecycle import lifecycle_of
+from core.settings import settings
+
+RECHECK_S = 15
+REDIS_AWAY_S = 2  # how often the row is read instead while Redis cannot be read
+ROW_STATUS, ROW_DONE = "0-1", "0-2"  # the ids of the events that show the row alone
+FIRST = "0-0"
+EVENT_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"  # a Redis stream entry's id
+_redis = aioredis.Redis.from_url(settings.redis_url)
+
+Fields = dict | None  # a row's fields (core/streams.fields_of), None once it is removed
+
+
+async def resume_after(
+    last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            pattern=EVENT_ID,
+            description="Resume after this event (or send the Last-Event-ID header).",
+        ),
+    ] = None,
+) -> str:
+    """The id of the last event the client has (header or query), else the stream's start."""
+    given = last_event_id or after
+    if given is None:
+        return FIRST
+    if not re.fullmatch(EVENT_ID, given):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"Last-Event-ID {given[:40]!r} is not an event id of this stream: send the `id` of "
+            "the last event received, or none to start from the first.",
+        )
+    return given
+
+
+async def events(
+    kind: streams.Kind, row_id: uuid.UUID, after: str,
+    read: Callable[[], Awaitable[Fields]], show: Callable[[dict], BaseModel],
+) -> AsyncIterator[ServerSentEvent]:  # fmt: skip
+    """The row's events after `after`, then each as it comes, until done (or the row is gone).
+    read() gives the row's fields from the database; show() its public form."""
+    key, cursor = streams.key(kind, row_id), after
+    if not await _exists(key):
+        fields = await read()
+        for event in _row_events(fields, show):
+            if _later(event.id, cursor):
+                yield event
+        if fields is None or _ended(fields):
+            return
+    elif await _done_by(key, cursor):  # the client has every event, done too
+        return
+    while True:
+        found = await _read(key, cursor)
+        for entry_id, entry in found[0][1] if found else ():
+            cursor = entry_id.decode()
+            event, data = streams.decode(entry)
+            yield ServerSentEvent(event=event, id=cursor, data=_public(event, data, show))
+            if event == streams.DONE:
+                return
+        if not found:  # a quiet while: has the row ended without its entry, or gone?
+            fields = await read()
+            if fields is None or await _done_by(key, cursor):
+                return
+            if _ended(fields):
+                yield ServerSentEvent(event=streams.DONE, id=_next(cursor), data=_public(
+                    streams.DONE, fields, show))  # fmt: skip
+                return
+
+
+async def _exists(key: str) -> bool:
+    try:
+        return bool(await _redis.exists(key))
+    except RedisError:  # the row stands in, and the stream is read again once Redis is back
+        return False
+
+
+async def _done_by(key: str, cursor: str) -> bool:
+    """Whether the stream's done is at or before cursor."""
+    try:
+        last = await _redis.xrevrange(key, count=1)
+    except RedisError:
+        return False
+    return (
+        bool(last)
+        and not _later(last[0][0].decode(), cursor)
+        and (streams.decode(last[0][1])[0] == streams.DONE)
+    )
+
+
+async def _read(key: str, cursor: str) -> list:
+    """Entries after cursor, waiting up to RECHECK_S for one; none while Redis is away."""
+    try:
+        return await _redis.xread({key: cursor}, count=500, block=RECHECK_S * 1000)
+    except RedisError:
+        await asyncio.sleep(REDIS_AWAY_S)
+        return []
+
+
+def _row_events(fields: Fields, show: Callable[[dict], BaseModel]) -> list[ServerSentEvent]:
+    if fields is None:
+        return []
+    shown = _public(streams.STATUS, fields, show)
+    found = [ServerSentEvent(event=streams.STATUS, id=ROW_STATUS, data=shown)]
+    if _ended(fields):
+        found.append(ServerSentEvent(event=streams.DONE, id=ROW_DONE, data=shown))
+    return found
+
+
+def _public(event: str, data: dict, show: Callable[[dict], BaseModel]) -> dict:
+    if event in (streams.STATUS, streams.DONE):
+        return show(data).model_dump(mode="json")
+    return data
+
+
+def _ended(fields: dict) -> bool:
+    return fields["status"] in lifecycle_of(fields["status"]).terminal
+
+
+def _parts(event_id: str) -> tuple[int, int]:
+    milliseconds, sequence = event_id.split("-")
+    return int(milliseconds), int(sequence)
+
+
+def _later(event_id: str | None, cursor: str) -> bool:
+    return event_id is not None and _parts(event_id) > _parts(cursor)
+
+
+def _next(event_id: str) -> str:
+    milliseconds, sequence = _parts(event_id)
+    return f"{milliseconds}-{sequence + 1}"
