@@ -20,6 +20,8 @@ FILE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
 # up to 128 KiB), to a warm one in a frame header (runner/protocol.FRAME_HEADER_MAX).
 MAX_VALUES_BYTES = 64 * 1024
 FILE_MARK = "x-file"  # marks a file input's property
+# marks a streaming predict's schema: its jobs' chunks come as output events (core/streams.py)
+STREAM_MARK = "x-stream"
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 _KEYWORDS = {"ge": "minimum", "le": "maximum", "min_length": "minLength",
              "max_length": "maxLength", "choices": "enum", "description": "description",
@@ -69,6 +71,8 @@ def json_schema(description: dict) -> dict:
               "additionalProperties": False}  # fmt: skip
     if any(FILE_MARK in p for p in properties.values()):
         schema["$defs"] = _FILE_SHAPES
+    if description.get("stream"):
+        schema[STREAM_MARK] = True
     return schema
 
 

@@ -4,6 +4,7 @@ by the API's event streams (api/live.py), which resume after any entry by its id
 
     status  the row's fields, as committed, at each move (queued, running, each end)
     log     one line the build or the model printed, with its time
+    output  one chunk a streaming predict yielded, with its index
     done    the row's fields once it ended: the last entry
 
 Like the notices of core/events.py, entries are a live view beside the record, the row: an
@@ -27,10 +28,10 @@ from core.settings import settings
 logger = logging.getLogger(__name__)
 
 Kind = Literal["job", "version"]
-STATUS, LOG, DONE = "status", "log", "done"
+STATUS, LOG, OUTPUT, DONE = "status", "log", "output", "done"
 MAX_LOG_LINES = 5000
 MAX_LINE_CHARS = 4096
-MAX_ENTRIES = MAX_LOG_LINES + 100  # a bound for Redis, well above what a row appends
+MAX_ENTRIES = 50_000  # a bound for Redis: log lines are capped, a streaming predict's chunks not
 
 _redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
 
@@ -52,6 +53,10 @@ def status(kind: Kind, row: object) -> None:
     if fields["status"] in lifecycle_of(fields["status"]).terminal:
         entries.append((DONE, fields))
     _append(kind, fields["id"], entries)
+
+
+def output(kind: Kind, row_id: uuid.UUID | str, index: int, chunk: object) -> None:
+    _append(kind, row_id, [(OUTPUT, {"index": index, "chunk": chunk})])
 
 
 def _append(kind: Kind, row_id: uuid.UUID | str, entries: list[tuple[str, object]]) -> None:

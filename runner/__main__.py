@@ -85,10 +85,17 @@ def _load_predict():
         raise Failure("setup", EXIT_LOAD_FAILED, error) from error
 
 
-def run_once(model: Model, request: tuple[dict, dict], output_dir: Path) -> None:
-    """Runs predict on a received request, (files, values), and writes its result."""
+def run_once(
+    model: Model, request: tuple[dict, dict], output_dir: Path, emit=lambda chunk: None
+) -> None:
+    """Runs predict on a received request, (files, values), and writes its result; a
+    streaming predict's chunks go to emit(JSON bytes) one by one as it yields them."""
     try:
         result = inputs.call(model.predict, model.description, *request, output_dir)
+        if model.description.get("stream"):
+            result = _streamed(result, output_dir, emit)
+    except Failure:
+        raise
     except BaseException as error:
         raise Failure("predict", EXIT_PREDICT_FAILED, error) from error
     if result is None:
@@ -103,6 +110,39 @@ def run_once(model: Model, request: tuple[dict, dict], output_dir: Path) -> None
         (output_dir / "result.json").write_text(text)
     except OSError as error:
         raise Failure("output", EXIT_OUTPUT_FAILED, error) from error
+
+
+def _streamed(chunks, output_dir: Path, emit) -> dict:
+    """Sends each chunk as it is yielded; the result holds them all (runner/protocol.py)."""
+    sent = []
+    for chunk in chunks:
+        if isinstance(chunk, os.PathLike):
+            chunk = {protocol.STREAMED_FILE: _output_name(Path(chunk), output_dir)}
+        try:
+            data = json.dumps(chunk).encode()
+        except (TypeError, ValueError) as error:
+            problem = TypeError(
+                f"predict yielded a {type(chunk).__name__}, which is not JSON: yield str, "
+                "numbers, lists, dicts, or the Path of a file in output_dir"
+            )
+            raise Failure("result", EXIT_BAD_RESULT, problem) from error
+        emit(data)
+        sent.append(chunk)
+    result = {protocol.STREAMED_CHUNKS: sent}
+    if sent and all(isinstance(chunk, str) for chunk in sent):
+        result[protocol.STREAMED_TEXT] = "".join(sent)
+    return result
+
+
+def _output_name(path: Path, output_dir: Path) -> str:
+    try:
+        return (output_dir / path).resolve().relative_to(output_dir.resolve()).as_posix()
+    except ValueError:
+        problem = ValueError(
+            f"predict yielded the path {str(path)[:200]!r}, which is not in output_dir: "
+            "write the file there and yield its path"
+        )
+        raise Failure("result", EXIT_BAD_RESULT, problem) from None
 
 
 def receive(stream, fields: dict, size: int | None = None) -> tuple[dict, dict]:
@@ -168,6 +208,16 @@ def _add_entry(archive: tarfile.TarFile, path: Path) -> None:
         archive.add(path, arcname=entry.name, recursive=False)
 
 
+def _chunk_writer(stream):
+    """A one-shot runner's emit: each chunk a line on stdout, at once."""
+
+    def emit(chunk: bytes) -> None:
+        stream.write(protocol.CHUNK_PREFIX.encode() + chunk + b"\n")
+        stream.flush()
+
+    return emit
+
+
 def send_outputs(stream) -> None:
     stream.write(f"{OUTPUT_BEGIN}\n".encode())
     stream.write(base64.encodebytes(archive_outputs()))
@@ -215,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             serve(model, sys.stdin.buffer, outputs_stream, args.log_limit)
             return EXIT_OK
         fields = args.request or {protocol.REQUEST_INPUT_NAME: args.input_name}
-        run_once(model, receive(sys.stdin.buffer, fields), OUTPUT_DIR)
+        run_once(
+            model, receive(sys.stdin.buffer, fields), OUTPUT_DIR, _chunk_writer(outputs_stream)
+        )
         try:
             send_outputs(outputs_stream)
         except OSError as error:

@@ -51,17 +51,19 @@ class SignatureError(Exception):
 
 
 def describe(predict) -> dict:
-    """{"legacy": bool, "inputs": [one dict per input], "output_dir": bool}: each input's
-    name, type and, when declared, default, description, choices and constraints; JSON-ready."""
+    """{"legacy": bool, "inputs": [one dict per input], "output_dir": bool}, and "stream":
+    true for a predict that yields its output (a generator): each input's name, type and, when
+    declared, default, description, choices and constraints; JSON-ready."""
     try:
         parameters = list(inspect.signature(predict, eval_str=True).parameters.values())
     except (NameError, TypeError, ValueError) as error:
         raise SignatureError(f"predict's annotations cannot be read: {error}") from None
+    stream = {"stream": True} if inspect.isgeneratorfunction(predict) else {}
     if _is_legacy(parameters):
-        return {"legacy": True, "inputs": [{"name": LEGACY_INPUT, "type": FILE}]}
+        return {"legacy": True, "inputs": [{"name": LEGACY_INPUT, "type": FILE}], **stream}
     inputs = [_describe(p) for p in parameters if p.name != OUTPUT_DIR_PARAMETER]
     output_dir = any(p.name == OUTPUT_DIR_PARAMETER for p in parameters)
-    return {"legacy": False, "inputs": inputs, "output_dir": output_dir}
+    return {"legacy": False, "inputs": inputs, "output_dir": output_dir, **stream}
 
 
 def _is_legacy(parameters: list[inspect.Parameter]) -> bool:

@@ -54,12 +54,29 @@ REQUEST_FILES = "files"
 #                      (or a typed request's fields, as above, with "size": the files' total)
 #                      ("more": true says that further requests follow at once, so their
 #                      answers may be held for a few milliseconds and sent together)
-#   runner -> worker   {"kind": "log", "size": N}                   + the model's stderr
+#   runner -> worker   {"kind": "log", "live": true, "size": N}     + what the model printed
+#                      since the last such frame: sent while it runs, every LIVE_EVERY_S and
+#                      at its end, LIVE_LOG_MAX bytes per request at most
+#                      {"kind": "output", "size": N}                + the JSON of one chunk a
+#                      streaming predict yielded, as soon as it did
+#                      {"kind": "log", "size": N}                   + the model's stderr
 #                      {"kind": "result", "exit": code, "error": record or null, "size": N}
 #                                                                   + a tar of /output (exit 0)
 # The runner's frames go to the stdout it was started with; the model's own fd 1 and fd 2 go to
 # the request's log, so nothing the model prints can break the framing.
 SERVE_FLAG = "--serve"
+LIVE_EVERY_S = 0.1
+LIVE_LOG_MAX = 4 * 1024 * 1024
+
+# A streaming predict (a generator: it yields its output in chunks) has "stream": true in its
+# description. Its result is {STREAMED_CHUNKS: [every chunk]}, and with str chunks also
+# {STREAMED_TEXT: their concatenation}. A chunk is JSON, or a file it wrote in the output
+# folder, sent as {STREAMED_FILE: its path there}. A one-shot runner writes each chunk to
+# stdout as a line, CHUNK_PREFIX + its JSON, before OUTPUT_BEGIN.
+STREAMED_CHUNKS = "chunks"
+STREAMED_TEXT = "text"
+STREAMED_FILE = "file"
+CHUNK_PREFIX = "MODELFARM-CHUNK "
 FRAME_HEADER_MAX = 128 * 1024  # room for a typed request's values (64 KiB, core/inputs.py)
 
 

@@ -6,10 +6,8 @@ but what the model keeps in its own memory (which is why the worker never shares
 container between users).
 """
 
-import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,32 +23,34 @@ from runner.__main__ import (
     record_of,
     run_once,
 )
+from runner.printed import Printed
 
 HOLD_S = 0.01
 HOLD_BYTES = 1 << 16
 
 
 def serve(model: Model, requests, replies, log_limit: int) -> None:
-    """Answers every request frame read from `requests` with two frames on `replies`."""
+    """Answers every request frame read from `requests` with its frames on `replies`."""
     outgoing = _Replies(replies)
-    with tempfile.TemporaryFile(dir="/tmp") as log:
-        while (
-            header := protocol.decode_header(requests.readline(protocol.FRAME_HEADER_MAX))
-        ) is not None:
-            INPUT_DIR.mkdir(parents=True, exist_ok=True)
-            _empty(INPUT_DIR)
-            request = receive(requests, header, header["size"])
-            outgoing.send(_answer(model, request, log, log_limit), more=bool(header.get("more")))
+    # Line by line, so that a print reaches the pipe (and is sent live) when it is made.
+    sys.stdout.reconfigure(line_buffering=True)
+    while (
+        header := protocol.decode_header(requests.readline(protocol.FRAME_HEADER_MAX))
+    ) is not None:
+        INPUT_DIR.mkdir(parents=True, exist_ok=True)
+        _empty(INPUT_DIR)
+        request = receive(requests, header, header["size"])
+        answer = _answer(model, request, outgoing, log_limit)
+        outgoing.send(answer, more=bool(header.get("more")))
 
 
-def _answer(model: Model, request: tuple[dict, dict], log, log_limit: int) -> bytes:
-    """The log and result frames of one request, run with /output emptied and `log` anew."""
+def _answer(model: Model, request: tuple[dict, dict], outgoing, log_limit: int) -> bytes:
+    """The log and result frames of one request, run with /output emptied; what it prints
+    and yields is sent while it runs (runner/printed.py)."""
     _empty(OUTPUT_DIR)
-    log.seek(0)
-    log.truncate()
-    exit_code, error = _run_logged(model, request, log)
-    log.seek(max(0, log.seek(0, os.SEEK_END) - log_limit))
-    log_frame = _frame(log.read(), kind="log")
+    with Printed(outgoing.printed, log_limit) as printed:
+        exit_code, error = _run(model, request, outgoing.chunk)
+    log_frame = _frame(bytes(printed.tail), kind="log")
     archive = b""
     if exit_code == protocol.EXIT_OK:
         try:
@@ -82,6 +82,14 @@ class _Replies:
                 self.since = time.monotonic()
                 self.changed.notify()
 
+    def chunk(self, data: bytes) -> None:
+        """One chunk a streaming predict yielded, sent at once."""
+        self.send(_frame(data, kind="output"), more=False)
+
+    def printed(self, data: bytes) -> None:
+        """What the model printed lately, sent at once."""
+        self.send(_frame(data, kind="log", live=True), more=False)
+
     def _write_locked(self) -> None:
         self.stream.write(self.held)
         self.stream.flush()
@@ -112,24 +120,12 @@ def _empty(folder: Path) -> None:
             entry.unlink(missing_ok=True)
 
 
-def _run_logged(model: Model, request: tuple[dict, dict], log) -> tuple[int, dict | None]:
-    """Runs the model once with its fd 1 and fd 2 (and sys.stdout/err) going to `log`."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(2)
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
+def _run(model: Model, request: tuple[dict, dict], emit) -> tuple[int, dict | None]:
     try:
-        run_once(model, request, OUTPUT_DIR)
+        run_once(model, request, OUTPUT_DIR, emit)
         return protocol.EXIT_OK, None
     except Failure as failure:
         return failure.exit_code, record_of(failure)
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _frame(payload: bytes, **fields: object) -> bytes:

@@ -10,6 +10,7 @@ import pytest
 
 from runner import serve
 from runner.protocol import (
+    EXIT_BAD_RESULT,
     EXIT_LOAD_FAILED,
     EXIT_OK,
     EXIT_PREDICT_FAILED,
@@ -117,23 +118,33 @@ def _read_frame(stream) -> tuple[dict, bytes]:
     return header, stream.read(header["size"])
 
 
+def _read_reply(stream) -> tuple[list[tuple[dict, bytes]], tuple[dict, bytes], tuple]:
+    """One request's frames: those sent while it ran (live log, output), its log, its result."""
+    sent_live = []
+    while (frame := _read_frame(stream))[0]["kind"] != "log" or frame[0].get("live"):
+        sent_live.append(frame)
+    return sent_live, frame, _read_frame(stream)
+
+
 def test_serve_mode_loads_once_and_answers_framed_requests(tmp_path):
     env = _model_env(tmp_path, COUNTING)
     runner = subprocess.Popen(
         [sys.executable, "-m", "runner", SERVE_FLAG], env=env, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    replies = []
+    replies, sent_live = [], []
     for data in (b"one", b"fail", b"two"):
         runner.stdin.write(encode_header(input_name="input", size=len(data)) + data)
         runner.stdin.flush()
-        log = _read_frame(runner.stdout)
-        replies.append((log, _read_frame(runner.stdout)))
+        live, log, result = _read_reply(runner.stdout)
+        replies.append((log, result))
+        sent_live.append(b"".join(payload for _, payload in live))
     runner.stdin.close()
     assert runner.wait(timeout=30) == EXIT_OK  # stdin closed: the runner exits by itself
     (log_header, log), (header_one, archive_one) = replies[0]
     assert log_header["kind"] == "log" and header_one["exit"] == EXIT_OK
     assert b"raw bytes on fd 1" in log and b"a print" in log  # the model's fd 1: its log
+    assert sent_live[0] == log  # every byte of it sent live too, once
     files = read_archive(archive_one, LIMITS.output_mb * 1024**2)
     assert inline_result(files) == {"setups": 1, "seen": ["one.txt"]}
     (_, _), (header_fail, archive_fail) = replies[1]
@@ -188,3 +199,70 @@ def test_a_held_answer_leaves_even_if_the_next_request_never_ends():
     while not stream.writes and time.monotonic() < deadline:
         time.sleep(0.005)
     assert stream.writes == [b"answered;"]
+
+
+STREAMING = (
+    "import time\n"
+    "from pathlib import Path\n\n"
+    "def predict(text: str, output_dir: Path = None):\n"
+    "    for word in text.split():\n"
+    "        print(f'saying {word}')\n"
+    "        yield word + ' '\n"
+    "        time.sleep(0.3)\n"
+    "    (output_dir / 'all.txt').write_text(text)\n"
+    "    yield output_dir / 'all.txt'\n"
+)
+
+
+def test_a_streaming_predict_sends_each_chunk_and_print_as_it_comes(tmp_path):
+    env = _model_env(tmp_path, STREAMING)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", SERVE_FLAG], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    request = json.dumps({"values": {"text": "one two three"}, "files": []}).encode()
+    runner.stdin.write(encode_header(**json.loads(request), size=0))
+    runner.stdin.flush()
+    came, frames = [], []
+    while (frame := _read_frame(runner.stdout))[0]["kind"] != "result":
+        came.append(time.monotonic())
+        frames.append(frame)
+    runner.stdin.close()
+    assert runner.wait(timeout=30) == EXIT_OK
+    outputs = [json.loads(payload) for header, payload in frames if header["kind"] == "output"]
+    assert outputs == ["one ", "two ", "three ", {"file": "all.txt"}]
+    printed = b"".join(p for h, p in frames if h["kind"] == "log" and h.get("live"))
+    assert printed == b"saying one\nsaying two\nsaying three\n"
+    assert came[-1] - came[0] > 0.5  # sent as they came, not all at the end
+    files = read_archive(frame[1], LIMITS.output_mb * 1024**2)
+    assert inline_result(files) == {"chunks": outputs}  # not all str: no text
+    assert files["all.txt"] == b"one two three"
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("    yield object()\n", "yielded a object, which is not JSON"),
+        ("    yield Path('/etc/passwd')\n", "which is not in output_dir"),
+    ],
+)
+def test_a_chunk_that_cannot_be_sent_fails_the_job_with_a_sentence(tmp_path, body, words):
+    predict = "from pathlib import Path\n\ndef predict(text: str):\n" + body
+    result = _run_runner(tmp_path, predict, "--request", '{"values": {"text": "x"}, "files": []}')
+    assert result.exit_code == EXIT_BAD_RESULT
+    assert words in failures.failure_message(result, LIMITS)
+
+
+def test_a_one_shot_runner_writes_each_chunk_as_a_line_before_the_outputs(tmp_path):
+    result = _run_runner(
+        tmp_path, STREAMING, "--request", '{"values": {"text": "a b"}, "files": []}'
+    )
+    assert result.exit_code == EXIT_OK, result.stderr_tail
+    lines = [line for line in result.stdout.split(b"\n") if line.startswith(b"MODELFARM-CHUNK ")]
+    assert [json.loads(line.split(b" ", 1)[1]) for line in lines] == [
+        "a ",
+        "b ",
+        {"file": "all.txt"},
+    ]
+    files = unpack_outputs(result.stdout, LIMITS.output_mb * 1024**2)
+    assert inline_result(files) == {"chunks": ["a ", "b ", {"file": "all.txt"}]}

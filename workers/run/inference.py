@@ -26,6 +26,7 @@ from core.settings import settings
 from core.storage import Storage
 from workers.retry import with_retries
 from workers.run import batch, cancels, failures, pool, sandbox
+from workers.run.live import Live
 from workers.run.outputs import inline_result
 from workers.run.predict import SANDBOX_OWNER, Sandboxed, predict
 from workers.run.request import RunnerRequest
@@ -146,9 +147,11 @@ def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:
             return path
 
         runner_request = RunnerRequest.of_inputs(request.inputs, data_of)
+        live = Live(request.where.job_id)
         result = with_retries(
-            predict, request.where, runner_request, watch, give_up=lambda: watch.canceled
+            predict, request.where, runner_request, watch, live, give_up=lambda: watch.canceled
         )
+        live.close(result.stderr_tail)
     if result.stderr_tail:
         log = result.stderr_tail.encode()
         with_retries(storage.put_bytes, request.log_key, log, "text/plain; charset=utf-8")

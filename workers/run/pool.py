@@ -18,6 +18,7 @@ from core.settings import settings
 from workers import images
 from workers.run import failures, outputs, sandbox
 from workers.run.cancels import Watch
+from workers.run.live import Live
 from workers.run.request import RunnerRequest
 from workers.run.warm import WarmContainer
 
@@ -35,7 +36,7 @@ class WarmPool:
 
     def run(
         self, image: str, user: str, limits: sandbox.Limits, requests: list[RunnerRequest],
-        watch: Watch,
+        watch: Watch, live: Live | None = None,
     ) -> list[sandbox.RunResult] | None:  # fmt: skip
         """The requests on a warm container of this key (WarmContainer.predict_all);
         None when the bounds allow no container (the caller runs cold). A container that
@@ -49,7 +50,7 @@ class WarmPool:
             return None
         try:
             with watch.running(container.container.kill):
-                results = container.predict_all(requests)
+                results = container.predict_all(requests, live)
         except BaseException:
             self._discard(container)
             raise

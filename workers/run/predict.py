@@ -11,6 +11,7 @@ from core.settings import settings
 from workers import images
 from workers.run import pool, sandbox
 from workers.run.cancels import Watch
+from workers.run.live import Live
 from workers.run.request import RunnerRequest
 from workers.workdirs import work_dir
 
@@ -30,30 +31,33 @@ class Sandboxed:
     attempt: int
 
 
-def predict(where: Sandboxed, request: RunnerRequest, watch: Watch) -> sandbox.RunResult:
-    return predict_all(where, [request], watch)[0]
+def predict(
+    where: Sandboxed, request: RunnerRequest, watch: Watch, live: Live | None = None
+) -> sandbox.RunResult:
+    """One request, what it prints and yields shown live."""
+    return predict_all(where, [request], watch, live)[0]
 
 
 def predict_all(
-    where: Sandboxed, requests: list[RunnerRequest], watch: Watch
+    where: Sandboxed, requests: list[RunnerRequest], watch: Watch, live: Live | None = None
 ) -> list[sandbox.RunResult]:
     """One result per request, in order; fewer when a warm container died on one: the last is
     then that request's failure, and the requests after it did not run."""
     if settings.warm_enabled:
         warm = pool.shared(SANDBOX_OWNER).run(
-            where.image_ref, str(where.owner_id), where.limits, requests, watch
+            where.image_ref, str(where.owner_id), where.limits, requests, watch, live
         )
         if warm is not None:
             return warm
     client = images.docker_client(timeout=120)
     try:
         images.pull(client, where.image_ref)
-        return [_run_cold(client, where, request, watch) for request in requests]
+        return [_run_cold(client, where, request, watch, live) for request in requests]
     finally:
         client.close()
 
 
-def _run_cold(client, where: Sandboxed, request: RunnerRequest, watch: Watch):
+def _run_cold(client, where: Sandboxed, request: RunnerRequest, watch: Watch, live: Live | None):
     """One request in a one-shot container, its input files streamed in, those in memory
     spooled to a file first."""
     with tempfile.TemporaryDirectory(dir=work_dir(INFERENCE_QUEUE)) as spool:
@@ -65,5 +69,5 @@ def _run_cold(client, where: Sandboxed, request: RunnerRequest, watch: Watch):
             files.append(part)
         return sandbox.run(
             client, where.image_ref, request.command(), limits=where.limits,
-            owner=SANDBOX_OWNER, work=str(where.job_id), stdin=files, watch=watch,
+            owner=SANDBOX_OWNER, work=str(where.job_id), stdin=files, watch=watch, live=live,
         )  # fmt: skip

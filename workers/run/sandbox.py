@@ -26,6 +26,8 @@ from runner.protocol import (
 )
 from workers.images import read_timed_out
 from workers.run.cancels import Watch
+from workers.run.live import Live
+from workers.run.live import follow as live_follow
 from workers.run.outputs import read_archive, unpack_outputs
 
 SANDBOX_LABEL = "org.modelfarm.sandbox"
@@ -65,6 +67,7 @@ class Limits:
 
 # Container runtimes, weakest first.
 RUNTIMES = ("runc", "runsc")
+FOLLOW_END_S = 5  # how long the end of a one-shot sandbox's output may take to be shown live
 
 
 def strongest(*runtimes: str | None) -> str:
@@ -138,6 +141,7 @@ def run(
     *,
     stdin: list[Path] | None = None,
     watch: Watch | None = None,
+    live: Live | None = None,
     **placement: Unpack[Placement],
 ) -> RunResult:
     """Runs image once in the sandbox, feeding it the files `stdin` one after another; the
@@ -149,7 +153,8 @@ def run(
     _remove_labelled(client, f"{WORK_LABEL}={placement['work']}")
     started = time.monotonic()
     container = start(client, image, command, stdin=stdin is not None, **placement)
-    return finish(container, limits=placement["limits"], stdin=stdin, watch=watch, started=started)
+    limits = placement["limits"]
+    return finish(container, limits=limits, stdin=stdin, watch=watch, started=started, live=live)
 
 
 def start(
@@ -186,15 +191,20 @@ def finish(
     stdin: list[Path] | None = None,
     watch: Watch | None = None,
     started: float | None = None,
+    live: Live | None = None,
 ) -> RunResult:
     """Feeds a started sandbox the files `stdin`, waits for it within the time limit and
-    collects what it did (its seconds counted from `started`, or now); it is always removed."""
+    collects what it did (its seconds counted from `started`, or now), what it prints and
+    yields shown `live` meanwhile; it is always removed."""
     started = started or time.monotonic()
     try:
+        following = live_follow(container, live) if live is not None else None
         with (watch or Watch()).running(container.kill):
             if stdin is not None:
                 _feed_stdin(container.client, container.id, stdin)
             timed_out = _wait(container, limits.timeout_s)
+        if following is not None:
+            following.join(FOLLOW_END_S)
         seconds = time.monotonic() - started
         container.reload()
         state = container.attrs["State"]

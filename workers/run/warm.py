@@ -17,6 +17,7 @@ import docker
 
 from runner import protocol
 from workers.run import sandbox
+from workers.run.live import Live
 from workers.run.request import RunnerRequest
 
 STDOUT = 1
@@ -87,27 +88,30 @@ class WarmContainer:
         self.container.start()
         self.stdout = _Stdout(self.socket)
 
-    def predict_all(self, requests: list[RunnerRequest]) -> list[sandbox.RunResult]:
+    def predict_all(
+        self, requests: list[RunnerRequest], live: Live | None = None
+    ) -> list[sandbox.RunResult]:
         """Requests sent one after another without waiting (the runner answers them in order,
         so the engine's attach stream is crossed once for all of them), then one result each;
         fewer when the container did not survive a request: the last result is then that
         request's failure (the container is stopped), and the requests after it did not run.
-        Any failed result means: discard me."""
+        Any failed result means: discard me. What a request prints and yields goes to `live`
+        as it comes."""
         sent = self._send_all(requests)
         results = []
         for _ in range(max(sent, 1)):
-            result, alive = self._receive()
+            result, alive = self._receive(live)
             results.append(result)
             if not alive:
                 break
         return results
 
-    def _receive(self) -> tuple[sandbox.RunResult, bool]:
+    def _receive(self, live: Live | None) -> tuple[sandbox.RunResult, bool]:
         """The next request's result, within its timeout; and whether the container lives."""
         started = time.monotonic()
         deadline = started + self.limits.timeout_s
         try:
-            log = self._frame(deadline, "log")[1]
+            log = self._live_frames(deadline, live)
             header, archive = self._frame(deadline, "result")
         except TimeoutError:
             return self._ended(started, timed_out=True), False
@@ -147,11 +151,20 @@ class WarmContainer:
             pass  # the container is gone: reading says why
         return sent
 
-    def _frame(self, deadline: float, kind: str) -> tuple[dict, bytes]:
+    def _live_frames(self, deadline: float, live: Live | None) -> bytes:
+        """The frames sent while the request ran (to `live`), up to its log's, which this is."""
+        while True:
+            header, payload = self._frame(deadline, "log", "output")
+            if header["kind"] == "log" and not header.get("live"):
+                return payload
+            if live is not None:
+                (live.log if header["kind"] == "log" else live.output)(payload)
+
+    def _frame(self, deadline: float, *kinds: str) -> tuple[dict, bytes]:
         line = self.stdout.readline(protocol.FRAME_HEADER_MAX, deadline)
         header = protocol.decode_header(line)
-        if header is None or header.get("kind") != kind:
-            raise protocol.FramingError(f"expected a {kind} frame")
+        if header is None or header.get("kind") not in kinds:
+            raise protocol.FramingError(f"expected a frame of {' or '.join(kinds)}")
         return header, self.stdout.read(header["size"], deadline)
 
     def _ended(
