@@ -9,6 +9,7 @@ heartbeats (`: ping`). Events are numbered by their stream entry's id; when the 
 """
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,12 +17,16 @@ from typing import Annotated
 
 import redis.asyncio as aioredis
 from fastapi import Header, HTTPException, Query, status
-from fastapi.sse import ServerSentEvent
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from api.schemas import JobPublic, VersionPublic
 from core import streams
+from core.db import session_scope
 from core.lifecycle import lifecycle_of
+from core.models import Job, ModelVersion
 from core.settings import settings
 
 RECHECK_S = 15
@@ -58,6 +63,44 @@ async def resume_after(
     return given
 
 
+def of_job(job_id: uuid.UUID, after: str = FIRST) -> AsyncIterator[ServerSentEvent]:
+    return events("job", job_id, after, _reader(Job, job_id), JobPublic.model_validate)
+
+
+def of_version(version_id: uuid.UUID, after: str = FIRST) -> AsyncIterator[ServerSentEvent]:
+    read = _reader(ModelVersion, version_id)
+    return events("version", version_id, after, read, VersionPublic.model_validate)
+
+
+def response(
+    found: AsyncIterator[ServerSentEvent], status_code: int = status.HTTP_200_OK
+) -> EventSourceResponse:
+    """The events as a response of their own, for a route that answers JSON otherwise."""
+
+    async def encoded() -> AsyncIterator[bytes]:
+        async for event in found:
+            data = None if event.data is None else json.dumps(event.data)
+            yield format_sse_event(
+                data_str=data, event=event.event, id=event.id, comment=event.comment
+            )
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return EventSourceResponse(encoded(), status_code=status_code, headers=headers)
+
+
+def _reader(table: type, row_id: uuid.UUID) -> Callable[[], Awaitable[Fields]]:
+    async def read() -> Fields:
+        return await run_in_threadpool(_fields, table, row_id)
+
+    return read
+
+
+def _fields(table: type, row_id: uuid.UUID) -> Fields:
+    with session_scope() as session:
+        row = session.get(table, row_id)
+        return None if row is None else streams.fields_of(row)
+
+
 async def events(
     kind: streams.Kind, row_id: uuid.UUID, after: str,
     read: Callable[[], Awaitable[Fields]], show: Callable[[dict], BaseModel],
@@ -83,6 +126,7 @@ async def events(
             if event == streams.DONE:
                 return
         if not found:  # a quiet while: has the row ended without its entry, or gone?
+            yield ServerSentEvent(comment="ping")  # kept open through proxies
             fields = await read()
             if fields is None or await _done_by(key, cursor):
                 return

@@ -139,7 +139,8 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where outputs go.")] = Path("."),
     as_json: AsJson = False,
 ) -> None:
-    """Run a model on inputs, print the result and download the output files."""
+    """Run a model on inputs, print what it prints (stderr) and yields (stdout) live, then its
+    result, and download the output files."""
     shell = shell_of(context)
     with shell.client() as farm:
         model, version, alias = resolve(farm, target)
@@ -147,15 +148,21 @@ def predict(
             inputs = arguments.parse(version["input_schema"], given or [])
         except arguments.ArgumentError as error:
             fail(str(error), 2)
-        with shell.waiting(f"running {model['name']} v{version['number']}"):
-            job = farm.predict(version["id"], inputs, model_id=model["id"], alias=alias)
+        shell.note(f"running {model['name']} v{version['number']}")
+        events = farm.stream(version["id"], inputs, model_id=model["id"], alias=alias)
+        job, streamed = shell.show_live(events, chunks=not as_json)
+        if job is None:
+            fail("the job was removed before it ended")
         written = farm.download_outputs(job["id"], output) if job["status"] == "SUCCEEDED" else []
     if as_json:
         shell.out.print_json(json.dumps({"job": job, "outputs": [str(p) for p in written]}))
     if job["status"] != "SUCCEEDED":
         fail(f"the job {job['status']}: {job['error']}")
     if not as_json:
-        shell.out.print(json.dumps(job["result"], indent=2))
+        if streamed:
+            shell.out.out("")  # the chunks' line ends
+        else:
+            shell.out.print(json.dumps(job["result"], indent=2))
         shell.note(f"outputs: {', '.join(str(p) for p in written)}")
 
 

@@ -10,7 +10,6 @@
 Every error answer raises ApiError, with the API's own sentence of what to fix.
 """
 
-import base64
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from modelfarm.transfer import (
     ByContent,
     Progress,
     get,
+    job_inputs,
     put,
     relative_parts,
     send_by_content,
@@ -34,8 +34,6 @@ from modelfarm.transfer import (
 
 VERSION_ENDED = {"READY", "FAILED"}
 JOB_ENDED = {"SUCCEEDED", "FAILED", "CANCELED"}
-# Files up to this size go inside the job's JSON; bigger ones are uploaded to their own URL.
-INLINE_FILE_BYTES = 1024 * 1024
 PAGE = 100
 CONTEXT_TIMEOUT = httpx.Timeout(60, read=600)
 
@@ -188,15 +186,16 @@ class Client:
         self, version_id: str, *, log: Callable[[str], None] | None = None, poll_s: float = 0.3,
         timeout: float = 1800,
     ) -> dict:  # fmt: skip
-        """The version once READY or FAILED; `log` gets the build log's new text as it grows."""
-        shown, deadline = 0, time.monotonic() + timeout
+        """The version once READY or FAILED; `log` gets each line of the build log as it is
+        written (the version's events)."""
+        if log is not None:
+            for event in self.events("versions", version_id):
+                if event.event == "log":
+                    log(event.data["line"] + "\n")
+            return self.version(version_id)
+        deadline = time.monotonic() + timeout
         while True:
             version = self.version(version_id)
-            if log is not None and version["status"] != "UPLOADING":
-                text = self.build_log(version_id)
-                if len(text) > shown:
-                    log(text[shown:])
-                    shown = len(text)
             if version["status"] in VERSION_ENDED or time.monotonic() > deadline:
                 return version
             time.sleep(poll_s)
@@ -219,25 +218,34 @@ class Client:
     ) -> dict:  # fmt: skip
         """A job on the inputs, run to its end: files are given as Paths (sent inline when
         small, else uploaded), other values as they are."""
+        job = self._start_job(version_id, inputs, model_id, alias, wait_s, progress)
+        return job if job["status"] in JOB_ENDED else self.wait_job(job["id"])
+
+    def stream(
+        self, version_id: str | None, inputs: dict[str, Any], *, model_id: str | None = None,
+        alias: str | None = None, progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Event]:  # fmt: skip
+        """A job on the inputs, as predict() makes it, and its events as they come (what the
+        model prints, each chunk a streaming predict yields) until `done`, which holds the job."""
+        job = self._start_job(version_id, inputs, model_id, alias, 0, progress)
+        return self.events("jobs", job["id"])
+
+    def _start_job(
+        self, version_id: str | None, inputs: dict[str, Any], model_id: str | None,
+        alias: str | None, wait_s: int, progress: Callable[[int], None] | None,
+    ) -> dict:  # fmt: skip
+        """The job, created and its files uploaded: queued, or ended within wait_s."""
         named = (
             {"version_id": version_id} if alias is None else {"model_id": model_id, "alias": alias}
         )
-        body, uploads = {**named, "inputs": {}}, {}
-        for name, value in inputs.items():
-            if isinstance(value, Path) and value.stat().st_size > INLINE_FILE_BYTES:
-                body["inputs"][name], uploads[name] = {"upload": True, "name": value.name}, value
-            elif isinstance(value, Path):
-                data = base64.b64encode(value.read_bytes()).decode()
-                body["inputs"][name] = {"name": value.name, "data": data}
-            else:
-                body["inputs"][name] = value
-        created = self.create_job(body, wait_s=0 if uploads else wait_s)
+        sent, uploads = job_inputs(inputs)
+        created = self.create_job({**named, "inputs": sent}, wait_s=0 if uploads else wait_s)
         job = created["job"]
         if uploads:
             for name, path in uploads.items():
                 put(created["upload_urls"][name], path, progress)
             job = self.run_job(job["id"], wait_s=wait_s)
-        return job if job["status"] in JOB_ENDED else self.wait_job(job["id"])
+        return job
 
     def create_job(
         self, body: dict, *, wait_s: int = 0, idempotency_key: str | None = None
@@ -298,8 +306,7 @@ class Client:
 
     def job_log(self, job_id: str) -> str:
         """The model's prints during the job ('' when it printed nothing)."""
-        logs = [o for o in self.outputs(job_id) if o["name"] == "run.log"]
-        return get(logs[0]["url"]).decode("utf-8", "replace") if logs else ""
+        return self.call("GET", f"/api/jobs/{job_id}/logs").text
 
     def remove(self, kind: str, row_id: str) -> None:
         """Removes a model, version or job ("models", "versions", "jobs") with its files."""

@@ -5,6 +5,7 @@ And what the user's MODEL[:VERSION_NUMBER|:ALIAS] names.
 """
 
 import json
+from collections.abc import Iterator
 from contextlib import nullcontext
 from enum import StrEnum
 from typing import NoReturn
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from modelfarm import config
 from modelfarm.client import Client
+from modelfarm.events import Event
 
 
 class ProgressMode(StrEnum):
@@ -53,6 +55,22 @@ class Shell:
     def stream(self, text: str) -> None:
         if self.mode != ProgressMode.quiet:
             self.err.out(text, end="", highlight=False)
+
+    def show_live(self, events: Iterator[Event], *, chunks: bool) -> tuple[dict | None, bool]:
+        """A job's events shown as they come: the model's log lines on stderr and, if asked,
+        the chunks it yields on stdout. The job once done (None if it was removed first), and
+        whether it yielded any chunk."""
+        job, streamed = None, False
+        for event in events:
+            if event.event == "log":
+                self.stream(event.data["line"] + "\n")
+            elif event.event == "output":
+                streamed, chunk = True, event.data["chunk"]
+                if chunks:
+                    self.out.out(chunk if isinstance(chunk, str) else json.dumps(chunk), end="")
+            elif event.event == "done":
+                job = event.data
+        return job, streamed
 
     def waiting(self, what: str):
         """A spinner (tty), or one line (plain), while something runs."""

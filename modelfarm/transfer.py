@@ -5,11 +5,13 @@ parts again answers only those still missing, so an interrupted upload resumes w
 Files are read a chunk at a time: gigabytes are never in memory. And back: a job's outputs from
 their presigned URLs."""
 
+import base64
 import io
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
@@ -24,6 +26,8 @@ CHUNK_BYTES = 1024 * 1024
 # Over this, a package goes in parts (the farm's part size is 64 MiB by default).
 IN_PARTS_ABOVE = 64 * 1024**2
 PARALLEL_PARTS = 4
+# Files up to this size go inside the job's JSON; bigger ones are uploaded to their own URL.
+INLINE_FILE_BYTES = 1024 * 1024
 PART_TIMEOUT = httpx.Timeout(30, write=300, read=300)
 
 
@@ -141,3 +145,19 @@ def relative_parts(name: str) -> tuple[str, ...]:
         raise ApiError(502, f"The farm listed an output named {name!r}, which would be written "
                             "outside the output folder; it was not downloaded.")  # fmt: skip
     return path.parts
+
+
+def job_inputs(inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """A job's inputs as its JSON sends them, and the files to upload apart by input name:
+    a file (a Path) up to INLINE_FILE_BYTES goes inline, a bigger one to its own URL."""
+    sent: dict[str, Any] = {}
+    uploads: dict[str, Path] = {}
+    for name, value in inputs.items():
+        if isinstance(value, Path) and value.stat().st_size > INLINE_FILE_BYTES:
+            sent[name], uploads[name] = {"upload": True, "name": value.name}, value
+        elif isinstance(value, Path):
+            data = base64.b64encode(value.read_bytes()).decode()
+            sent[name] = {"name": value.name, "data": data}
+        else:
+            sent[name] = value
+    return sent, uploads

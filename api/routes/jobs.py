@@ -1,11 +1,12 @@
 import base64
 import uuid
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
-from api import crud, quota, submit, throttle
+from api import crud, live, quota, submit, throttle
 from api.deps import (
     CurrentUser,
     OwnedJob,
@@ -38,6 +39,7 @@ from core.storage import JOB_LOG_NAME, Storage
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 WAITED = {"Preference-Applied": {"description": "`wait=N` when the request waited (Prefer: wait)."}}
 REPLAYED_HEADER = "Idempotent-Replayed"
+EVENT_STREAM = "text/event-stream"
 
 
 @router.post(
@@ -48,16 +50,18 @@ REPLAYED_HEADER = "Idempotent-Replayed"
         **responses(400, 404, 409, 413, 429),
         200: {"model": JobCreated, "description": "The job an earlier request with this "
               "Idempotency-Key created (header Idempotent-Replayed: true)."},
-        201: {"headers": WAITED},
+        201: {"headers": WAITED, "content": {EVENT_STREAM: {}}},
     },
 )  # fmt: skip
 async def create_job(
-    body: JobCreate, response: Response, session: SessionDep, user: CurrentUser,
-    storage: StorageDep, wait: WaitPreference, idempotency_key: submit.IdempotencyKey = None,
-) -> JobCreated:  # fmt: skip
+    body: JobCreate, request: Request, response: Response, session: SessionDep,
+    user: CurrentUser, storage: StorageDep, wait: WaitPreference,
+    idempotency_key: submit.IdempotencyKey = None,
+) -> JobCreated | Response:  # fmt: skip
     """A job on one input, or a batch. With the input(s) inline the job is queued at once;
     otherwise PUT the upload(s) and call /run. `Prefer: wait=N` answers once the job has ended
-    or N seconds (at most 60) have passed."""
+    or N seconds (at most 60) have passed. With `Accept: text/event-stream` a job queued at
+    once is answered with its events (as GET /api/jobs/{id}/events), until done."""
 
     def create() -> tuple[JobCreated, bool]:
         if body.version_id is not None:
@@ -76,6 +80,10 @@ async def create_job(
     if replayed:
         response.status_code = status.HTTP_200_OK
         response.headers[REPLAYED_HEADER] = "true"
+    if EVENT_STREAM in request.headers.get("accept", "") and created.job.status != JOB.uploading:
+        streamed = live.response(live.of_job(created.job.id), response.status_code or 201)
+        streamed.headers.update(response.headers)
+        return streamed
     if wait is not None:
         created.job = await _waited(created.job, wait, response)
     return created
@@ -184,12 +192,7 @@ async def list_items(job: OwnedJob, session: SessionDep, paging: PageDep):
 def list_outputs(job: OwnedJob, session: SessionDep, storage: StorageDep):
     """The job's output files, result.json among them, and its log, as presigned GET URLs.
     A batch's are named items/<index>/<name>; an item's result.json is its inline result."""
-    if job.data_removed:
-        raise HTTPException(
-            status.HTTP_410_GONE,
-            f"This job's files were removed {settings.job_retention_days} days after it ended "
-            "(MODELFARM_JOB_RETENTION_DAYS); its result and error are on the job.",
-        )
+    _require_files(job)
     _store_kept_outputs(job, session, storage)
     entries = list(job.outputs)
     log_size = storage.size(job.log_key)
@@ -205,6 +208,30 @@ def list_outputs(job: OwnedJob, session: SessionDep, storage: StorageDep):
     ]
     expires_in = int(storage.url_lifetime.total_seconds())
     return JobOutputs(job_id=job.id, status=job.status, outputs=outputs, expires_in=expires_in)
+
+
+@router.get(
+    "/{job_id}/logs",
+    response_class=Response,  # errors stay JSON; only the log itself is text
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The log"},
+        **responses(404, 410),
+    },
+)
+def get_job_logs(job: OwnedJob, storage: StorageDep):
+    """What the model printed during the job (the end of it, past the log limit), as its
+    events showed it; empty when it printed nothing or has not run yet."""
+    _require_files(job)
+    return PlainTextResponse((storage.get_bytes(job.log_key) or b"").decode("utf-8", "replace"))
+
+
+def _require_files(job: Job) -> None:
+    if job.data_removed:
+        raise HTTPException(
+            status.HTTP_410_GONE,
+            f"This job's files were removed {settings.job_retention_days} days after it ended "
+            "(MODELFARM_JOB_RETENTION_DAYS); its result and error are on the job.",
+        )
 
 
 def _store_kept_outputs(job: Job, session: Session, storage: Storage) -> None:

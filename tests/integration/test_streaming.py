@@ -2,15 +2,20 @@
 the job's event stream as they happen, on warm and one-shot containers, and the job's result
 holds every chunk; a model that prints without end is cut, and its job goes on."""
 
+import json
+import subprocess
 import time
 import uuid
 
+import httpx_sse
 import pytest
 import redis
 
 from core import streams
 from core.inputs import STREAM_MARK
 from core.settings import settings
+from tests.integration.test_cli import MODELFARM, logged_in
+from tests.utils import API_URL
 from workers.run.cancels import Watch
 from workers.run.live import Live
 from workers.run.predict import Sandboxed, predict
@@ -101,3 +106,36 @@ def test_a_model_printing_100_mb_is_cut_and_its_job_succeeds(new_user):
     assert lines[-1] == "[more than 4 MiB printed: the rest is in the job's log]"
     log = farm.job_log(job["id"])
     assert 0 < len(log) <= 1024 * 1024  # its last part only
+
+
+def test_a_job_created_with_accept_event_stream_streams_on_the_same_response(streaming):
+    owner, version = streaming
+    body = {"version_id": version["id"], "inputs": {"words": 3}}
+    headers = {"Accept": "text/event-stream"}
+    with httpx_sse.connect_sse(owner.http, "POST", "/api/jobs", json=body, headers=headers) as sse:
+        assert sse.response.status_code == 201
+        events = [(e.event, json.loads(e.data)) for e in sse.iter_sse()]
+    assert [data for event, data in events if event == "output"] == [
+        {"index": n, "chunk": f"w{n} "} for n in range(3)
+    ]  # fmt: skip
+    assert events[0][0] == "status" and events[0][1]["status"] == "QUEUED"
+    assert events[-1][0] == "done" and events[-1][1]["result"]["text"] == "w0 w1 w2 "
+    assert owner.job(events[-1][1]["id"]) == events[-1][1]
+
+
+def test_modelfarm_predict_prints_chunks_and_log_lines_as_they_come(streaming, tmp_path):
+    owner, version = streaming
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "MODELFARM_API": API_URL, "PATH": ""}
+    logged_in(owner, env)
+    command = [str(MODELFARM), "predict", version["model_id"], "-i", "words=4", "-o", str(tmp_path)]
+    started = time.monotonic()
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+        first = run.stdout.read(3)  # "w0 ", the first chunk, printed while the job runs
+        first_came = time.monotonic() - started
+        rest, errors = run.communicate(timeout=120)
+    assert run.returncode == 0, errors.decode()
+    assert (first + rest).decode() == "w0 w1 w2 w3 \n"
+    assert first_came < time.monotonic() - started - 0.6
+    assert [f"word {n}" for n in range(4)] + ["all said"] == [
+        line for line in errors.decode().splitlines() if line.startswith(("word", "all"))
+    ]
