@@ -34,7 +34,8 @@ REDIS_AWAY_S = 2  # how often the row is read instead while Redis cannot be read
 ROW_STATUS, ROW_DONE = "0-1", "0-2"  # the ids of the events that show the row alone
 FIRST = "0-0"
 EVENT_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"  # a Redis stream entry's id
-_redis = aioredis.Redis.from_url(settings.redis_url)
+# A read waits RECHECK_S at most; a Redis that does not answer within a little more is away.
+_redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=RECHECK_S + 5)
 
 Fields = dict | None  # a row's fields (core/streams.fields_of), None once it is removed
 

@@ -1,17 +1,24 @@
 """Live events (issue 27): a version's build and a job as Server-Sent Events, received while
 the work runs, resumed after any event with nothing lost or repeated, also once it ended."""
 
+import asyncio
+import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 
 from core import streams
 from core.settings import settings
 from modelfarm.errors import ApiError
+from tests.integration import stack
 from tests.utils import inline
 
 SLOW = """import time
@@ -127,3 +134,90 @@ def test_who_may_read_the_events_and_what_is_refused(public_slow, new_user):
     assert forged.status_code == 400
     assert "Last-Event-ID" in forged.json()["detail"]
     owner.wait_job(job["id"])
+
+
+def test_a_revoked_token_gets_401_from_an_event_stream(public_slow):
+    owner, version = public_slow
+    token = owner.create_token("streams", scopes=["read"])
+    owner.revoke_token(token["id"])
+    revoked = httpx.get(
+        f"{owner.http.base_url}/api/versions/{version['id']}/events",
+        headers={"Authorization": f"Bearer {token['token']}"},
+    )
+    assert revoked.status_code == 401
+
+
+STREAMS = 200
+T = TypeVar("T")
+
+
+def test_open_streams_hold_no_thread_and_no_database_connection(public_slow, tmp_path):
+    """200 streams on one API process, on a job that waits for its upload (so they stay
+    open), while sync jobs run through the same process."""
+    owner, version = public_slow
+    waiting = owner.http.post("/api/jobs", json={"version_id": version["id"]}).json()["job"]
+    with stack.api_process(STREAMS_PORT, tmp_path / "api.log") as url:
+        api = _pid_listening_on(STREAMS_PORT)
+        before = _threads(api), _database_connections(api)
+
+        def meanwhile() -> tuple:
+            sync = httpx.post(
+                f"{url}/api/jobs", json={"version_id": version["id"], "input": inline("x")},
+                headers={"Authorization": f"Bearer {owner.token}", "Prefer": "wait=60"},
+                timeout=90,
+            )  # fmt: skip
+            return (_threads(api), _database_connections(api)), sync
+
+        opened, (during, sync) = with_streams(url, owner.token, waiting["id"], STREAMS, meanwhile)
+    assert opened == STREAMS
+    assert sync.status_code == 201 and sync.json()["job"]["status"] == "SUCCEEDED"
+    assert during[0] - before[0] < 10, (before, during)  # threads: not one per stream
+    assert during[1] - before[1] <= 2, (before, during)  # database connections: none per stream
+
+
+STREAMS_PORT = 8018
+
+
+def with_streams(url: str, token: str, job_id: str, count: int, work: Callable[[], T]):
+    """work() run while `count` streams of the job's events are open on the API at url, each
+    having received its first event: how many opened, and what work() gave (also make bench's)."""
+    return asyncio.run(_with_streams(url, token, job_id, count, work))
+
+
+async def _with_streams(url: str, token: str, job_id: str, count: int, work: Callable[[], T]):
+    client = httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+        limits=httpx.Limits(max_connections=count + 10),
+    )  # fmt: skip
+    responses = []
+
+    async def open_one() -> bool:
+        request = client.build_request("GET", f"/api/jobs/{job_id}/events")
+        responses.append(await client.send(request, stream=True))
+        async for line in responses[-1].aiter_lines():
+            return line.startswith("event: status")
+        return False
+
+    try:
+        opened = sum(await asyncio.gather(*(open_one() for _ in range(count))))
+        return opened, await asyncio.to_thread(work)
+    finally:
+        for response in responses:
+            await response.aclose()
+        await client.aclose()
+
+
+def _pid_listening_on(port: int) -> int:
+    found = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True)
+    return int(found.stdout.split("pid=")[1].split(",")[0])
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("Threads:")[1].split()[0])
+
+
+def _database_connections(pid: int) -> int:
+    port = make_url(settings.database_url).port or 5432
+    found = subprocess.run(["ss", "-Htnp", f"dport = :{port}"], capture_output=True, text=True)
+    return sum(f"pid={pid}," in line for line in found.stdout.splitlines())

@@ -14,6 +14,7 @@ import redis
 from core import streams
 from core.inputs import STREAM_MARK
 from core.settings import settings
+from tests.integration import stack
 from tests.integration.test_cli import MODELFARM, logged_in
 from tests.utils import API_URL
 from workers.run.cancels import Watch
@@ -96,8 +97,11 @@ def test_a_model_printing_100_mb_is_cut_and_its_job_succeeds(new_user):
     farm = new_user()
     version = farm.build({"predict.py": CHATTY})
     assert version["status"] == "READY", version["error"]
+    api = list(stack.api_workers())
+    api_before = stack.memory_kb(api, "VmRSS")
     job = farm.submit(version["id"], inputs={"megabytes": 100}).json()["job"]
     events = [event for _, event in _events_of(farm, job["id"])]
+    assert stack.memory_kb(api, "VmRSS") - api_before < 64 * 1024  # not with the prints
     ended = farm.job(job["id"])
     assert ended["status"] == "SUCCEEDED", ended["error"]
     assert ended["result"] == {"printed_mb": 100}
@@ -139,3 +143,15 @@ def test_modelfarm_predict_prints_chunks_and_log_lines_as_they_come(streaming, t
     assert [f"word {n}" for n in range(4)] + ["all said"] == [
         line for line in errors.decode().splitlines() if line.startswith(("word", "all"))
     ]
+
+
+def test_the_next_job_on_the_same_warm_container_gets_none_of_the_last_ones_lines(streaming):
+    owner, version = streaming
+    first = owner.submit(version["id"], inputs={"words": 2}).json()["job"]
+    assert [e.event for _, e in _events_of(owner, first["id"])].count("output") == 2
+    second = owner.submit(version["id"], inputs={"words": 0}).json()["job"]
+    events = [event for _, event in _events_of(owner, second["id"])]
+    assert [e.data["line"] for e in events if e.event == "log"] == ["all said"]
+    assert [e for e in events if e.event == "output"] == []
+    assert owner.job(second["id"])["result"] == {"chunks": []}
+    assert owner.job_log(second["id"]) == "all said\n"
