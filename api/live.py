@@ -2,14 +2,17 @@
 for the row, from the first or after the client's Last-Event-ID, then live until `done`.
 
 A stream holds no thread and no database connection while it waits: it blocks on a Redis read
-(a connection of the process's pool) for up to RECHECK_S, then reads the row, briefly, in case
-its end was never appended (Redis lost it, or the reconciler ended the row); FastAPI sends the
-heartbeats (`: ping`). Events are numbered by their stream entry's id; when the stream is gone
-(expired, MODELFARM_EVENTS_KEPT_HOURS), the row stands in as ROW_STATUS and ROW_DONE.
+(a connection of the process's pool) for a quiet while (QUIET_S, at random within it, so that
+streams opened together do not wake together), sends a heartbeat (`: ping`), and every
+ROW_CHECK_EVERY quiet whiles reads the row, briefly, in case its end was never appended (Redis
+lost it, or the reconciler ended the row). Events are numbered by their stream entry's id;
+when the stream is gone (expired, MODELFARM_EVENTS_KEPT_HOURS), the row stands in as
+ROW_STATUS and ROW_DONE.
 """
 
 import asyncio
 import json
+import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,13 +32,14 @@ from core.lifecycle import lifecycle_of
 from core.models import Job, ModelVersion
 from core.settings import settings
 
-RECHECK_S = 15
+QUIET_S = (10.0, 20.0)
+ROW_CHECK_EVERY = 4
 REDIS_AWAY_S = 2  # how often the row is read instead while Redis cannot be read
 ROW_STATUS, ROW_DONE = "0-1", "0-2"  # the ids of the events that show the row alone
 FIRST = "0-0"
 EVENT_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"  # a Redis stream entry's id
-# A read waits RECHECK_S at most; a Redis that does not answer within a little more is away.
-_redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=RECHECK_S + 5)
+# A read waits QUIET_S at most; a Redis that does not answer within a little more is away.
+_redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=QUIET_S[1] + 5)
 
 Fields = dict | None  # a row's fields (core/streams.fields_of), None once it is removed
 
@@ -118,6 +122,7 @@ async def events(
             return
     elif await _done_by(key, cursor):  # the client has every event, done too
         return
+    quiet = random.randrange(ROW_CHECK_EVERY)  # streams opened together check apart
     while True:
         found = await _read(key, cursor)
         for entry_id, entry in found[0][1] if found else ():
@@ -126,15 +131,26 @@ async def events(
             yield ServerSentEvent(event=event, id=cursor, data=_public(event, data, show))
             if event == streams.DONE:
                 return
-        if not found:  # a quiet while: has the row ended without its entry, or gone?
+        if not found:
             yield ServerSentEvent(comment="ping")  # kept open through proxies
-            fields = await read()
-            if fields is None or await _done_by(key, cursor):
+            quiet += 1
+            if quiet % ROW_CHECK_EVERY == 0 and (ended := await _unseen_end(key, cursor, read)):
+                if ended is not _GONE:
+                    yield ServerSentEvent(event=streams.DONE, id=_next(cursor),
+                                          data=_public(streams.DONE, ended, show))  # fmt: skip
                 return
-            if _ended(fields):
-                yield ServerSentEvent(event=streams.DONE, id=_next(cursor), data=_public(
-                    streams.DONE, fields, show))  # fmt: skip
-                return
+
+
+_GONE: dict = {}  # what _unseen_end gives for a row removed meanwhile
+
+
+async def _unseen_end(key: str, cursor: str, read: Callable[[], Awaitable[Fields]]) -> Fields:
+    """After a quiet while: the row's fields if it ended without a done entry; _GONE if it was
+    removed, or the client has the stream's done; else None (it goes on)."""
+    fields = await read()
+    if fields is None or await _done_by(key, cursor):
+        return _GONE
+    return fields if _ended(fields) else None
 
 
 async def _exists(key: str) -> bool:
@@ -158,9 +174,10 @@ async def _done_by(key: str, cursor: str) -> bool:
 
 
 async def _read(key: str, cursor: str) -> list:
-    """Entries after cursor, waiting up to RECHECK_S for one; none while Redis is away."""
+    """Entries after cursor, waiting a quiet while for one; none while Redis is away."""
     try:
-        return await _redis.xread({key: cursor}, count=500, block=RECHECK_S * 1000)
+        waited_ms = round(random.uniform(*QUIET_S) * 1000)
+        return await _redis.xread({key: cursor}, count=500, block=waited_ms)
     except RedisError:
         await asyncio.sleep(REDIS_AWAY_S)
         return []

@@ -1,7 +1,8 @@
 """Live events benchmark (issue 27), on the local stack: how long a chunk takes from a warm
 model's `yield` to the client reading its event (the model stamps each chunk with the clock the
 client reads: one machine), how many small chunks one stream carries per second, and the p99 of
-sync jobs through one API process with no stream open against with STREAMS open on it.
+sync jobs through one API process with no stream open against with STREAMS open on it (idle:
+on a job that waits for its upload; measured from SETTLE_S after they opened).
 
     .venv/bin/python scripts/bench_live.py       (needs the stack: scripts/up.sh)
 """
@@ -32,7 +33,8 @@ ECHO = "def predict(input_path, output_dir):\n    return {'size': input_path.sta
 LATENCY_CHUNKS = 300
 RATE_CHUNKS = 20_000
 STREAMS = 500
-SYNC_JOBS = 200
+SYNC_JOBS = 500
+SETTLE_S = 1  # the streams just opened finish their first events
 PORT = 8019
 
 
@@ -81,6 +83,11 @@ def _sync_p99_ms(url: str, farm: Farm, version_id: str) -> float:
     return percentile(times, 0.99) * 1000
 
 
+def _settled_p99_ms(url: str, farm: Farm, version_id: str) -> float:
+    time.sleep(SETTLE_S)
+    return _sync_p99_ms(url, farm, version_id)
+
+
 def streams_beside_sync_jobs(farm: Farm, echo_id: str) -> dict:
     waiting = farm.http.post("/api/jobs", json={"version_id": echo_id}).json()["job"]
     log = Path(tempfile.mkdtemp(prefix="bench-live-")) / "api.log"
@@ -88,7 +95,7 @@ def streams_beside_sync_jobs(farm: Farm, echo_id: str) -> dict:
         _sync_p99_ms(url, farm, echo_id)  # warm-up
         alone = _sync_p99_ms(url, farm, echo_id)
         opened, beside = with_streams(
-            url, farm.token, waiting["id"], STREAMS, lambda: _sync_p99_ms(url, farm, echo_id)
+            url, farm.token, waiting["id"], STREAMS, lambda: _settled_p99_ms(url, farm, echo_id)
         )
     return {
         "streams_open_one_api_process": opened,
