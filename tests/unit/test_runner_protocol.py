@@ -126,12 +126,16 @@ def _read_reply(stream) -> tuple[list[tuple[dict, bytes]], tuple[dict, bytes], t
     return sent_live, frame, _read_frame(stream)
 
 
-def test_serve_mode_loads_once_and_answers_framed_requests(tmp_path):
-    env = _model_env(tmp_path, COUNTING)
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", SERVE_FLAG], env=env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def _serving(tmp_path, predict: str) -> subprocess.Popen:
+    """A runner in serve mode on this model, its stdin and stdout ours."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", SERVE_FLAG], env=_model_env(tmp_path, predict),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
+
+
+def test_serve_mode_loads_once_and_answers_framed_requests(tmp_path):
+    runner = _serving(tmp_path, COUNTING)
     replies, sent_live = [], []
     for data in (b"one", b"fail", b"two"):
         runner.stdin.write(encode_header(input_name="input", size=len(data)) + data)
@@ -215,13 +219,8 @@ STREAMING = (
 
 
 def test_a_streaming_predict_sends_each_chunk_and_print_as_it_comes(tmp_path):
-    env = _model_env(tmp_path, STREAMING)
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", SERVE_FLAG], env=env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    request = json.dumps({"values": {"text": "one two three"}, "files": []}).encode()
-    runner.stdin.write(encode_header(**json.loads(request), size=0))
+    runner = _serving(tmp_path, STREAMING)
+    runner.stdin.write(encode_header(values={"text": "one two three"}, files=[], size=0))
     runner.stdin.flush()
     came, frames = [], []
     while (frame := _read_frame(runner.stdout))[0]["kind"] != "result":
