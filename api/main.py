@@ -18,11 +18,13 @@ from api.request_log import RequestLog
 from api.routes import (
     aliases,
     content_files,
+    docs,
     events,
     health,
     jobs,
     models,
     package_uploads,
+    pages,
     tokens,
     users,
     versions,
@@ -65,13 +67,17 @@ app = FastAPI(
     title="modelfarm",
     summary="Upload a model ZIP, get a sandboxed container image, run jobs on it.",
     lifespan=lifespan,
+    docs_url=None,  # served by api/routes/docs.py, with its assets from the farm, not a CDN
+    redoc_url=None,
 )
 routers = (
     users, tokens, models, aliases, versions, package_uploads, content_files, jobs, events,
-    webhooks, health,
+    webhooks, health, docs, pages,
 )  # fmt: skip
 for module in routers:
     app.include_router(module.router)
+app.mount(docs.SWAGGER_UI, docs.vendor_assets(), name="swagger-ui")
+app.mount("/static", pages.static_files(), name="static")
 outages.install(app)
 app.add_middleware(BodyLimit)
 app.add_middleware(RequestLog)  # the outermost: its line tells how every request ended

@@ -8,7 +8,8 @@ install_system_packages() {
   local missing=() pair
   for pair in dockerd:docker.io docker-registry:docker-registry redis-server:redis-server \
     pg_ctlcluster:postgresql debootstrap:debootstrap jq:jq curl:curl docker-compose:docker-compose \
-    tmux:tmux wrk:wrk runsc:runsc; do
+    tmux:tmux wrk:wrk runsc:runsc node:nodejs npm:npm chromium:chromium \
+    chromedriver:chromium-driver; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -28,6 +29,17 @@ install_python_environment() {
       { tail -20 "$VENV/pip-install.log"; die "pip install failed"; }
     echo "$digest" >"$stamp"
   fi
+}
+
+# The browser assets the API serves (/docs' Swagger UI, the web UI's htmx), from the npm
+# registry at the versions web/package-lock.json records; their install scripts never run.
+install_web_assets() {
+  local stamp=web/node_modules/.modelfarm-lock.sha256 digest
+  digest=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ] && return 0
+  log "installing the web assets (npm ci)"
+  npm ci --prefix web --ignore-scripts --no-audit --no-fund >/dev/null || die "npm ci failed"
+  echo "$digest" >"$stamp"
 }
 
 # gVisor as a Docker runtime (MODELFARM_SANDBOX_RUNTIME=runsc, or a model's `runtime: runsc`):
@@ -51,6 +63,7 @@ register_gvisor() {
 
 install_system_packages
 install_python_environment
+install_web_assets
 load_settings
 register_gvisor
 ensure_dockerd

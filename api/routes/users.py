@@ -51,6 +51,24 @@ def _authenticate(email: str, password: str) -> User | None:
         return crud.authenticate(session, email=email, password=password)
 
 
+async def register_account(request: Request, email: str, password: str) -> User:
+    """A new account (throttled per address); crud.AlreadyExists for a taken email. The web
+    UI's sign-up too."""
+    throttle.count_registration(throttle.client_address(request))
+    return await anyio.to_thread.run_sync(_register, email, password, limiter=_hashing)
+
+
+async def authenticated(request: Request, email: str, password: str) -> User | None:
+    """The account these credentials open, None for wrong ones (counted: repeated failures
+    are throttled, 429). The web UI's sign-in too."""
+    address = throttle.client_address(request)
+    throttle.check_login(email, address)
+    user = await anyio.to_thread.run_sync(_authenticate, email, password, limiter=_hashing)
+    if user is None:
+        throttle.count_failed_login(email, address)
+    return user
+
+
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
@@ -58,11 +76,8 @@ def _authenticate(email: str, password: str) -> User | None:
     responses=responses(400, 409, 422, 429, 503),
 )
 async def register(body: UserRegister, request: Request):
-    throttle.count_registration(throttle.client_address(request))
     try:
-        return await anyio.to_thread.run_sync(
-            _register, body.email, body.password, limiter=_hashing
-        )
+        return await register_account(request, body.email, body.password)
     except crud.AlreadyExists:
         raise HTTPException(
             status.HTTP_409_CONFLICT, "An account with this email exists: log in instead."
@@ -77,11 +92,8 @@ async def login(
 ):
     """OAuth2 password form (`username` is the email); the token goes in
     `Authorization: Bearer <token>`."""
-    address = throttle.client_address(request)
-    throttle.check_login(username, address)
-    user = await anyio.to_thread.run_sync(_authenticate, username, password, limiter=_hashing)
+    user = await authenticated(request, username, password)
     if user is None:
-        throttle.count_failed_login(username, address)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "Incorrect email or password.",

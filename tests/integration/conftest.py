@@ -80,3 +80,12 @@ def warm_model(new_user_module):
     version = owner.build(make_zip(files), model_id=model["id"])
     assert version["status"] == VersionStatus.READY, version["error"]
     return owner, version
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/integration/browser.py), one per module."""
+    from tests.integration.browser import chromium
+
+    with chromium() as driver:
+        yield driver

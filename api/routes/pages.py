@@ -1,0 +1,144 @@
+"""The web UI's pages, served by the API itself (Jinja2 templates in api/templates, the style in
+api/static): sign up, sign in and out with a session cookie (api/browser_session.py), and the
+models a user may see. Every form carries the CSRF token; a page that needs a user sends a
+browser without a session to the sign-in page."""
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from api import browser_session, crud
+from api.deps import SessionDep, model_for
+from api.routes.users import authenticated, register_account
+from api.schemas import UserRegister
+from core.models import Model, User
+
+HERE = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+Email = Annotated[str, Form(max_length=320)]
+Password = Annotated[str, Form(max_length=128)]
+CsrfChecked = Depends(browser_session.require_csrf)
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=HERE / "static")
+
+
+def _page(request: Request, name: str, user: User | None = None, status_code: int = 200,
+          **context: object) -> HTMLResponse:  # fmt: skip
+    """A page rendered with the user and the browser's CSRF token (made on its first page)."""
+    token, fresh = browser_session.csrf_of(request)
+    response = templates.TemplateResponse(
+        request, name, {"user": user, "csrf_token": token, **context}, status_code=status_code
+    )
+    if fresh:
+        browser_session.keep_csrf(response, request, token)
+    return response
+
+
+def _to(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/")
+async def home(request: Request, session: SessionDep) -> Response:
+    return _to("/models" if browser_session.signed_in(request, session) else "/signin")
+
+
+@router.get("/signin")
+async def signin_page(request: Request) -> HTMLResponse:
+    return _page(request, "account.html", heading="Sign in", action="/signin")
+
+
+@router.post("/signin", dependencies=[CsrfChecked])
+async def signin(request: Request, email: Email, password: Password) -> Response:
+    try:
+        user = await authenticated(request, email, password)
+    except HTTPException as refused:  # throttled: the sentence says when to try again
+        return _account(request, "/signin", email, refused.detail, refused.status_code)
+    if user is None:
+        return _account(request, "/signin", email, "Incorrect email or password.", 401)
+    response = _to("/models")
+    browser_session.start(response, request, user)
+    return response
+
+
+@router.get("/signup")
+async def signup_page(request: Request) -> HTMLResponse:
+    return _page(request, "account.html", heading="Sign up", action="/signup")
+
+
+@router.post("/signup", dependencies=[CsrfChecked])
+async def signup(request: Request, email: Email, password: Password) -> Response:
+    try:
+        account = UserRegister(email=email, password=password)
+        user = await register_account(request, account.email, account.password)
+    except ValidationError as invalid:
+        problem = "; ".join(error["msg"] for error in invalid.errors())
+        return _account(request, "/signup", email, f"{problem}.", 422)
+    except crud.AlreadyExists:
+        return _account(request, "/signup", email, "An account with this email exists: sign "
+                        "in instead.", 409)  # fmt: skip
+    except HTTPException as refused:
+        return _account(request, "/signup", email, refused.detail, refused.status_code)
+    response = _to("/models")
+    browser_session.start(response, request, user)
+    return response
+
+
+def _account(request: Request, action: str, email: str, error: str, code: int) -> HTMLResponse:
+    heading = "Sign in" if action == "/signin" else "Sign up"
+    return _page(request, "account.html", status_code=code, heading=heading, action=action,
+                 email=email, error=error)  # fmt: skip
+
+
+@router.post("/signout", dependencies=[CsrfChecked])
+def signout(request: Request, session: SessionDep) -> Response:
+    """Ends the session's token, as the API's sign-out does: every login token of the user."""
+    user = browser_session.signed_in(request, session)
+    if user is not None:
+        user.token_generation += 1
+        session.commit()
+    response = _to("/signin")
+    browser_session.end(response)
+    return response
+
+
+@router.get("/models")
+async def models_page(request: Request, session: SessionDep, q: str = "") -> Response:
+    user = browser_session.signed_in(request, session)
+    if user is None:
+        return _to("/signin")
+    models, total = crud.page(session, _named_like(crud.visible_models(user=user), q),
+                              offset=0, limit=PAGE_SIZE)  # fmt: skip
+    return _page(request, "models.html", user, models=models, total=total, q=q)
+
+
+@router.get("/models/{model_id}")
+async def model_page(model_id: uuid.UUID, request: Request, session: SessionDep) -> Response:
+    user = browser_session.signed_in(request, session)
+    if user is None:
+        return _to("/signin")
+    try:
+        model = model_for(session, user, model_id, write=False)
+    except HTTPException as missing:
+        return _page(request, "missing.html", user, status_code=missing.status_code,
+                     error=missing.detail)  # fmt: skip
+    versions = session.scalars(crud.versions_of(model=model)).all()
+    aliases = session.scalars(crud.aliases_of(model=model)).all()
+    numbers = {version.id: version.number for version in versions}
+    return _page(request, "model.html", user, model=model, versions=versions, aliases=aliases,
+                 numbers=numbers)  # fmt: skip
+
+
+def _named_like(query, q: str):
+    needle = q.strip()[:64].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return query.where(Model.name.ilike(f"%{needle}%", escape="\\")) if needle else query

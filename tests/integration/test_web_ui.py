@@ -1,0 +1,108 @@
+"""The web UI in a real browser (issue 28): sign up, sign in and out with a session cookie,
+CSRF on every form, and the models a user may see, searched by name."""
+
+import uuid
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+
+from core.db import SessionLocal
+from core.models import User
+from tests.integration.browser import errors_of, loaded_from
+from tests.utils import API_URL, PASSWORD, remove_user
+
+
+@pytest.fixture
+def browser_user(storage, docker_client):
+    """An email for an account the browser makes; the account is removed afterwards."""
+    email = f"ui-{uuid.uuid4().hex[:12]}@example.com"
+    yield email
+    with SessionLocal() as session:
+        user = session.query(User).filter(User.email == email).one_or_none()
+    if user is not None:
+        remove_user(user.id, storage, docker_client)
+
+
+def _fill(browser, path: str, email: str, password: str) -> None:
+    browser.get(f"{API_URL}{path}")
+    browser.find_element(By.NAME, "email").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form.account button").click()
+
+
+def _names(browser) -> list[str]:
+    return [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "table.models td.name")]
+
+
+def test_sign_up_see_the_models_search_them_and_sign_out(browser, browser_user, new_user):
+    other = new_user()
+    shared = other.create_model(visibility="public", description="shared with everyone")
+    other.new_version(shared["id"], None)  # waiting for its upload
+    hidden = other.create_model(visibility="private")
+    browser.delete_all_cookies()
+    browser.get(f"{API_URL}/")
+    assert browser.current_url == f"{API_URL}/signin"
+    _fill(browser, "/signup", browser_user, "a long passphrase")
+    assert browser.current_url == f"{API_URL}/models"
+    assert browser_user in browser.find_element(By.TAG_NAME, "header").text
+    assert shared["name"] in _names(browser) and hidden["name"] not in _names(browser)
+    session = {cookie["name"]: cookie for cookie in browser.get_cookies()}["modelfarm_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and not session["secure"]
+    browser.get(f"{API_URL}/models?q={shared['name']}")
+    assert _names(browser) == [shared["name"]]
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-model='{shared['id']}']").text
+    assert "another user" in row and "public" in row and "shared with everyone" in row
+    assert [url for url in loaded_from(browser) if not url.startswith(API_URL)] == []
+    assert errors_of(browser) == []
+    browser.find_element(By.LINK_TEXT, shared["name"]).click()
+    assert browser.current_url == f"{API_URL}/models/{shared['id']}"
+    version = browser.find_element(By.CSS_SELECTOR, "table.versions tbody tr").text
+    assert version.startswith("v1 UPLOADING no")
+    assert "No aliases." in browser.find_element(By.TAG_NAME, "main").text
+    browser.get(f"{API_URL}/models/{hidden['id']}")  # another's private model: not there
+    assert "No model with that id" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    browser.find_element(By.CSS_SELECTOR, "header form button").click()
+    assert browser.current_url == f"{API_URL}/signin"
+    browser.get(f"{API_URL}/models")
+    assert browser.current_url == f"{API_URL}/signin"
+    # The token the cookie held ended with the sign-out, not only the cookie.
+    stale = httpx.get(f"{API_URL}/models", cookies={"modelfarm_session": session["value"]})
+    assert stale.status_code == 303 and stale.headers["location"] == "/signin"
+
+
+def test_sign_in_says_what_went_wrong_and_then_works(browser, new_user):
+    farm = new_user()
+    browser.delete_all_cookies()
+    _fill(browser, "/signin", farm.email, "not the password")
+    assert browser.current_url == f"{API_URL}/signin"
+    assert browser.find_element(By.CSS_SELECTOR, ".error").text == "Incorrect email or password."
+    assert browser.find_element(By.NAME, "email").get_attribute("value") == farm.email
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.account button").click()
+    assert browser.current_url == f"{API_URL}/models"
+
+
+def test_a_form_without_the_pages_csrf_token_is_refused(anonymous, new_user):
+    farm = new_user()
+    first = anonymous.get("/signin")
+    token = first.cookies["modelfarm_csrf"]
+    assert f'value="{token}"' in first.text
+    credentials = {"email": farm.email, "password": PASSWORD}
+    forged = anonymous.post("/signin", data=credentials)  # the cookie, no field: another site
+    assert forged.status_code == 403 and "reload the page" in forged.json()["detail"]
+    wrong = anonymous.post("/signin", data={**credentials, "csrf_token": "x" + token})
+    assert wrong.status_code == 403
+    signed_in = anonymous.post("/signin", data={**credentials, "csrf_token": token})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/models"
+    assert "modelfarm_session" in signed_in.cookies
+
+
+def test_sign_up_refuses_a_short_password_and_a_taken_email(anonymous, new_user):
+    token = anonymous.get("/signup").cookies["modelfarm_csrf"]
+    short = anonymous.post("/signup", data={"email": "x@example.com", "password": "short",
+                                            "csrf_token": token})  # fmt: skip
+    assert short.status_code == 422 and "at least 8 characters" in short.text
+    taken = anonymous.post("/signup", data={"email": new_user().email, "password": PASSWORD,
+                                            "csrf_token": token})  # fmt: skip
+    assert taken.status_code == 409 and "sign in instead" in taken.text
