@@ -54,8 +54,9 @@ async def home(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/signin")
-async def signin_page(request: Request) -> HTMLResponse:
-    return _page(request, "account.html", heading="Sign in", action="/signin")
+@router.get("/signup")
+async def account_page(request: Request) -> HTMLResponse:
+    return _account(request, request.url.path)
 
 
 @router.post("/signin", dependencies=[CsrfChecked])
@@ -66,14 +67,7 @@ async def signin(request: Request, email: Email, password: Password) -> Response
         return _account(request, "/signin", email, refused.detail, refused.status_code)
     if user is None:
         return _account(request, "/signin", email, "Incorrect email or password.", 401)
-    response = _to("/models")
-    browser_session.start(response, request, user)
-    return response
-
-
-@router.get("/signup")
-async def signup_page(request: Request) -> HTMLResponse:
-    return _page(request, "account.html", heading="Sign up", action="/signup")
+    return _welcome(request, user)
 
 
 @router.post("/signup", dependencies=[CsrfChecked])
@@ -89,15 +83,22 @@ async def signup(request: Request, email: Email, password: Password) -> Response
                         "in instead.", 409)  # fmt: skip
     except HTTPException as refused:
         return _account(request, "/signup", email, refused.detail, refused.status_code)
-    response = _to("/models")
-    browser_session.start(response, request, user)
-    return response
+    return _welcome(request, user)
 
 
-def _account(request: Request, action: str, email: str, error: str, code: int) -> HTMLResponse:
+def _account(request: Request, action: str, email: str = "", error: str | None = None,
+             code: int = 200) -> HTMLResponse:  # fmt: skip
+    """The sign-in or sign-up form, with what went wrong."""
     heading = "Sign in" if action == "/signin" else "Sign up"
     return _page(request, "account.html", status_code=code, heading=heading, action=action,
                  email=email, error=error)  # fmt: skip
+
+
+def _welcome(request: Request, user: User) -> Response:
+    """Signed in: on to the models."""
+    response = _to("/models")
+    browser_session.start(response, request, user)
+    return response
 
 
 @router.post("/signout", dependencies=[CsrfChecked])

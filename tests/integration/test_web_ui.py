@@ -6,6 +6,8 @@ import uuid
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from core.db import SessionLocal
 from core.models import User
@@ -28,7 +30,14 @@ def _fill(browser, path: str, email: str, password: str) -> None:
     browser.get(f"{API_URL}{path}")
     browser.find_element(By.NAME, "email").send_keys(email)
     browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "form.account button").click()
+    _click_through(browser, "form.account button")
+
+
+def _click_through(browser, selector: str) -> None:
+    """Clicks and waits for the page it leads to (click() returns before it loads)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, selector).click()
+    WebDriverWait(browser, 30).until(staleness_of(page))
 
 
 def _names(browser) -> list[str]:
@@ -55,14 +64,14 @@ def test_sign_up_see_the_models_search_them_and_sign_out(browser, browser_user, 
     assert "another user" in row and "public" in row and "shared with everyone" in row
     assert [url for url in loaded_from(browser) if not url.startswith(API_URL)] == []
     assert errors_of(browser) == []
-    browser.find_element(By.LINK_TEXT, shared["name"]).click()
+    _click_through(browser, f"a[href='/models/{shared['id']}']")
     assert browser.current_url == f"{API_URL}/models/{shared['id']}"
     version = browser.find_element(By.CSS_SELECTOR, "table.versions tbody tr").text
     assert version.startswith("v1 UPLOADING no")
     assert "No aliases." in browser.find_element(By.TAG_NAME, "main").text
     browser.get(f"{API_URL}/models/{hidden['id']}")  # another's private model: not there
     assert "No model with that id" in browser.find_element(By.CSS_SELECTOR, ".error").text
-    browser.find_element(By.CSS_SELECTOR, "header form button").click()
+    _click_through(browser, "header form button")
     assert browser.current_url == f"{API_URL}/signin"
     browser.get(f"{API_URL}/models")
     assert browser.current_url == f"{API_URL}/signin"
@@ -79,7 +88,7 @@ def test_sign_in_says_what_went_wrong_and_then_works(browser, new_user):
     assert browser.find_element(By.CSS_SELECTOR, ".error").text == "Incorrect email or password."
     assert browser.find_element(By.NAME, "email").get_attribute("value") == farm.email
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form.account button").click()
+    _click_through(browser, "form.account button")
     assert browser.current_url == f"{API_URL}/models"
 
 
