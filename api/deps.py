@@ -224,10 +224,10 @@ def _version_access(write: bool):
 async def get_owned_job(
     request: Request, job_id: uuid.UUID, session: SessionDep, user: CurrentUser
 ) -> Job:
-    return await run_db(request, _owned_job, session, user, job_id)
+    return await run_db(request, job_for, session, user, job_id)
 
 
-def _owned_job(session: Session, user: User, job_id: uuid.UUID) -> Job:
+def job_for(session: Session, user: User, job_id: uuid.UUID) -> Job:
     job = _load(session, Job, job_id, "job")
     _check_access(what="job", owner_id=job.owner_id, public=False, user=user, write=True)
     return job

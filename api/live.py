@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import Header, HTTPException, Query, status
+from fastapi import Depends, Header, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
 from pydantic import BaseModel
@@ -66,6 +66,9 @@ async def resume_after(
             "the last event received, or none to start from the first.",
         )
     return given
+
+
+ResumeAfter = Annotated[str, Depends(resume_after)]
 
 
 def of_job(job_id: uuid.UUID, after: str = FIRST) -> AsyncIterator[ServerSentEvent]:

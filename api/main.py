@@ -25,6 +25,7 @@ from api.routes import (
     models,
     package_uploads,
     pages,
+    run_pages,
     tokens,
     users,
     versions,
@@ -72,7 +73,7 @@ app = FastAPI(
 )
 routers = (
     users, tokens, models, aliases, versions, package_uploads, content_files, jobs, events,
-    webhooks, health, docs, pages,
+    webhooks, health, docs, pages, run_pages,
 )  # fmt: skip
 for module in routers:
     app.include_router(module.router)

@@ -126,6 +126,12 @@ class Farm(Client):
         assert response.status_code == 202, response.text
         return self.wait_version(version["id"])
 
+    def ready(self, files: dict[str, str | bytes] | bytes, model_id: str | None = None) -> dict:
+        """build(), for a package that must build: the READY version."""
+        version = self.build(files, model_id)
+        assert version["status"] == VERSION.succeeded, version["error"]
+        return version
+
     def start_job(self, version_id: str, data: bytes) -> str:
         """Creates a job, uploads its input and starts it; returns the job id."""
         response = self.http.post("/api/jobs", json={"version_id": version_id})

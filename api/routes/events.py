@@ -17,7 +17,7 @@ router = APIRouter(
         400, 401, 404, 422, 503, s400="The Last-Event-ID is not an event id of this stream."
     ),
 )
-ResumeAfter = Annotated[str, Depends(live.resume_after)]
+ResumeAfter = live.ResumeAfter
 
 
 # The row's access is checked, then its session's connection goes back at once, before

@@ -32,7 +32,7 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=HERE / "static")
 
 
-def _page(request: Request, name: str, user: User | None = None, status_code: int = 200,
+def page(request: Request, name: str, user: User | None = None, status_code: int = 200,
           **context: object) -> HTMLResponse:  # fmt: skip
     """A page rendered with the user and the browser's CSRF token (made on its first page)."""
     token, fresh = browser_session.csrf_of(request)
@@ -44,13 +44,30 @@ def _page(request: Request, name: str, user: User | None = None, status_code: in
     return response
 
 
-def _to(path: str) -> RedirectResponse:
+async def page_user(request: Request, session: SessionDep) -> User:
+    """The browser's signed-in user; a browser without a session goes to the sign-in page."""
+    user = browser_session.signed_in(request, session)
+    if user is None:
+        raise HTTPException(status.HTTP_303_SEE_OTHER, "Sign in first.",
+                            headers={"Location": "/signin"})  # fmt: skip
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
+
+
+def missing(request: Request, user: User, error: HTTPException) -> HTMLResponse:
+    """The page of something not there, or not this user's to see (404, as the API says)."""
+    return page(request, "missing.html", user, status_code=404, error=error.detail)
+
+
+def to(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/")
 async def home(request: Request, session: SessionDep) -> Response:
-    return _to("/models" if browser_session.signed_in(request, session) else "/signin")
+    return to("/models" if browser_session.signed_in(request, session) else "/signin")
 
 
 @router.get("/signin")
@@ -90,13 +107,13 @@ def _account(request: Request, action: str, email: str = "", error: str | None =
              code: int = 200) -> HTMLResponse:  # fmt: skip
     """The sign-in or sign-up form, with what went wrong."""
     heading = "Sign in" if action == "/signin" else "Sign up"
-    return _page(request, "account.html", status_code=code, heading=heading, action=action,
+    return page(request, "account.html", status_code=code, heading=heading, action=action,
                  email=email, error=error)  # fmt: skip
 
 
 def _welcome(request: Request, user: User) -> Response:
     """Signed in: on to the models."""
-    response = _to("/models")
+    response = to("/models")
     browser_session.start(response, request, user)
     return response
 
@@ -108,35 +125,28 @@ def signout(request: Request, session: SessionDep) -> Response:
     if user is not None:
         user.token_generation += 1
         session.commit()
-    response = _to("/signin")
+    response = to("/signin")
     browser_session.end(response)
     return response
 
 
 @router.get("/models")
-async def models_page(request: Request, session: SessionDep, q: str = "") -> Response:
-    user = browser_session.signed_in(request, session)
-    if user is None:
-        return _to("/signin")
+async def models_page(request: Request, session: SessionDep, user: PageUser, q: str = ""):
     models, total = crud.page(session, _named_like(crud.visible_models(user=user), q),
                               offset=0, limit=PAGE_SIZE)  # fmt: skip
-    return _page(request, "models.html", user, models=models, total=total, q=q)
+    return page(request, "models.html", user, models=models, total=total, q=q)
 
 
 @router.get("/models/{model_id}")
-async def model_page(model_id: uuid.UUID, request: Request, session: SessionDep) -> Response:
-    user = browser_session.signed_in(request, session)
-    if user is None:
-        return _to("/signin")
+async def model_page(model_id: uuid.UUID, request: Request, session: SessionDep, user: PageUser):
     try:
         model = model_for(session, user, model_id, write=False)
-    except HTTPException as missing:
-        return _page(request, "missing.html", user, status_code=missing.status_code,
-                     error=missing.detail)  # fmt: skip
+    except HTTPException as absent:
+        return missing(request, user, absent)
     versions = session.scalars(crud.versions_of(model=model)).all()
     aliases = session.scalars(crud.aliases_of(model=model)).all()
     numbers = {version.id: version.number for version in versions}
-    return _page(request, "model.html", user, model=model, versions=versions, aliases=aliases,
+    return page(request, "model.html", user, model=model, versions=versions, aliases=aliases,
                  numbers=numbers)  # fmt: skip
 
 

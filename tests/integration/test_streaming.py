@@ -45,9 +45,7 @@ CHATTY = """def predict(megabytes: int = 100):
 @pytest.fixture(scope="module")
 def streaming(new_user_module):
     owner = new_user_module()
-    version = owner.build({"predict.py": STREAMING})
-    assert version["status"] == "READY", version["error"]
-    return owner, version
+    return owner, owner.ready({"predict.py": STREAMING})
 
 
 def _events_of(farm, job_id: str) -> list:

@@ -5,14 +5,27 @@ import uuid
 
 import httpx
 import pytest
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
+from api import throttle
 from core.db import SessionLocal
 from core.models import User
+from core.settings import settings
 from tests.integration.browser import errors_of, loaded_from
 from tests.utils import API_URL, PASSWORD, remove_user
+
+
+@pytest.fixture(autouse=True)
+def login_budget():
+    """The browser signs in from 127.0.0.1, where other tests (Schemathesis' fuzzed logins
+    among them) count failed logins too: each test here starts with that address's budget
+    whole, so that a wrong password shows its own sentence, not the throttle's."""
+    limiter = FixedWindowRateLimiter(storage_from_string(settings.redis_url))
+    limiter.clear(throttle.FAILED_LOGINS_PER_ADDRESS, "login", "127.0.0.1")
 
 
 @pytest.fixture
@@ -37,7 +50,17 @@ def _click_through(browser, selector: str) -> None:
     """Clicks and waits for the page it leads to (click() returns before it loads)."""
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(browser, 30).until(staleness_of(page))
+    WebDriverWait(browser, 30).until(lambda _: _gone(page))
+
+
+def _gone(element) -> bool:
+    """Whether the element's page was left: stale, or (ChromeDriver, mid-navigation) in no
+    document at all."""
+    try:
+        element.is_enabled()
+        return False
+    except WebDriverException:
+        return True
 
 
 def _names(browser) -> list[str]:
@@ -115,3 +138,81 @@ def test_sign_up_refuses_a_short_password_and_a_taken_email(anonymous, new_user)
     taken = anonymous.post("/signup", data={"email": new_user().email, "password": PASSWORD,
                                             "csrf_token": token})  # fmt: skip
     assert taken.status_code == 409 and "sign in instead" in taken.text
+
+
+TYPED_STREAMING = """import time
+from typing import Literal
+
+from modelfarm import Input
+
+
+def predict(
+    words: int = Input(3, description="How many words.", ge=1, le=10),
+    mode: Literal["plain", "loud"] = "plain",
+    end: bool = False,
+):
+    for number in range(words):
+        print(f"saying {number}")
+        word = f"w{number}"
+        yield (word.upper() if mode == "loud" else word) + " "
+        time.sleep(0.3)
+    if end:
+        yield "."
+"""
+
+
+@pytest.fixture(scope="module")
+def typed_streaming(new_user_module):
+    owner = new_user_module()
+    return owner, owner.ready({"predict.py": TYPED_STREAMING})
+
+
+def _sign_in(browser, farm) -> None:
+    browser.delete_all_cookies()
+    _fill(browser, "/signin", farm.email, PASSWORD)
+    assert browser.current_url == f"{API_URL}/models"
+    errors_of(browser)  # what earlier pages logged (a 401 or 404 page on purpose) is read out
+
+
+def test_a_versions_run_form_comes_from_its_schema_and_its_job_streams_live(
+    browser, typed_streaming
+):
+    owner, version = typed_streaming
+    _sign_in(browser, owner)
+    browser.get(f"{API_URL}/versions/{version['id']}")
+    words = browser.find_element(By.NAME, "words")
+    assert (words.get_attribute("type"), words.get_attribute("min")) == ("number", "1")
+    assert (words.get_attribute("max"), words.get_attribute("value")) == ("10", "3")
+    assert "How many words." in browser.find_element(By.CSS_SELECTOR, "form.run").text
+    mode = browser.find_element(By.NAME, "mode")
+    options = [o.get_attribute("value") for o in mode.find_elements(By.TAG_NAME, "option")]
+    assert options == ["plain", "loud"]
+    assert browser.find_element(By.NAME, "end").get_attribute("type") == "checkbox"
+    mode.find_element(By.CSS_SELECTOR, "option[value='loud']").click()
+    browser.find_element(By.NAME, "end").click()
+    _click_through(browser, "form.run button")
+    assert browser.current_url.startswith(f"{API_URL}/jobs/")
+    output = browser.find_element(By.ID, "output")
+    WebDriverWait(browser, 60).until(lambda _: output.text.startswith("W0"))
+    assert browser.find_element(By.ID, "status").text == "RUNNING"  # live, before its end
+    WebDriverWait(browser, 60).until(
+        lambda page: page.find_element(By.ID, "status").text == "SUCCEEDED"
+    )
+    WebDriverWait(browser, 30).until(lambda page: '"W0 W1 W2 ."' in page.find_element(
+        By.ID, "output").text)  # fmt: skip
+    log = browser.find_element(By.ID, "log")
+    WebDriverWait(browser, 30).until(lambda _: "saying 2" in log.text)
+    assert errors_of(browser) == []
+
+
+def test_the_run_form_shows_the_farms_refusal(browser, typed_streaming):
+    owner, version = typed_streaming
+    _sign_in(browser, owner)
+    browser.get(f"{API_URL}/versions/{version['id']}")
+    words = browser.find_element(By.NAME, "words")
+    browser.execute_script("arguments[0].removeAttribute('max')", words)  # past the page's check
+    words.clear()
+    words.send_keys("99")
+    _click_through(browser, "form.run button")
+    error = browser.find_element(By.CSS_SELECTOR, ".error").text
+    assert "inputs.words: 99 is greater than the maximum of 10" in error
