@@ -3,6 +3,7 @@ api/static): sign up, sign in and out with a session cookie (api/browser_session
 models a user may see. Every form carries the CSRF token; a page that needs a user sends a
 browser without a session to the sign-in page."""
 
+import re
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -12,12 +13,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from api import browser_session, crud
-from api.deps import SessionDep, model_for
+from api.deps import SessionDep, model_for, require_ready
 from api.routes.users import authenticated, register_account
 from api.schemas import UserRegister
-from core.models import Model, User
+from core.models import ALIAS_PATTERN, Model, ModelVersion, User
 
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -143,11 +145,44 @@ async def model_page(model_id: uuid.UUID, request: Request, session: SessionDep,
         model = model_for(session, user, model_id, write=False)
     except HTTPException as absent:
         return missing(request, user, absent)
+    return _model_page(request, session, user, model)
+
+
+def _model_page(request: Request, session: Session, user: User, model: Model,
+                error: str | None = None, code: int = 200) -> HTMLResponse:  # fmt: skip
     versions = session.scalars(crud.versions_of(model=model)).all()
     aliases = session.scalars(crud.aliases_of(model=model)).all()
     numbers = {version.id: version.number for version in versions}
-    return page(request, "model.html", user, model=model, versions=versions, aliases=aliases,
-                 numbers=numbers)  # fmt: skip
+    return page(request, "model.html", user, status_code=code, model=model, versions=versions,
+                aliases=aliases, numbers=numbers, error=error)  # fmt: skip
+
+
+@router.post("/models/{model_id}/aliases", dependencies=[CsrfChecked])
+def point_alias(
+    model_id: uuid.UUID, request: Request, session: SessionDep, user: PageUser,
+    alias: Annotated[str, Form(max_length=64)], version_id: Annotated[uuid.UUID, Form()],
+) -> Response:  # fmt: skip
+    """Points an alias of the owner's model at one of its READY versions (a deploy, or a roll
+    back), as PUT /api/models/{id}/aliases/{alias} does."""
+    try:
+        model = model_for(session, user, model_id, write=True)
+    except HTTPException as absent:
+        return missing(request, user, absent)
+    version = session.get(ModelVersion, version_id)
+    try:
+        if not re.fullmatch(ALIAS_PATTERN, alias):
+            raise HTTPException(422, f"{alias!r} cannot be an alias: use lowercase letters, "
+                                "digits and dashes, such as prod.")  # fmt: skip
+        if version is None or version.model_id != model.id:
+            raise HTTPException(404, "This model has no version with that id.")
+        require_ready(version, "an alias")
+        crud.set_alias(session, model=model, name=alias, version=version)
+    except (HTTPException, crud.AlreadyExists) as refused:
+        detail = getattr(refused, "detail", str(refused))
+        return _model_page(
+            request, session, user, model, detail, getattr(refused, "status_code", 409)
+        )
+    return to(f"/models/{model.id}")
 
 
 def _named_like(query, q: str):

@@ -6,20 +6,22 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api import browser_session, forms, live, submit
-from api.deps import SessionDep, StorageDep, job_for, require_ready, version_for
+from api import browser_session, crud, forms, live, submit
+from api.deps import MAX_OFFSET, SessionDep, StorageDep, job_for, require_ready, version_for
 from api.routes.pages import CsrfChecked, PageUser, missing, page, to
 from api.schemas import JobCreate
+from core import cancels
 from core.inputs import LEGACY_SCHEMA, STREAM_MARK
-from core.lifecycle import JOB, VERSION
-from core.models import ModelVersion, User
+from core.lifecycle import JOB, VERSION, JobStatus
+from core.models import Job, ModelVersion, User
 
 router = APIRouter(include_in_schema=False)
+JOBS_PAGE = 25
 
 
 @router.get("/versions/{version_id}")
@@ -76,6 +78,34 @@ async def job_page(
         return missing(request, user, absent)
     ended = job.status in JOB.terminal
     return page(request, "job.html", user, job=job, ended=ended)
+
+
+@router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])
+def cancel(job_id: uuid.UUID, request: Request, session: SessionDep, user: PageUser) -> Response:
+    """Cancels the job, as POST /api/jobs/{id}/cancel does; one that ended meanwhile stays."""
+    try:
+        job = job_for(session, user, job_id)
+    except HTTPException as absent:
+        return missing(request, user, absent)
+    session.refresh(job, with_for_update=True)
+    if job.status not in JOB.terminal:
+        cancels.cancel(session, job)
+    return to(f"/jobs/{job.id}")
+
+
+@router.get("/jobs")
+async def jobs_page(
+    request: Request, session: SessionDep, user: PageUser,
+    status: Annotated[JobStatus | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Response:  # fmt: skip
+    """The user's jobs, newest first, a page at a time, of one status if asked."""
+    query = crud.jobs_of(owner=user)
+    if status is not None:
+        query = query.where(Job.status == status)
+    jobs, total = crud.page(session, query, offset=offset, limit=JOBS_PAGE)
+    return page(request, "jobs.html", user, jobs=jobs, total=total, status=status,
+                statuses=list(JobStatus), offset=offset, size=JOBS_PAGE)  # fmt: skip
 
 
 async def _session_job(job_id: uuid.UUID, request: Request, session: SessionDep) -> uuid.UUID:

@@ -20,12 +20,14 @@ from tests.utils import API_URL, PASSWORD, remove_user
 
 
 @pytest.fixture(autouse=True)
-def login_budget():
-    """The browser signs in from 127.0.0.1, where other tests (Schemathesis' fuzzed logins
-    among them) count failed logins too: each test here starts with that address's budget
-    whole, so that a wrong password shows its own sentence, not the throttle's."""
+def address_budgets():
+    """The browser signs up and in from 127.0.0.1, where other tests (Schemathesis' fuzzed
+    logins among them) count too: each test here starts with that address's budgets of failed
+    logins and of registrations whole, so that a wrong password or a taken email shows its own
+    sentence, not the throttle's."""
     limiter = FixedWindowRateLimiter(storage_from_string(settings.redis_url))
     limiter.clear(throttle.FAILED_LOGINS_PER_ADDRESS, "login", "127.0.0.1")
+    limiter.clear(throttle.REGISTRATIONS_PER_ADDRESS, "register", "127.0.0.1")
 
 
 @pytest.fixture
@@ -216,3 +218,31 @@ def test_the_run_form_shows_the_farms_refusal(browser, typed_streaming):
     _click_through(browser, "form.run button")
     error = browser.find_element(By.CSS_SELECTOR, ".error").text
     assert "inputs.words: 99 is greater than the maximum of 10" in error
+
+
+def test_point_an_alias_cancel_a_job_and_list_jobs_by_status(browser, typed_streaming):
+    owner, version = typed_streaming
+    _sign_in(browser, owner)
+    browser.get(f"{API_URL}/models/{version['model_id']}")
+    form = f"tr[data-version='{version['id']}'] form.alias"
+    alias = browser.find_element(By.CSS_SELECTOR, f"{form} input[name='alias']")
+    alias.clear()
+    alias.send_keys("Not An Alias!")
+    _click_through(browser, f"{form} button")
+    assert "cannot be an alias" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    errors_of(browser)  # that page's own 422, read out
+    _click_through(browser, f"{form} button")  # the field is back at "prod"
+    assert "prod → v1" in browser.find_element(By.CSS_SELECTOR, "ul.aliases").text
+    assert owner.aliases(version["model_id"])[0]["version_id"] == version["id"]
+    job = owner.submit(version["id"], inputs={"words": 10}).json()["job"]  # three seconds
+    browser.get(f"{API_URL}/jobs/{job['id']}")
+    _click_through(browser, "form.cancel button")
+    WebDriverWait(browser, 30).until(
+        lambda page: page.find_element(By.ID, "status").text == "CANCELED"
+    )
+    assert owner.job(job["id"])["status"] == "CANCELED"
+    browser.get(f"{API_URL}/jobs?status=CANCELED")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr")
+    assert job["id"] in [row.get_attribute("data-job-row") for row in rows]
+    assert {row.find_element(By.CSS_SELECTOR, ".status").text for row in rows} == {"CANCELED"}
+    assert errors_of(browser) == []
