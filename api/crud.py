@@ -93,6 +93,14 @@ def visible_models(*, user: User) -> Select:
     return select(Model).where(mine_or_public).order_by(Model.created_at.desc(), Model.id)
 
 
+def update_model(session: Session, *, model: Model, change: dict[str, Any]) -> Model:
+    """Sets the fields the change gives (a ModelUpdate's, None left out)."""
+    for field, value in change.items():
+        setattr(model, field, value)
+    session.commit()
+    return model
+
+
 def versions_of(*, model: Model) -> Select:
     return (
         select(ModelVersion)

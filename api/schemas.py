@@ -102,6 +102,16 @@ class ModelCreate(BaseModel):
     visibility: Visibility = Visibility.PRIVATE
 
 
+class ModelUpdate(BaseModel):
+    """What an owner may change about a model after its creation: both optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(
+        None, max_length=1000, pattern=PLAIN_TEXT, description="One line of plain text."
+    )
+    visibility: Visibility | None = None
+
+
 class ModelPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID

@@ -3,7 +3,14 @@ from fastapi import APIRouter, HTTPException, Response, status
 from api import crud
 from api.deps import CurrentUser, OwnedModel, PageDep, ReadableModel, SessionDep, StorageDep
 from api.errors import responses
-from api.schemas import ModelCreate, ModelPublic, Page, VersionCreated, VersionPublic
+from api.schemas import (
+    ModelCreate,
+    ModelPublic,
+    ModelUpdate,
+    Page,
+    VersionCreated,
+    VersionPublic,
+)
 from core import removal
 from core.registry import Registry
 from core.settings import settings
@@ -36,6 +43,13 @@ async def list_models(session: SessionDep, user: CurrentUser, paging: PageDep):
 @router.get("/{model_id}", response_model=ModelPublic, responses=responses(404))
 async def get_model(model: ReadableModel):
     return model
+
+
+@router.patch("/{model_id}", response_model=ModelPublic, responses=responses(400, 403, 404, 429))
+def update_model(body: ModelUpdate, model: OwnedModel, session: SessionDep):
+    """Changes the model's description or visibility (owner only). Made private, its versions
+    stop being others' to run; their jobs already made stay theirs."""
+    return crud.update_model(session, model=model, change=body.model_dump(exclude_none=True))
 
 
 @router.get("/{model_id}/versions", response_model=Page[VersionPublic], responses=responses(404))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api import browser_session, crud
 from api.deps import SessionDep, model_for, require_ready
 from api.routes.users import authenticated, register_account
-from api.schemas import UserRegister
+from api.schemas import ModelUpdate, UserRegister
 from core.models import ALIAS_PATTERN, Model, ModelVersion, User
 
 HERE = Path(__file__).resolve().parent.parent
@@ -155,6 +155,26 @@ def _model_page(request: Request, session: Session, user: User, model: Model,
     numbers = {version.id: version.number for version in versions}
     return page(request, "model.html", user, status_code=code, model=model, versions=versions,
                 aliases=aliases, numbers=numbers, error=error)  # fmt: skip
+
+
+@router.post("/models/{model_id}/edit", dependencies=[CsrfChecked])
+def edit_model(
+    model_id: uuid.UUID, request: Request, session: SessionDep, user: PageUser,
+    description: Annotated[str, Form(max_length=2000)] = "",
+    visibility: Annotated[str, Form(max_length=16)] = "",
+) -> Response:  # fmt: skip
+    """Changes the owner's model's description and visibility, as PATCH /api/models/{id}."""
+    try:
+        model = model_for(session, user, model_id, write=True)
+    except HTTPException as absent:
+        return missing(request, user, absent)
+    try:
+        change = ModelUpdate(description=description, visibility=visibility or None)
+    except ValidationError as invalid:
+        problem = "; ".join(error["msg"] for error in invalid.errors())
+        return _model_page(request, session, user, model, f"{problem}.", 422)
+    crud.update_model(session, model=model, change=change.model_dump(exclude_none=True))
+    return to(f"/models/{model.id}")
 
 
 @router.post("/models/{model_id}/aliases", dependencies=[CsrfChecked])

@@ -114,6 +114,27 @@ def test_public_model_is_readable_but_not_changeable_by_others(new_user):
     assert bob.http.post(f"/api/versions/{version['id']}/build").status_code == 403
 
 
+def test_the_owner_changes_a_models_description_and_visibility(new_user):
+    alice, bob = new_user(), new_user()
+    model = alice.create_model(description="first words")
+    path = f"/api/models/{model['id']}"
+    assert bob.http.patch(path, json={"visibility": "public"}).status_code == 404  # private
+    changed = alice.http.patch(path, json={"description": "better words", "visibility": "public"})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["description"], changed.json()["visibility"]) == (
+        "better words",
+        "public",
+    )
+    assert bob.http.get(path).json()["description"] == "better words"  # public now
+    assert bob.http.patch(path, json={"description": "mine"}).status_code == 403
+    only_one = alice.http.patch(path, json={"visibility": "private"}).json()
+    assert (only_one["description"], only_one["visibility"]) == ("better words", "private")
+    for body in ({"name": "renamed"}, {"description": "x" * 1001}, {"visibility": "secret"},
+                 {"description": "two\nlines"}):  # fmt: skip
+        assert alice.http.patch(path, json=body).status_code == 422, body
+    assert alice.http.get(path).json()["name"] == model["name"]
+
+
 def test_version_upload_url_accepts_the_zip_and_build_is_queued(new_user, storage):
     farm = new_user()
     model = farm.create_model()

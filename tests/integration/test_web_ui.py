@@ -234,6 +234,16 @@ def test_point_an_alias_cancel_a_job_and_list_jobs_by_status(browser, typed_stre
     _click_through(browser, f"{form} button")  # the field is back at "prod"
     assert "prod → v1" in browser.find_element(By.CSS_SELECTOR, "ul.aliases").text
     assert owner.aliases(version["model_id"])[0]["version_id"] == version["id"]
+    description = browser.find_element(By.CSS_SELECTOR, "form.edit input[name='description']")
+    description.clear()
+    description.send_keys("Says words, one at a time.")
+    browser.find_element(By.CSS_SELECTOR, "form.edit option[value='public']").click()
+    _click_through(browser, "form.edit button")
+    assert (
+        "Says words, one at a time. · public"
+        in browser.find_element(By.CSS_SELECTOR, ".about").text
+    )
+    assert owner.model(version["model_id"])["visibility"] == "public"
     job = owner.submit(version["id"], inputs={"words": 10}).json()["job"]  # three seconds
     browser.get(f"{API_URL}/jobs/{job['id']}")
     _click_through(browser, "form.cancel button")
