@@ -1,14 +1,16 @@
 """Aliases: a name on a model ("prod") for one of its READY versions, moved in one call."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
+from sqlalchemy.orm import Session
 
 from api import crud
 from api.deps import OwnedModel, ReadableModel, SessionDep, require_ready
 from api.errors import responses
 from api.schemas import AliasPublic, AliasSet
-from core.models import ALIAS_PATTERN, ModelAlias, ModelVersion
+from core.models import ALIAS_PATTERN, Model, ModelAlias, ModelVersion
 
 router = APIRouter(
     prefix="/api/models/{model_id}/aliases",
@@ -27,7 +29,13 @@ async def list_aliases(model: ReadableModel, session: SessionDep):
 def set_alias(alias: AliasName, body: AliasSet, model: OwnedModel, session: SessionDep):
     """Points the alias at a READY version of this model (made if new): jobs that name the alias
     run that version from now on."""
-    version = session.get(ModelVersion, body.version_id)
+    return point(session, model, alias, body.version_id)
+
+
+def point(session: Session, model: Model, alias: str, version_id: uuid.UUID) -> ModelAlias:
+    """Points the model's alias at one of its versions (also the web UI's): 404 for another
+    model's version, 409 for one not READY or an alias moved too often at once."""
+    version = session.get(ModelVersion, version_id)
     if version is None or version.model_id != model.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This model has no version with that id")
     require_ready(version, "an alias")

@@ -16,10 +16,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api import browser_session, crud
-from api.deps import SessionDep, model_for, require_ready
+from api.deps import SessionDep, model_for
+from api.routes import aliases
 from api.routes.users import authenticated, register_account
 from api.schemas import ModelUpdate, UserRegister
-from core.models import ALIAS_PATTERN, Model, ModelVersion, User
+from core.models import ALIAS_PATTERN, Model, User
 
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -188,20 +189,13 @@ def point_alias(
         model = model_for(session, user, model_id, write=True)
     except HTTPException as absent:
         return missing(request, user, absent)
-    version = session.get(ModelVersion, version_id)
     try:
         if not re.fullmatch(ALIAS_PATTERN, alias):
             raise HTTPException(422, f"{alias!r} cannot be an alias: use lowercase letters, "
                                 "digits and dashes, such as prod.")  # fmt: skip
-        if version is None or version.model_id != model.id:
-            raise HTTPException(404, "This model has no version with that id.")
-        require_ready(version, "an alias")
-        crud.set_alias(session, model=model, name=alias, version=version)
-    except (HTTPException, crud.AlreadyExists) as refused:
-        detail = getattr(refused, "detail", str(refused))
-        return _model_page(
-            request, session, user, model, detail, getattr(refused, "status_code", 409)
-        )
+        aliases.point(session, model, alias, version_id)
+    except HTTPException as refused:
+        return _model_page(request, session, user, model, refused.detail, refused.status_code)
     return to(f"/models/{model.id}")
 
 
