@@ -34,7 +34,7 @@ from api.security import (
     required_scope,
 )
 from core import logs
-from core.db import ReadSessionLocal, SessionLocal
+from core.db import ReadSessionLocal, RequestSessionLocal
 from core.lifecycle import VERSION, utcnow
 from core.models import ApiToken, Job, Model, ModelAlias, ModelVersion, User, Visibility
 from core.storage import Storage
@@ -53,7 +53,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     transaction (core/db.py), whose closing does no I/O; another's is closed in a thread when
     the route left a transaction open, since closing then ends it on the connection."""
     reads_only = request.method in READ_METHODS
-    session = ReadSessionLocal() if reads_only else SessionLocal()
+    session = ReadSessionLocal() if reads_only else RequestSessionLocal()
     try:
         yield session
     finally:

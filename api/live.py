@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from api.schemas import JobPublic, VersionPublic
 from core import streams
-from core.db import session_scope
+from core.db import RequestSessionLocal, session_scope
 from core.lifecycle import lifecycle_of
 from core.models import Job, ModelVersion
 from core.settings import settings
@@ -104,7 +104,7 @@ def _reader(table: type, row_id: uuid.UUID) -> Callable[[], Awaitable[Fields]]:
 
 
 def _fields(table: type, row_id: uuid.UUID) -> Fields:
-    with session_scope() as session:
+    with session_scope(RequestSessionLocal) as session:
         row = session.get(table, row_id)
         return None if row is None else streams.fields_of(row)
 

@@ -17,11 +17,14 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import deadlines
 from core.lifecycle import JOB, VERSION
 from core.models import Job, Model, ModelVersion
 from core.settings import settings
 
-_limiter = FixedWindowRateLimiter(storage_from_string(settings.redis_url))
+# Counted in Redis through a client that keeps the request deadline (a hung Redis is a 503).
+_counts = storage_from_string(settings.redis_url, connection_pool=deadlines.redis_pool())
+_limiter = FixedWindowRateLimiter(_counts)
 
 
 def _per(count: int, minutes: int) -> RateLimitItem:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from core import deadlines
 from core.settings import settings
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ ENDED_FIELDS = (
     "started_at", "finished_at", "webhook", "webhook_events", "data_removed",
 )  # fmt: skip
 
-_redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+_redis = deadlines.redis_client()
 
 
 def _publish(channel: str, row_id: uuid.UUID | str, payload: str) -> None:

@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 
-import redis
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -29,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from core import deadlines
 from core.db import session_scope
 from core.models import Job, ModelVersion
 from core.queue import ROUTES
@@ -121,7 +121,7 @@ class FarmState(Collector):
                     family.add_metric([str(status)], count)
             yield family
         depth = GaugeMetricFamily("modelfarm_queue_depth", "Tasks waiting", labels=["queue"])
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        client = deadlines.redis_client()
         try:
             for queue in sorted(set(ROUTES.values())):
                 depth.add_metric([queue], client.llen(queue))

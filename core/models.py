@@ -226,7 +226,11 @@ class Job(WebhookTarget, Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     version: Mapped[ModelVersion] = relationship()
-    inline_input: Mapped["InlineInput | None"] = relationship(passive_deletes=True)
+    # Deleted with the job: by the database, or by the ORM when it is in the session (a job
+    # removed at once because its task could not be queued), which would else blank its key.
+    inline_input: Mapped["InlineInput | None"] = relationship(
+        passive_deletes=True, cascade="all, delete-orphan"
+    )
 
 
 class InlineInput(Base):

@@ -11,7 +11,7 @@ import redis
 from celery import Celery
 from kombu import Queue
 
-from core import logs
+from core import deadlines, logs
 from core.settings import settings
 
 BUILD_QUEUE = "build"
@@ -50,9 +50,14 @@ celery_app.conf.update(
     worker_prefetch_multiplier=1,
     # Redis re-delivers an unacknowledged task after this long: it must exceed the longest task.
     # The reconciler takes over work whose claim expired long before that.
+    # A send or a consumer's call to a hung Redis gives up after the request deadline; a send is
+    # tried once more at once (a pooled connection broken by a restart is replaced), no more.
     broker_transport_options={
-        "visibility_timeout": max(settings.build_time_limit_s, settings.job_time_limit_s) + 60
+        "visibility_timeout": max(settings.build_time_limit_s, settings.job_time_limit_s) + 60,
+        "socket_timeout": settings.request_deadline_s,
+        "socket_connect_timeout": settings.request_deadline_s,
     },
+    task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0},
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
@@ -83,7 +88,12 @@ def send(task: str, row_id: str, *more: str) -> None:
     """Sends a task, carrying the request id of the request that sends it (core/logs.py)."""
     request_id = logs.current_request_id()
     headers = {"request_id": request_id} if request_id else None
-    celery_app.send_task(task, args=[row_id, *more], queue=ROUTES[task], headers=headers)
+    deadlines.RedisOutage.check()
+    try:
+        celery_app.send_task(task, args=[row_id, *more], queue=ROUTES[task], headers=headers)
+    except Exception:  # whatever the broker client raises: the next sends fail at once
+        deadlines.RedisOutage.mark()
+        raise
 
 
 def send_build(version_id: str) -> None:
@@ -122,4 +132,4 @@ def waiting_ids(queue: str) -> set[str]:
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    return deadlines.redis_client()

@@ -40,9 +40,18 @@ class Settings(BaseSettings):
     # one per request or task it serves at once, so that none waits for a connection or opens
     # one per request.
     database_pool_size: int = Field(20, ge=1)
-    # The longest a read of the API may take (core/db.py): reads run on its event loop, so one
-    # stuck query would hold up every request of its process; past this, it answers 503.
-    database_read_timeout_s: float = Field(5.0, gt=0, le=60)
+    # Deadlines: how long the farm waits on one call to a dependency (PostgreSQL, Redis, object
+    # storage, the registry, the Docker engine) before counting it down: to connect, and for
+    # each answer (a statement, a command, each read of a body). On the API's request path they
+    # are short and never retried, so a request that needs a hung part answers 503 within
+    # seconds (its reads run on the event loop: one stuck query would hold up its process).
+    # Workers wait longer, since they stream big data, and retry with backoff (workers/retry.py).
+    request_deadline_s: float = Field(2.0, gt=0, le=30)
+    worker_deadline_s: float = Field(60.0, gt=0, le=600)
+    # GET /health answers within this, its checks run side by side, each bounded on its own.
+    health_budget_s: float = Field(3.0, gt=0, le=30)
+    # The longest a request or a task waits for a pooled database connection.
+    database_pool_timeout_s: float = Field(5.0, gt=0, le=60)
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Logs (core/logs.py): JSON lines, or readable lines for a developer's console.

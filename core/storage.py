@@ -7,12 +7,14 @@ streaming them with the recorded size as a hard cap, so a later PUT changes noth
 """
 
 import io
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import certifi
 import httpx
 import urllib3
 from minio import Minio
@@ -24,8 +26,10 @@ from core.settings import settings
 
 # The codes an S3 server answers for an object that is not there.
 PARALLEL_PUTS = 8
+# The slowest rate of a server-side copy the deadlines allow for (core/storage.Storage.seal).
+COPY_BYTES_PER_S = 32 * 1024**2
 # Made once: a new httpx client costs about 35 ms (its TLS context), the request itself 2 ms.
-_capacity_client = httpx.Client(timeout=3)
+_capacity_client = httpx.Client(timeout=settings.request_deadline_s)
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
@@ -105,18 +109,44 @@ def store_disks() -> list[dict] | None:
     return status.get("DiskStatuses", [])
 
 
-def _impatient_http() -> urllib3.PoolManager:
-    retries = urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
-    return urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=30), retries=retries)
+class _OnceUnlessTimedOut(urllib3.Retry):
+    """Tries a request once more (a pooled connection the server closed, a 503), except one
+    that timed out: waiting on a hung server again would double the deadline."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None) -> urllib3.Retry:  # fmt: skip
+        if isinstance(error, urllib3.exceptions.TimeoutError):
+            raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _deadline_s(patient: bool) -> float:
+    return settings.worker_deadline_s if patient else settings.request_deadline_s
+
+
+def _http(*, patient: bool, deadline_s: float | None = None) -> urllib3.PoolManager:
+    """The workers' (patient) connections keep the SDK's retries, which outwait a short outage,
+    and wait up to the worker deadline for each read of a big object; the API's give up within
+    the request deadline, so a request gets its 503 fast. deadline_s: longer, for a copy."""
+    deadline = deadline_s or _deadline_s(patient)
+    if patient:
+        retries = urllib3.Retry(total=5, backoff_factor=0.2)
+    else:
+        retries = _OnceUnlessTimedOut(total=1)
+    retries = retries.new(status_forcelist=[500, 502, 503, 504])
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=deadline, read=deadline), retries=retries, maxsize=10,
+        cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+    )  # fmt: skip
 
 
 class Storage:
-    """The farm's bucket. `patient` (the workers) keeps the SDK's retries, which outwait a short
-    outage; an impatient one (the API) gives up within seconds, so a request gets its 503 fast."""
+    """The farm's bucket: the workers' (patient) or the API's (core/storage._http)."""
 
     def __init__(self, bucket: str = settings.s3_bucket, *, patient: bool = True) -> None:
         self.bucket = bucket
-        self.client = self._client(settings.s3_endpoint, None if patient else _impatient_http())
+        self.patient = patient
+        self.client = self._client(settings.s3_endpoint, _http(patient=patient))
         # Presigned URLs are signed for the host the client reaches, which under docker compose
         # differs from the one the services use. Signing is local: no request goes to that host
         # because the region is given.
@@ -188,8 +218,13 @@ class Storage:
     def seal(self, upload_key: str, sealed_key: str, *, limit: int) -> int | None:
         """Copies an upload to its sealed key and removes the upload; returns the sealed size,
         None when nothing was uploaded. Over `limit`, both are removed and TooLarge raised."""
+        uploaded = self.size(upload_key)
+        if uploaded is None:
+            return None
         try:
-            self.client.copy_object(self.bucket, sealed_key, CopySource(self.bucket, upload_key))
+            self._copier(uploaded).copy_object(
+                self.bucket, sealed_key, CopySource(self.bucket, upload_key)
+            )
         except S3Error as error:
             if error.code in _MISSING:
                 return None
@@ -200,6 +235,14 @@ class Storage:
             self.client.remove_object(self.bucket, sealed_key)
             raise TooLarge(size)
         return size
+
+    def _copier(self, size: int) -> Minio:
+        """The client for a server-side copy of size bytes: the store answers once it has
+        copied them all, so a big one's deadline grows with its size."""
+        if size <= COPY_BYTES_PER_S:
+            return self.client
+        deadline = _deadline_s(self.patient) + size / COPY_BYTES_PER_S
+        return self._client(settings.s3_endpoint, _http(patient=self.patient, deadline_s=deadline))
 
     def _open(self, key: str):
         """The object's streaming response, or None when it does not exist."""

@@ -22,6 +22,7 @@ from typing import Literal
 
 import redis
 
+from core import deadlines
 from core.lifecycle import lifecycle_of
 from core.settings import settings
 
@@ -33,7 +34,7 @@ MAX_LOG_LINES = 5000
 MAX_LINE_CHARS = 4096
 MAX_ENTRIES = 50_000  # a bound for Redis: log lines are capped, a streaming predict's chunks not
 
-_redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+_redis = deadlines.redis_client()
 
 
 def key(kind: Kind, row_id: uuid.UUID | str) -> str:

@@ -109,10 +109,12 @@ start_service() {
     return 0
   fi
   # A session of its own: stopping the shell that ran up.sh does not stop the service. The lock
-  # (see stop_service) is not passed on to it.
+  # (see stop_service) is not passed on to it, nor a caller's: `flock FILE scripts/test.sh`
+  # holds FILE's lock on descriptor 3, which a service started under it would hold as long as
+  # it runs, and the next `flock FILE` would wait for ever.
   exec 9>"$RUN/$name.lock"
   flock 9
-  MODELFARM_SERVICE="$name" setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
+  MODELFARM_SERVICE="$name" setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 3>&- 9>&- &
   echo $! >"$RUN/$name.pid"
   start_time_of $! >"$RUN/$name.since"
   exec 9>&-

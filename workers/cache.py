@@ -16,17 +16,17 @@ import time
 from pathlib import Path
 
 import docker
-import redis
 import structlog
 from docker.errors import APIError, ImageNotFound
 
+from core import deadlines
 from core.settings import settings
 
 logger = structlog.get_logger(__name__)
 USES_KEY = f"modelfarm:image-uses:{socket.gethostname()}"
 # A file on its way into a kept folder is written under a name with this suffix, then renamed.
 PARTIAL_SUFFIX = ".part"
-_redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+_redis = deadlines.redis_client()
 
 
 def touch(*image_ids: str) -> None:

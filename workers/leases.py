@@ -11,11 +11,12 @@ from contextlib import contextmanager, suppress
 import redis
 from redis.exceptions import LockError
 
+from core import deadlines
 from core.settings import settings
 
 # A claim outlives a dead holder by at most this long (MODELFARM_LEASE_TTL_S).
 LEASE_TTL_S = settings.lease_ttl_s
-_redis = redis.Redis.from_url(settings.redis_url)
+_redis = deadlines.redis_client()
 
 
 class Busy(Exception):
@@ -63,8 +64,21 @@ def claim(
 
 
 def _renew(lock, stop: threading.Event) -> None:
+    """Renews the claim every third of its lifetime. A renewal Redis leaves unanswered is tried
+    again at the next beat; a claim that expired meanwhile (Redis hung for longer than a lease)
+    is taken back unless another worker took it."""
     while not stop.wait(LEASE_TTL_S / 3):
         try:
             lock.reacquire()
         except LockError:
-            return
+            if not _take_back(lock):
+                return
+        except redis.RedisError:
+            continue
+
+
+def _take_back(lock) -> bool:
+    try:
+        return lock.acquire(blocking=False)
+    except redis.RedisError:
+        return True  # unanswered again: the next beat tries once more

@@ -16,10 +16,9 @@ import logging
 import uuid
 from datetime import timedelta
 
-import redis
 from sqlalchemy import select
 
-from core import queue
+from core import deadlines, queue
 from core.db import session_scope
 from core.lifecycle import JOB, MAX_ATTEMPTS, VERSION, Lifecycle, fail, too_many_attempts, utcnow
 from core.models import Job, ModelVersion
@@ -29,7 +28,7 @@ from workers import leases, retention, webhooks
 
 logger = logging.getLogger(__name__)
 PIPELINES = ((VERSION, ModelVersion, queue.BUILD_TASK), (JOB, Job, queue.RUN_TASK))
-_redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+_redis = deadlines.redis_client()
 
 
 def reconcile() -> dict[str, int]:

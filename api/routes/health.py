@@ -1,35 +1,45 @@
-"""GET /health: is every component the farm depends on answering?"""
+"""GET /health: is every component the farm depends on answering?
 
+It answers within MODELFARM_HEALTH_BUDGET_S whatever hangs: the checks run side by side, each in
+a thread of its own and bounded by its client's deadline (core/settings.py), and at most one
+check of a component runs at a time in a process, so probes that come while one runs share its
+answer: a hung component holds one thread, however many probes come.
+"""
+
+import asyncio
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
-import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import StorageDep
-from core.db import engine
+from api.outages import RETRY_AFTER_S
+from core import deadlines
+from core.db import request_engine
 from core.registry import Registry
 from core.settings import settings
 from core.storage import Storage, store_disks
 
 router = APIRouter(tags=["health"])
-TIMEOUT_S = 3
+_redis_client = deadlines.redis_client()
 
 
 def _database() -> None:
-    with engine.connect() as connection:
+    with request_engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
 def _redis() -> None:
-    redis.Redis.from_url(settings.redis_url, socket_timeout=TIMEOUT_S).ping()
+    _redis_client.ping()
 
 
 def _docker() -> None:
-    client = docker.from_env(timeout=TIMEOUT_S)
+    client = docker.from_env(timeout=settings.request_deadline_s)
     try:
         runtimes = client.info().get("Runtimes") or {}
     finally:
@@ -64,15 +74,30 @@ def _object_storage(storage: Storage) -> None:
 
 
 def _registry() -> None:
-    Registry(timeout=TIMEOUT_S).ping()
+    Registry(timeout=settings.request_deadline_s).ping()
 
 
-def _check(probe: Callable[[], object]) -> dict[str, object]:
+def _outcome(probe: Callable[[], object]) -> dict[str, object]:
     try:
         probe()
     except Exception as error:  # any failure of a component means "down", with its reason
         return {"ok": False, "error": f"{type(error).__name__}: {error}"[:500]}
     return {"ok": True}
+
+
+_threads = ThreadPoolExecutor(max_workers=5, thread_name_prefix="health")  # one per component
+_running: dict[str, asyncio.Future] = {}
+
+
+async def _check(name: str, probe: Callable[[], object], deadline: float) -> dict[str, object]:
+    """The component's check, or the one of it already running; down past the deadline."""
+    running = _running.get(name)
+    if running is None or running.done():
+        running = _running[name] = asyncio.wrap_future(_threads.submit(_outcome, probe))
+    try:
+        return await asyncio.wait_for(asyncio.shield(running), deadline - time.monotonic())
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {settings.health_budget_s:g} s"}
 
 
 class Check(BaseModel):
@@ -94,16 +119,21 @@ class Health(BaseModel):
         503: {"model": Health, "description": "The components named in `down` do not answer."},
     },
 )
-def health(storage: StorageDep) -> JSONResponse:
-    checks = {
-        "database": _check(_database),
-        "redis": _check(_redis),
-        "object_storage": _check(lambda: _object_storage(storage)),
-        "registry": _check(_registry),
-    }
+async def health(storage: StorageDep) -> JSONResponse:
+    probes: dict[str, Callable[[], object]] = {
+        "database": _database, "redis": _redis, "object_storage": lambda: _object_storage(storage),
+        "registry": _registry,
+    }  # fmt: skip
     if settings.health_checks_docker:
-        checks["docker"] = _check(_docker)
+        probes["docker"] = _docker
+    deadline = time.monotonic() + settings.health_budget_s
+    outcomes = await asyncio.gather(
+        *(_check(name, probe, deadline) for name, probe in probes.items())
+    )
+    checks = dict(zip(probes, outcomes, strict=True))
     down = sorted(name for name, result in checks.items() if not result["ok"])
     body = {"status": "unhealthy" if down else "ok", "down": down, "checks": checks,
             "sandbox_runtime": settings.sandbox_runtime}  # fmt: skip
-    return JSONResponse(body, status_code=503 if down else 200)
+    if down:
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return JSONResponse(body)

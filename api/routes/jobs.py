@@ -29,7 +29,7 @@ from api.schemas import (
 )
 from api.waiting import WaitPreference, until_ended
 from core import cancels, inputs, removal
-from core.db import session_scope
+from core.db import RequestSessionLocal, session_scope
 from core.lifecycle import JOB
 from core.models import Job
 from core.queue import send_run
@@ -142,7 +142,7 @@ async def _waited(job: JobPublic, seconds: int, response: Response) -> JobPublic
 
 
 def _read_job(job_id: uuid.UUID) -> JobPublic:
-    with session_scope() as session:
+    with session_scope(RequestSessionLocal) as session:
         return JobPublic.model_validate(session.get(Job, job_id))
 
 

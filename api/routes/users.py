@@ -30,7 +30,7 @@ from api.security import (
     verify_password,
 )
 from core import removal
-from core.db import SessionLocal
+from core.db import RequestSessionLocal
 from core.models import ApiToken, User
 from core.registry import Registry
 from core.settings import settings
@@ -42,12 +42,12 @@ _hashing = anyio.CapacityLimiter(settings.password_hash_concurrency)
 
 
 def _register(email: str, password: str) -> User:
-    with SessionLocal() as session:
+    with RequestSessionLocal() as session:
         return crud.create_user(session, email=email, password=password)
 
 
 def _authenticate(email: str, password: str) -> User | None:
-    with SessionLocal() as session:
+    with RequestSessionLocal() as session:
         return crud.authenticate(session, email=email, password=password)
 
 
@@ -139,7 +139,7 @@ async def change_password(body: PasswordChange, request: Request, user: CurrentU
 def _change_password(user_id: uuid.UUID, body: PasswordChange) -> User | None:
     """The user with the new password and the next token generation; None (nothing changed)
     when the current password is wrong."""
-    with SessionLocal() as session:
+    with RequestSessionLocal() as session:
         user = session.get(User, user_id, with_for_update=True)
         if user is None or not verify_password(body.current_password, user.hashed_password):
             return None
@@ -176,13 +176,13 @@ async def remove_account(
 
 
 def _password_is(user_id: uuid.UUID, password: str) -> bool:
-    with SessionLocal() as session:
+    with RequestSessionLocal() as session:
         user = session.get(User, user_id)
         return user is not None and verify_password(password, user.hashed_password)
 
 
 def _remove_account(user_id: uuid.UUID, storage: Storage) -> None:
-    with SessionLocal() as session:
+    with RequestSessionLocal() as session:
         user = session.get(User, user_id, with_for_update=True)
         if user is None:  # removed by a request of its own meanwhile
             return

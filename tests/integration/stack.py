@@ -70,6 +70,28 @@ def kill(service: str, *, whole_tree: bool = True) -> None:
     wait_for(lambda: not alive(pid), f"{service} (pid {pid}) to die", 10, 0.1)
 
 
+@contextlib.contextmanager
+def frozen(service: str) -> Iterator[None]:
+    """The service stopped in its tracks for the block, every process of it (SIGSTOP: how a
+    stalled disk, a full network buffer or a long pause looks), and resumed (SIGCONT) after,
+    even when the block fails. "postgresql" is the cluster the stack uses."""
+    pid = _postmaster() if service == "postgresql" else pid_of(service)
+    processes = [pid, *children_of(pid)]
+    for each in processes:
+        os.kill(each, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for each in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(each, signal.SIGCONT)
+
+
+def _postmaster() -> int:
+    version, cluster, _online = _cluster()
+    return int(Path(f"/var/run/postgresql/{version}-{cluster}.pid").read_text().split()[0])
+
+
 def kill_pid(pid: int) -> None:
     """SIGKILL one process, and wait until it is gone."""
     os.kill(pid, signal.SIGKILL)

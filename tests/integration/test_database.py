@@ -3,6 +3,7 @@ and the API must work on SQLite, the zero-setup default. The API's read engine n
 connection and cuts a long statement short."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from core import db
 from core.db import make_engine
 from core.models import Base
 from core.settings import settings
+from tests.integration.stack import wait_for
 from tests.utils import ROOT
 
 
@@ -119,7 +121,7 @@ def test_api_works_on_sqlite(tmp_path):
 
 @pytest.fixture
 def quick_read_engine(monkeypatch):
-    monkeypatch.setattr(settings, "database_read_timeout_s", 0.5)
+    monkeypatch.setattr(settings, "request_deadline_s", 0.5)
     engine = db._read_engine(settings.database_url)
     yield engine
     engine.dispose()
@@ -140,3 +142,32 @@ def test_the_read_engine_cuts_a_long_statement_short(quick_read_engine):
         with pytest.raises(OperationalError, match="statement timeout"):
             connection.execute(text("SELECT pg_sleep(30)"))
         assert connection.execute(text("SELECT 1")).scalar() == 1  # and goes on
+
+
+def test_a_call_to_a_frozen_server_is_cut_short_and_the_pool_goes_on(quick_read_engine):
+    """A frozen server (here its backend process, stopped) never applies its own
+    statement_timeout: the client's watchdog (core/statement_deadline.py) ends the call, and the
+    pool replaces the connection."""
+    with quick_read_engine.connect() as connection:
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(OperationalError):
+                connection.execute(text("SELECT 1"))
+            waited = time.monotonic() - started
+        finally:
+            os.kill(backend, signal.SIGCONT)
+    assert waited < 10, f"the call waited {waited:.1f} s"  # not for good: the deadline ended it
+    # Until a probe in the background gets an answer, calls fail at once; then they go on.
+    with pytest.raises(OperationalError, match="has not answered lately"):
+        quick_read_engine.connect()
+    wait_for(lambda: _answers(quick_read_engine), "the database to be probed again", 10)
+
+
+def _answers(engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT 1")).scalar() == 1
+    except OperationalError:
+        return False

@@ -51,3 +51,25 @@ def test_queue_outage_is_503_and_leaves_the_version_waiting(new_user, monkeypatc
     assert response.status_code == 503, response.text
     assert "nothing was queued" in response.json()["detail"]
     assert farm.version(version["id"])["status"] == VersionStatus.UPLOADING
+
+
+def test_queue_outage_is_503_for_an_inline_job_and_leaves_no_job(warm_model, new_user, monkeypatch):
+    """A job sent inline whose task the broker refuses is removed with its input (a retry with
+    the same Idempotency-Key starts afresh): a 503, not a 500."""
+    import redis
+
+    from api import submit
+    from tests.utils import inline
+
+    farm = new_user()
+    unreachable = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=2)
+    monkeypatch.setattr(submit, "send_run", lambda job_id: unreachable.rpush("inference", 1))
+    token = farm.http.headers["Authorization"]
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/jobs", headers={"Authorization": token},
+            json={"version_id": warm_model[1]["id"], "input": inline("lost")},
+        )  # fmt: skip
+    assert response.status_code == 503, response.text
+    assert "nothing was queued" in response.json()["detail"]
+    assert farm.http.get("/api/jobs").json()["total"] == 0

@@ -135,25 +135,27 @@ def test_no_request_fails_after_a_database_restart(new_user, restore_stack):
 
 def test_a_stuck_read_is_cut_short_with_a_503_and_the_api_goes_on(new_user):
     """Reads run on the API's event loop (api/deps.py): one held up by a lock answers 503 after
-    MODELFARM_DATABASE_READ_TIMEOUT_S instead of holding up its process for good."""
+    MODELFARM_REQUEST_DEADLINE_S instead of holding up its process for good."""
     farm = new_user()
     assert farm.http.get("/api/users/me").status_code == 200
     with SessionLocal() as session, session.begin():
         session.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
-        stuck = farm.http.get("/api/users/me", timeout=settings.database_read_timeout_s * 4)
+        stuck = farm.http.get("/api/users/me", timeout=settings.request_deadline_s * 4)
     assert stuck.status_code == 503, stuck.text
     assert stuck.json()["detail"] == "The database is unavailable; try again shortly."
     assert [farm.http.get("/api/users/me").status_code for _ in range(4)] == [200] * 4
 
 
-def test_a_write_held_up_by_a_lock_holds_up_no_read(new_user, tmp_path):
+def test_a_write_held_up_by_a_lock_holds_up_no_read_and_answers_503(new_user, tmp_path):
     """Writes run their queries in worker threads (api/deps.py): one waiting on a lock leaves
-    its process's event loop, and the reads on it, free. One API process, so that the reads
-    cannot go to another."""
+    its process's event loop, and the reads on it, free; past the request deadline (its
+    session's lock_timeout) it answers 503 rather than wait on. One API process, so that the
+    reads cannot go to another."""
     farm = new_user()
     me = {"Authorization": f"Bearer {farm.token}"}
     with (
-        stack.api_process(ONE_PROCESS_PORT, tmp_path / "api.log") as url,
+        # A deadline long enough for the reads to be done before it (a busy machine's too).
+        stack.api_process(ONE_PROCESS_PORT, tmp_path / "api.log", REQUEST_DEADLINE_S="10") as url,
         ThreadPoolExecutor(1) as pool,
         SessionLocal() as session,
         session.begin(),
@@ -166,8 +168,10 @@ def test_a_write_held_up_by_a_lock_holds_up_no_read(new_user, tmp_path):
         assert stack.wait_for(_a_query_waits_for_a_lock, "the write to wait for the lock", 10)
         reads = [httpx.get(f"{url}/api/users/me", headers=me, timeout=3) for _ in range(5)]
         assert not write.done()
+        refused = write.result(timeout=30)
     assert [read.status_code for read in reads] == [200] * 5
-    assert write.result(timeout=30).status_code == 201
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["detail"] == "The database is unavailable; try again shortly."
 
 
 def _a_query_waits_for_a_lock() -> bool:

@@ -26,10 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
-from core import context, registry
-from core.settings import settings
+from core import context, deadlines, registry
 
 PIECE_BYTES = 4 * 1024 * 1024
 GZIP_LEVEL = 1  # the engine's pull decompresses any level alike; level 1 is 3x faster than 6
@@ -38,7 +35,7 @@ _GZIP_HEADER = 16 + zlib.MAX_WBITS  # wbits for zlib to write a gzip member
 # change to how it writes them must change this, or old names would name other bytes.
 TAR_RECIPE = "pax, sorted, root, no times, folders 0755, files 0644/0755 (v1)"
 _KNOWN_TTL_S = 30 * 24 * 3600
-_redis = redis.Redis.from_url(settings.redis_url)
+_redis = deadlines.redis_client()
 
 
 @dataclass(frozen=True)
