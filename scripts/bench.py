@@ -23,6 +23,7 @@ import bench_big  # noqa: E402
 import bench_build  # noqa: E402
 import bench_cluster  # noqa: E402
 import bench_dockerfile  # noqa: E402
+import bench_hangs  # noqa: E402
 import bench_live  # noqa: E402
 import bench_run  # noqa: E402
 import bench_runtime  # noqa: E402
@@ -53,6 +54,7 @@ SECTIONS: dict[str, Callable[[], dict]] = {
     "warm": bench_warm.measure,
     "api": bench_api.measure,
     "live": bench_live.measure,
+    "hangs": bench_hangs.measure,
     "runtime": bench_runtime.measure,
     "cluster": bench_cluster.measure,
 }
