@@ -16,7 +16,9 @@ from api.body_limit import BodyLimit
 from api.deps import get_storage
 from api.request_log import RequestLog
 from api.routes import (
+    account_pages,
     aliases,
+    compare_pages,
     content_files,
     docs,
     events,
@@ -33,6 +35,7 @@ from api.routes import (
 )
 from api.schemas import PLAIN_TEXT
 from api.security import require_secret
+from api.security_headers import SecurityHeaders
 from core import logs, metrics
 from core.settings import settings
 from core.storage import Storage
@@ -73,13 +76,15 @@ app = FastAPI(
 )
 routers = (
     users, tokens, models, aliases, versions, package_uploads, content_files, jobs, events,
-    webhooks, health, docs, pages, run_pages,
+    webhooks, health, docs, pages, run_pages, account_pages,
+    compare_pages,
 )  # fmt: skip
 for module in routers:
     app.include_router(module.router)
 app.mount(docs.SWAGGER_UI, docs.vendor_assets(), name="swagger-ui")
 app.mount("/static", pages.static_files(), name="static")
 outages.install(app)
+app.add_middleware(SecurityHeaders)
 app.add_middleware(BodyLimit)
 app.add_middleware(RequestLog)  # the outermost: its line tells how every request ended
 

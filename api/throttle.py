@@ -91,21 +91,33 @@ def count_write(request: Request, user_id: uuid.UUID) -> None:
         )  # fmt: skip
 
 
-def require_room_for_job(session: Session, owner_id: uuid.UUID) -> None:
-    """Refuses (429) queueing a job while its owner has their most queued or running."""
-    active = select(func.count()).where(Job.owner_id == owner_id, Job.status.in_(JOB.active))
-    _require_room(session.scalar(active), settings.max_active_jobs_per_user, "jobs", "JOBS")
+def active_jobs(session: Session, owner_id: uuid.UUID) -> int:
+    """The user's jobs queued or running."""
+    return session.scalar(
+        select(func.count()).where(Job.owner_id == owner_id, Job.status.in_(JOB.active))
+    )
 
 
-def require_room_for_build(session: Session, owner_id: uuid.UUID) -> None:
-    """Refuses (429) queueing a build while its owner has their most queued or building."""
-    active = (
+def active_builds(session: Session, owner_id: uuid.UUID) -> int:
+    """The user's versions queued or building."""
+    return session.scalar(
         select(func.count())
         .select_from(ModelVersion)
         .join(Model)
         .where(Model.owner_id == owner_id, ModelVersion.status.in_(VERSION.active))
     )
-    _require_room(session.scalar(active), settings.max_active_builds_per_user, "builds", "BUILDS")
+
+
+def require_room_for_job(session: Session, owner_id: uuid.UUID) -> None:
+    """Refuses (429) queueing a job while its owner has their most queued or running."""
+    active = active_jobs(session, owner_id)
+    _require_room(active, settings.max_active_jobs_per_user, "jobs", "JOBS")
+
+
+def require_room_for_build(session: Session, owner_id: uuid.UUID) -> None:
+    """Refuses (429) queueing a build while its owner has their most queued or building."""
+    active = active_builds(session, owner_id)
+    _require_room(active, settings.max_active_builds_per_user, "builds", "BUILDS")
 
 
 def _require_room(active: int, limit: int, what: str, setting: str) -> None:

@@ -104,7 +104,7 @@ def get_build_logs(version: ReadableVersion, storage: StorageDep):
 )
 async def get_dockerfile(version: ReadableVersion):
     """The Dockerfile the version's image was built from (core/Dockerfile.template)."""
-    return PlainTextResponse(_require_dockerfile(version))
+    return PlainTextResponse(require_dockerfile(version))
 
 
 @router.get(
@@ -121,7 +121,7 @@ async def get_dockerfile(version: ReadableVersion):
 async def get_context(version: ReadableVersion, session: SessionDep, storage: StorageDep):
     """The version's build context as a tar.gz: its Dockerfile and every file the Dockerfile
     copies. Unpacked, `docker build --network none` of it makes the version's image."""
-    _require_dockerfile(version)
+    require_dockerfile(version)
     handle, name = tempfile.mkstemp(prefix="context-", suffix=".tar.gz")
     os.close(handle)  # written in a thread, by its path
     path = Path(name)
@@ -141,7 +141,7 @@ async def get_context(version: ReadableVersion, session: SessionDep, storage: St
     )  # fmt: skip
 
 
-def _require_dockerfile(version: ModelVersion) -> str:
+def require_dockerfile(version: ModelVersion) -> str:
     """The version's Dockerfile, or 409 saying why it has none and what to do."""
     if version.dockerfile is not None:
         return version.dockerfile

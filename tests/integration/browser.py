@@ -5,7 +5,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -36,3 +40,32 @@ def loaded_from(driver: webdriver.Chrome) -> list[str]:
 def errors_of(driver: webdriver.Chrome) -> list[str]:
     """What the page logged as errors (failed loads among them)."""
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def click_through(driver: webdriver.Chrome, selector: str) -> None:
+    """Clicks and waits for the page it leads to (click() returns before it loads)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, selector).click()
+    WebDriverWait(driver, 30).until(lambda _: _left(page))
+
+
+def _left(element: WebElement) -> bool:
+    """Whether the element's page was left: stale, or (ChromeDriver, mid-navigation) in no
+    document at all."""
+    try:
+        element.is_enabled()
+        return False
+    except WebDriverException:
+        return True
+
+
+def sign_in(driver: webdriver.Chrome, base_url: str, email: str, password: str) -> None:
+    """Signs the browser in through the sign-in form, as a fresh browser (no cookies), and
+    reads out what earlier pages logged."""
+    driver.delete_all_cookies()
+    driver.get(f"{base_url}/signin")
+    driver.find_element(By.NAME, "email").send_keys(email)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    click_through(driver, "form.account button")
+    assert driver.current_url == f"{base_url}/models", driver.current_url
+    errors_of(driver)
