@@ -1,8 +1,10 @@
 """A real browser for the pages the API serves: Debian's Chromium, headless, driven by
 Selenium through Debian's ChromeDriver (scripts/setup.sh installs both)."""
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -13,6 +15,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+# A folder: the tests save a picture of each page there (the README's, in docs/screenshots).
+SCREENSHOTS = os.environ.get("MODELFARM_SCREENSHOTS")
 
 
 @contextmanager
@@ -28,6 +32,12 @@ def chromium() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+def screenshot(driver: webdriver.Chrome, name: str) -> None:
+    """Saves the page as <name>.png in MODELFARM_SCREENSHOTS, when it is set."""
+    if SCREENSHOTS:
+        driver.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))
 
 
 def loaded_from(driver: webdriver.Chrome) -> list[str]:

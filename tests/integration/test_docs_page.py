@@ -4,7 +4,7 @@ and every script, style and image it loads comes from the farm itself, none from
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.integration.browser import errors_of, loaded_from
+from tests.integration.browser import errors_of, loaded_from, screenshot
 from tests.utils import API_URL
 
 
@@ -15,6 +15,7 @@ def test_the_api_page_renders_with_every_asset_from_the_farm(browser):
     )
     paths = {each.text for each in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert {"/api/jobs", "/api/jobs/{job_id}/events", "/health"} <= paths
+    screenshot(browser, "docs")
     loaded = loaded_from(browser)
     assert any(url.endswith("/swagger-ui-bundle.js") for url in loaded)
     assert [url for url in loaded if not url.startswith(API_URL)] == []

@@ -7,7 +7,6 @@ import httpx
 import pytest
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -15,7 +14,7 @@ from api import throttle
 from core.db import SessionLocal
 from core.models import User
 from core.settings import settings
-from tests.integration.browser import errors_of, loaded_from
+from tests.integration.browser import click_through, errors_of, loaded_from, screenshot, sign_in
 from tests.utils import API_URL, PASSWORD, remove_user
 
 
@@ -45,24 +44,7 @@ def _fill(browser, path: str, email: str, password: str) -> None:
     browser.get(f"{API_URL}{path}")
     browser.find_element(By.NAME, "email").send_keys(email)
     browser.find_element(By.NAME, "password").send_keys(password)
-    _click_through(browser, "form.account button")
-
-
-def _click_through(browser, selector: str) -> None:
-    """Clicks and waits for the page it leads to (click() returns before it loads)."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(browser, 30).until(lambda _: _gone(page))
-
-
-def _gone(element) -> bool:
-    """Whether the element's page was left: stale, or (ChromeDriver, mid-navigation) in no
-    document at all."""
-    try:
-        element.is_enabled()
-        return False
-    except WebDriverException:
-        return True
+    click_through(browser, "form.account button")
 
 
 def _names(browser) -> list[str]:
@@ -83,20 +65,21 @@ def test_sign_up_see_the_models_search_them_and_sign_out(browser, browser_user, 
     assert shared["name"] in _names(browser) and hidden["name"] not in _names(browser)
     session = {cookie["name"]: cookie for cookie in browser.get_cookies()}["modelfarm_session"]
     assert session["httpOnly"] and session["sameSite"] == "Strict" and not session["secure"]
+    screenshot(browser, "models")
     browser.get(f"{API_URL}/models?q={shared['name']}")
     assert _names(browser) == [shared["name"]]
     row = browser.find_element(By.CSS_SELECTOR, f"tr[data-model='{shared['id']}']").text
     assert "another user" in row and "public" in row and "shared with everyone" in row
     assert [url for url in loaded_from(browser) if not url.startswith(API_URL)] == []
     assert errors_of(browser) == []
-    _click_through(browser, f"a[href='/models/{shared['id']}']")
+    click_through(browser, f"a[href='/models/{shared['id']}']")
     assert browser.current_url == f"{API_URL}/models/{shared['id']}"
     version = browser.find_element(By.CSS_SELECTOR, "table.versions tbody tr").text
     assert version.startswith("v1 UPLOADING no")
     assert "No aliases." in browser.find_element(By.TAG_NAME, "main").text
     browser.get(f"{API_URL}/models/{hidden['id']}")  # another's private model: not there
     assert "No model with that id" in browser.find_element(By.CSS_SELECTOR, ".error").text
-    _click_through(browser, "header form button")
+    click_through(browser, "header form button")
     assert browser.current_url == f"{API_URL}/signin"
     browser.get(f"{API_URL}/models")
     assert browser.current_url == f"{API_URL}/signin"
@@ -113,7 +96,7 @@ def test_sign_in_says_what_went_wrong_and_then_works(browser, new_user):
     assert browser.find_element(By.CSS_SELECTOR, ".error").text == "Incorrect email or password."
     assert browser.find_element(By.NAME, "email").get_attribute("value") == farm.email
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    _click_through(browser, "form.account button")
+    click_through(browser, "form.account button")
     assert browser.current_url == f"{API_URL}/models"
 
 
@@ -169,30 +152,24 @@ def typed_streaming(new_user_module):
     return owner, owner.ready({"predict.py": TYPED_STREAMING})
 
 
-def _sign_in(browser, farm) -> None:
-    browser.delete_all_cookies()
-    _fill(browser, "/signin", farm.email, PASSWORD)
-    assert browser.current_url == f"{API_URL}/models"
-    errors_of(browser)  # what earlier pages logged (a 401 or 404 page on purpose) is read out
-
-
 def test_a_versions_run_form_comes_from_its_schema_and_its_job_streams_live(
     browser, typed_streaming
 ):
     owner, version = typed_streaming
-    _sign_in(browser, owner)
+    sign_in(browser, API_URL, owner.email, PASSWORD)
     browser.get(f"{API_URL}/versions/{version['id']}")
     words = browser.find_element(By.NAME, "words")
     assert (words.get_attribute("type"), words.get_attribute("min")) == ("number", "1")
     assert (words.get_attribute("max"), words.get_attribute("value")) == ("10", "3")
     assert "How many words." in browser.find_element(By.CSS_SELECTOR, "form.run").text
+    screenshot(browser, "run-form")
     mode = browser.find_element(By.NAME, "mode")
     options = [o.get_attribute("value") for o in mode.find_elements(By.TAG_NAME, "option")]
     assert options == ["plain", "loud"]
     assert browser.find_element(By.NAME, "end").get_attribute("type") == "checkbox"
     mode.find_element(By.CSS_SELECTOR, "option[value='loud']").click()
     browser.find_element(By.NAME, "end").click()
-    _click_through(browser, "form.run button")
+    click_through(browser, "form.run button")
     assert browser.current_url.startswith(f"{API_URL}/jobs/")
     output = browser.find_element(By.ID, "output")
     WebDriverWait(browser, 60).until(lambda _: output.text.startswith("W0"))
@@ -209,44 +186,45 @@ def test_a_versions_run_form_comes_from_its_schema_and_its_job_streams_live(
 
 def test_the_run_form_shows_the_farms_refusal(browser, typed_streaming):
     owner, version = typed_streaming
-    _sign_in(browser, owner)
+    sign_in(browser, API_URL, owner.email, PASSWORD)
     browser.get(f"{API_URL}/versions/{version['id']}")
     words = browser.find_element(By.NAME, "words")
     browser.execute_script("arguments[0].removeAttribute('max')", words)  # past the page's check
     words.clear()
     words.send_keys("99")
-    _click_through(browser, "form.run button")
+    click_through(browser, "form.run button")
     error = browser.find_element(By.CSS_SELECTOR, ".error").text
     assert "inputs.words: 99 is greater than the maximum of 10" in error
 
 
 def test_point_an_alias_cancel_a_job_and_list_jobs_by_status(browser, typed_streaming):
     owner, version = typed_streaming
-    _sign_in(browser, owner)
+    sign_in(browser, API_URL, owner.email, PASSWORD)
     browser.get(f"{API_URL}/models/{version['model_id']}")
     form = f"tr[data-version='{version['id']}'] form.alias"
     alias = browser.find_element(By.CSS_SELECTOR, f"{form} input[name='alias']")
     alias.clear()
     alias.send_keys("Not An Alias!")
-    _click_through(browser, f"{form} button")
+    click_through(browser, f"{form} button")
     assert "cannot be an alias" in browser.find_element(By.CSS_SELECTOR, ".error").text
     errors_of(browser)  # that page's own 422, read out
-    _click_through(browser, f"{form} button")  # the field is back at "prod"
+    click_through(browser, f"{form} button")  # the field is back at "prod"
     assert "prod → v1" in browser.find_element(By.CSS_SELECTOR, "ul.aliases").text
     assert owner.aliases(version["model_id"])[0]["version_id"] == version["id"]
     description = browser.find_element(By.CSS_SELECTOR, "form.edit input[name='description']")
     description.clear()
     description.send_keys("Says words, one at a time.")
     browser.find_element(By.CSS_SELECTOR, "form.edit option[value='public']").click()
-    _click_through(browser, "form.edit button")
+    click_through(browser, "form.edit button")
     assert (
         "Says words, one at a time. · public"
         in browser.find_element(By.CSS_SELECTOR, ".about").text
     )
     assert owner.model(version["model_id"])["visibility"] == "public"
+    screenshot(browser, "model")
     job = owner.submit(version["id"], inputs={"words": 10}).json()["job"]  # three seconds
     browser.get(f"{API_URL}/jobs/{job['id']}")
-    _click_through(browser, "form.cancel button")
+    click_through(browser, "form.cancel button")
     WebDriverWait(browser, 30).until(
         lambda page: page.find_element(By.ID, "status").text == "CANCELED"
     )

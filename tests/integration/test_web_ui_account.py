@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from api.security_headers import CONTENT_SECURITY_POLICY
 from core.settings import settings
-from tests.integration.browser import click_through, errors_of, sign_in
+from tests.integration.browser import click_through, errors_of, screenshot, sign_in
 from tests.utils import API_URL, PASSWORD, Farm, make_zip
 
 SCRIPT = "<script>window.pwned=1</script>"
@@ -86,6 +86,7 @@ def test_a_token_made_on_the_page_is_shown_once_works_in_its_scopes_and_is_revok
     WebDriverWait(browser, 10).until(
         lambda page: page.find_element(By.ID, "copy-status").text == "Copied."
     )
+    screenshot(browser, "tokens")
     clipboard = browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "navigator.clipboard.readText().then(done, (error) => done(String(error)));"

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -20,7 +21,7 @@ from core.db import SessionLocal
 from core.models import Job
 from core.settings import settings
 from modelfarm.packing import pack
-from tests.integration.browser import click_through, errors_of, sign_in
+from tests.integration.browser import click_through, errors_of, screenshot, sign_in
 from tests.utils import API_URL, PASSWORD, ROOT, inline
 
 DIGITS = ROOT / "examples" / "digits-onnx"
@@ -74,8 +75,9 @@ def digits(new_user_module, tmp_path_factory):
 
 
 def _wait_for_end(browser, status: str = "SUCCEEDED") -> None:
-    """Until the job's page shows its end, loaded again with its files."""
-    WebDriverWait(browser, 120).until(
+    """Until the job's page shows its end, loaded again with its files (the page reloads
+    itself at the end: an element read meanwhile may be gone)."""
+    WebDriverWait(browser, 120, ignored_exceptions=[StaleElementReferenceException]).until(
         lambda page: (
             page.find_element(By.ID, "status").text == status
             and page.find_elements(By.CSS_SELECTOR, "form.again")
@@ -138,6 +140,7 @@ def test_the_digits_job_shows_its_label_and_its_csv_as_a_table(browser, digits):
     assert float(browser.find_element(By.ID, "took").text.split()[0]) > 0
     assert browser.find_element(By.ID, "waited").text.endswith(" s")
     assert errors_of(browser) == []
+    screenshot(browser, "job")
 
 
 def test_outputs_preview_from_the_store_escaped_and_download_from_there(browser, previews):
@@ -213,6 +216,7 @@ def test_the_jobs_list_filters_by_model_and_pages(browser, previews, warm_model,
     browser.get(f"{API_URL}/jobs?model={version['model_id']}")
     first = _rows(browser)
     assert len(first) == JOBS_PAGE and elsewhere not in first
+    screenshot(browser, "jobs")
     count = browser.find_element(By.CSS_SELECTOR, ".count").text
     assert f"1–{JOBS_PAGE} of {JOBS_PAGE + 1}." in count
     models = {cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.model")}
@@ -247,6 +251,7 @@ def test_the_version_page_shows_its_build_and_snippets_that_run(
     model = owner.model(version["model_id"])["name"]
     command = f"modelfarm predict {model}:{version['number']} -i image=@path/to/image -i top_k=3"
     assert command in snippets["cli"]
+    screenshot(browser, "version")
     assert _too_wide_for_a_phone(browser) == []
     assert errors_of(browser) == []
     _run_the_snippets(browser, previews, tmp_path)
