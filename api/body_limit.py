@@ -5,6 +5,8 @@ The biggest legitimate body is a job with its input(s) inline, base64 in JSON: 4
 MODELFARM_MAX_INLINE_INPUT_BYTES plus room for the JSON around it.
 """
 
+import re
+
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +20,9 @@ TOO_LARGE = (
     f"{settings.max_inline_input_bytes} bytes; send bigger ones through upload URLs (create "
     "the job without `input` or `batch`, or with `batch_size`)."
 )
+# A ZIP pushed from the model page (api/routes/push_pages.py) may be a package's size: its route
+# caps it at MODELFARM_MAX_PACKAGE_BYTES by its declared length, and streams it to the store.
+PUSHED_ZIP = re.compile(r"/models/[^/]+/push")
 
 
 class BodyLimit:
@@ -25,7 +30,7 @@ class BodyLimit:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _pushed_zip(scope):
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -43,3 +48,8 @@ class BodyLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _pushed_zip(scope: Scope) -> bool:
+    content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip()
+    return content_type == b"application/zip" and bool(PUSHED_ZIP.fullmatch(scope["path"]))

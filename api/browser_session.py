@@ -18,6 +18,8 @@ from core.settings import settings
 SESSION_COOKIE = "modelfarm_session"
 CSRF_COOKIE = "modelfarm_csrf"
 CSRF_FIELD = "csrf_token"
+# A script's request whose body is not a form (a pushed ZIP) repeats the token in this header.
+CSRF_HEADER = "X-CSRF-Token"
 
 
 def signed_in(request: Request, session: Session) -> User | None:
@@ -27,6 +29,17 @@ def signed_in(request: Request, session: Session) -> User | None:
     user = session.get(User, claims[0]) if claims else None
     if user is None or claims[1] != user.token_generation:
         return None
+    return user
+
+
+def script_user(request: Request, session: Session) -> User:
+    """The signed-in user of a page's script request (an event stream, a push): it has no
+    sign-in page to go to, so 401 without a session."""
+    user = signed_in(request, session)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "Sign in first (reload the page), then try again."
+        )
     return user
 
 
@@ -50,8 +63,8 @@ def keep_csrf(response: Response, request: Request, token: str) -> None:
 
 
 async def require_csrf(request: Request) -> None:
-    """A form's CSRF field must repeat the browser's CSRF cookie."""
-    sent = str((await request.form()).get(CSRF_FIELD, ""))
+    """A form's CSRF field (or a script's CSRF header) must repeat the browser's CSRF cookie."""
+    sent = request.headers.get(CSRF_HEADER) or str((await request.form()).get(CSRF_FIELD, ""))
     kept = request.cookies.get(CSRF_COOKIE, "")
     if not kept or not hmac.compare_digest(sent, kept):
         raise HTTPException(

@@ -27,6 +27,7 @@ from api.routes import (
     models,
     package_uploads,
     pages,
+    push_pages,
     run_pages,
     tokens,
     users,
@@ -78,10 +79,12 @@ routers = (
     users, tokens, models, aliases, versions, package_uploads, content_files, jobs, events,
     webhooks, health, docs, pages, run_pages, account_pages,
     compare_pages,
+    push_pages,
 )  # fmt: skip
 for module in routers:
     app.include_router(module.router)
 app.mount(docs.SWAGGER_UI, docs.vendor_assets(), name="swagger-ui")
+app.mount(push_pages.FFLATE, push_pages.vendor_assets(), name="fflate")
 app.mount("/static", pages.static_files(), name="static")
 outages.install(app)
 app.add_middleware(SecurityHeaders)

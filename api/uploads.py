@@ -17,9 +17,21 @@ from core.contents import content_key, open_upload
 from core.lifecycle import VERSION
 from core.models import ModelVersion, PackageUpload
 from core.multipart import Layout, Multipart, missing
+from core.settings import settings
 from core.storage import Storage, TooLarge, store_disks
 
 MB = 1024**2
+
+
+def require_package_size(size: int) -> None:
+    """413 for a package past MODELFARM_MAX_PACKAGE_BYTES, saying what to do."""
+    if size > settings.max_package_bytes:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            f"The model ZIP is {size} bytes; the limit is {settings.max_package_bytes} bytes "
+            "(MODELFARM_MAX_PACKAGE_BYTES). Send a smaller one, leaving out what the model does "
+            "not need to run.",
+        )
 
 
 def seal_upload(

@@ -27,6 +27,7 @@ import bench_hangs  # noqa: E402
 import bench_live  # noqa: E402
 import bench_run  # noqa: E402
 import bench_runtime  # noqa: E402
+import bench_ui  # noqa: E402
 import bench_upload  # noqa: E402
 import bench_warm  # noqa: E402
 
@@ -57,6 +58,7 @@ SECTIONS: dict[str, Callable[[], dict]] = {
     "hangs": bench_hangs.measure,
     "runtime": bench_runtime.measure,
     "cluster": bench_cluster.measure,
+    "ui": bench_ui.measure,
 }
 
 

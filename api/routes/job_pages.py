@@ -55,7 +55,7 @@ def _job_page(
 ) -> Response:  # fmt: skip
     """The job's page; once it has ended, with its outputs and (a batch's) items listed."""
     ended = job.status in JOB.terminal
-    outputs, outputs_note = _outputs(session, storage, job) if ended else ([], None)
+    outputs, outputs_note = outputs_of(session, storage, job) if ended else ([], None)
     items, items_total = [], 0
     if job.batch is not None:
         items, items_total = crud.page(session, crud.items_of(job=job), offset=items_offset,
@@ -70,7 +70,7 @@ def _job_page(
     )  # fmt: skip
 
 
-def _outputs(session: Session, storage: Storage, job: Job) -> tuple[list[OutputFile], str | None]:
+def outputs_of(session: Session, storage: Storage, job: Job) -> tuple[list[OutputFile], str | None]:
     """The job's output files as GET /api/jobs/{id}/outputs lists them, or why there are none."""
     try:
         return jobs_api.list_outputs(job, session, storage).outputs, None
@@ -190,10 +190,7 @@ def _jobs_url(filters: dict[str, object], offset: int) -> str:
 async def _session_job(job_id: uuid.UUID, request: Request, session: SessionDep) -> uuid.UUID:
     """The job of the browser's user (else 404; without a session 401), its connection given
     back before the stream starts (as api/routes/events.py does)."""
-    user = browser_session.signed_in(request, session)
-    if user is None:
-        raise HTTPException(401, "Sign in first.")
-    job = job_for(session, user, job_id)
+    job = job_for(session, browser_session.script_user(request, session), job_id)
     session.close()
     return job.id
 

@@ -8,10 +8,14 @@ from api import crud, quota
 from api.deps import OwnedVersion, SessionDep, StorageDep
 from api.errors import responses
 from api.upload_schemas import PackageUploadStart, UploadInParts
-from api.uploads import parts_to_send, require_free_space, require_uploading
+from api.uploads import (
+    parts_to_send,
+    require_free_space,
+    require_package_size,
+    require_uploading,
+)
 from core import models
 from core.multipart import Layout, Multipart
-from core.settings import settings
 
 router = APIRouter(prefix="/api/versions", tags=["versions"], responses=responses(401, 422, 503))
 
@@ -28,12 +32,7 @@ def upload_in_parts(
     URLs of the parts still to PUT. Then start the build."""
     crud.lock_version(session, version)  # one start at a time, and not beside a build
     require_uploading(version)
-    if body.size > settings.max_package_bytes:
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            f"The model ZIP is {body.size} bytes; the limit is {settings.max_package_bytes} "
-            "bytes (MODELFARM_MAX_PACKAGE_BYTES). Upload a smaller one.",
-        )
+    require_package_size(body.size)
     quota.require_room(session, version.model.owner_id, body.size)
     multipart = Multipart(storage)
     upload = session.get(models.PackageUpload, version.id)
