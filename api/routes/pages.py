@@ -7,8 +7,9 @@ import re
 import uuid
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -16,10 +17,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api import browser_session, crud
-from api.deps import SessionDep, model_for
+from api.deps import MAX_OFFSET, SessionDep, model_for
 from api.routes import aliases
+from api.routes import models as models_api
 from api.routes.users import authenticated, register_account
-from api.schemas import ModelUpdate, UserRegister
+from api.schemas import ModelCreate, ModelUpdate, UserRegister
 from core.models import ALIAS_PATTERN, Model, User
 
 HERE = Path(__file__).resolve().parent.parent
@@ -134,10 +136,45 @@ def signout(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/models")
-async def models_page(request: Request, session: SessionDep, user: PageUser, q: str = ""):
+async def models_page(
+    request: Request, session: SessionDep, user: PageUser, q: str = "",
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+):  # fmt: skip
+    return _models_page(request, session, user, q, offset)
+
+
+def _models_page(request: Request, session: Session, user: User, q: str = "", offset: int = 0,
+                 error: str | None = None, code: int = 200) -> HTMLResponse:  # fmt: skip
+    """A page of the models the user may see, named like q (one query), and the create form."""
     models, total = crud.page(session, _named_like(crud.visible_models(user=user), q),
-                              offset=0, limit=PAGE_SIZE)  # fmt: skip
-    return page(request, "models.html", user, models=models, total=total, q=q)
+                              offset=offset, limit=PAGE_SIZE)  # fmt: skip
+    pages = {"q": q} if q else {}
+    earlier = f"/models?{urlencode(pages | {'offset': max(offset - PAGE_SIZE, 0)})}"
+    later = f"/models?{urlencode(pages | {'offset': offset + PAGE_SIZE})}"
+    return page(request, "models.html", user, status_code=code, models=models, total=total,
+                q=q, offset=offset, error=error, earlier=earlier if offset else None,
+                later=later if offset + PAGE_SIZE < total else None)  # fmt: skip
+
+
+@router.post("/models", dependencies=[CsrfChecked])
+def create_model(
+    request: Request, session: SessionDep, user: PageUser,
+    name: Annotated[str, Form(max_length=64)] = "",
+    description: Annotated[str, Form(max_length=2000)] = "",
+    visibility: Annotated[str, Form(max_length=16)] = "private",
+) -> Response:  # fmt: skip
+    """Creates a model of the user's, as POST /api/models does (its rules, its 409)."""
+    try:
+        fields = ModelCreate(name=name, description=description, visibility=visibility)
+        model = models_api.create_model(fields, session, user)
+    except ValidationError as invalid:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
+        return _models_page(request, session, user, error=f"{problem}.", code=422)
+    except HTTPException as refused:
+        return _models_page(
+            request, session, user, error=f"{refused.detail}.", code=refused.status_code
+        )
+    return to(f"/models/{model.id}")
 
 
 @router.get("/models/{model_id}")
