@@ -2,6 +2,7 @@
 a field per input, and the job's `inputs` read back from the submitted form."""
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,3 +67,13 @@ def _typed(text: str, json_type: str | None) -> Any:
     except ValueError:
         return text
     return text
+
+
+# "inputs.words: 99 is greater than the maximum of 10": the farm's sentence about one input.
+_ABOUT_AN_INPUT = re.compile(r"inputs\.([A-Za-z_][A-Za-z0-9_]*): ([^;]+)")
+
+
+def errors_by_field(detail: str) -> dict[str, str]:
+    """The parts of the farm's refusal that name an input, by the input's name: shown beside
+    its field."""
+    return {name: problem.strip() for name, problem in _ABOUT_AN_INPUT.findall(detail)}

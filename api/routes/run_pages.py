@@ -49,6 +49,10 @@ async def run(
     bounds) is shown on the form."""
     try:
         version = version_for(session, user, version_id, write=False)
+    except HTTPException as absent:
+        return missing(request, user, absent)
+    inputs_given: dict[str, Any] = {}
+    try:
         require_ready(version, "a job")
         inputs_given = await forms.inputs_of(await request.form(), _fields(version))
         body = JobCreate(version_id=version.id, inputs=inputs_given)
@@ -56,8 +60,9 @@ async def run(
             submit.create, session, storage, user=user, version=version, body=body, key=None
         )
     except HTTPException as refused:
+        kept = {name: value for name, value in inputs_given.items() if not inputs.is_file(value)}
         return _version_page(request, session, user, version, refused.detail,
-                             refused.status_code)  # fmt: skip
+                             refused.status_code, values=kept)  # fmt: skip
     return to(f"/jobs/{job.id}")
 
 
@@ -66,15 +71,20 @@ def _fields(version: ModelVersion) -> list[forms.Field]:
 
 
 def _version_page(request: Request, session: Session, user: User, version: ModelVersion,
-                  error: str | None = None, code: int = 200,
-                  again: uuid.UUID | None = None) -> Response:  # fmt: skip
+                  error: str | None = None, code: int = 200, again: uuid.UUID | None = None,
+                  values: dict[str, Any] | None = None) -> Response:  # fmt: skip
+    """The version's page; `again`: a job of the user's whose values fill the form in; `values`:
+    the ones a refused form was sent with (each refusal about one shown beside its field)."""
     ready = version.status == VERSION.succeeded
     fields = _fields(version) if ready else []
-    values, again_note = _values_of(session, user, again) if ready and again else ({}, None)
+    again_note = None
+    if ready and again:
+        values, again_note = _values_of(session, user, again)
     lock, lock_note = _lock(session, version) if ready else (None, None)
     return page(
         request, "version.html", user, status_code=code, version=version, model=version.model,
-        ready=ready, fields=fields, values=values, again_note=again_note,
+        ready=ready, fields=fields, values=values or {}, again_note=again_note,
+        field_errors=forms.errors_by_field(error or ""),
         streaming=bool((version.input_schema or {}).get(STREAM_MARK)), error=error,
         dockerfile=_dockerfile(version), lock=lock, lock_note=lock_note,
         built_in=job_pages.seconds_between(version.started_at, version.finished_at),

@@ -195,6 +195,10 @@ def test_the_run_form_shows_the_farms_refusal(browser, typed_streaming):
     click_through(browser, "form.run button")
     error = browser.find_element(By.CSS_SELECTOR, ".error").text
     assert "inputs.words: 99 is greater than the maximum of 10" in error
+    # Beside its field too, the form keeping what was sent.
+    beside = browser.find_element(By.CSS_SELECTOR, ".field-error[data-field='words']")
+    assert beside.text.startswith("99 is greater than the maximum of 10")
+    assert browser.find_element(By.NAME, "words").get_attribute("value") == "99"
 
 
 def test_point_an_alias_cancel_a_job_and_list_jobs_by_status(browser, typed_streaming):

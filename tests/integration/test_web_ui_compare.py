@@ -166,3 +166,15 @@ def test_a_compare_without_the_pages_csrf_token_is_refused(signed_in, two_versio
     assert made.status_code == 303 and made.headers["location"].startswith("/compare/")
     job_ids = made.headers["location"].removeprefix("/compare/").split(",")
     assert [owner.job(each)["version_id"] for each in job_ids] == [first["id"], second["id"]]
+
+
+def test_an_alias_moved_to_the_new_version_and_rolled_back_in_one_click_each(browser, two_versions):
+    owner, first, second, _ = two_versions
+    sign_in(browser, API_URL, owner.email, PASSWORD)
+    browser.get(f"{API_URL}/models/{first['model_id']}")
+    for version in (second, first):  # a deploy of the new one, then a roll back
+        click_through(browser, f"tr[data-version='{version['id']}'] form.alias button")
+        aliases = owner.aliases(first["model_id"])
+        assert [(a["name"], a["version_id"]) for a in aliases] == [("prod", version["id"])]
+        shown = browser.find_element(By.CSS_SELECTOR, "ul.aliases").text
+        assert shown == f"prod → v{version['number']}"
