@@ -134,8 +134,9 @@ def set_alias(session: Session, *, model: Model, name: str, version: ModelVersio
     raise AlreadyExists("the alias changed too often at once; try again")
 
 
-def create_version(session: Session, *, model: Model) -> ModelVersion:
-    """The model's next version, numbered one past the highest; retried if another request wins."""
+def create_version(session: Session, *, model: Model, pushed_with: str | None) -> ModelVersion:
+    """The model's next version, numbered one past the highest; retried if another request wins.
+    pushed_with: the credential that pushed it (api/deps.credential_of)."""
     for _ in range(5):
         highest = session.scalar(
             select(func.max(ModelVersion.number)).where(ModelVersion.model_id == model.id)
@@ -147,6 +148,7 @@ def create_version(session: Session, *, model: Model) -> ModelVersion:
             number=(highest or 0) + 1,
             package_key=storage.package_key(version_id),
             build_log_key=storage.build_log_key(version_id),
+            pushed_with=pushed_with,
         )
         try:
             _add_unique(session, version)

@@ -40,6 +40,10 @@ from core.models import ApiToken, Job, Model, ModelAlias, ModelVersion, User, Vi
 from core.storage import Storage
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
+# The credential of a request signed with a login's token, or the web UI's session cookie
+# (api/deps.credential_of).
+LOGIN = "a login"
+WEB_UI = "the web UI"
 # How stale an API token's last_used_at may be.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _storage = Storage(patient=False)
@@ -97,6 +101,7 @@ async def get_current_user(request: Request, session: SessionDep, token: TokenDe
 
 
 def _authenticate(request: Request, session: Session, token: str) -> User:
+    request.state.credential = LOGIN  # an API token's says its name (below)
     if token.startswith(API_TOKEN_PREFIX):
         user = _api_token_user(request, session, token)
     else:
@@ -121,11 +126,18 @@ def _api_token_user(request: Request, session: Session, token: str) -> User:
     route_path = route.path if route else request.url.path
     if route_path != SIGN_OUT_PATH:  # any token may end itself
         _require_scope(request.method, route_path, found.ApiToken.scopes)
+    request.state.credential = f"API token {found.ApiToken.name!r}"
     last_used = found.ApiToken.last_used_at
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:  # not a write per request
         found.ApiToken.last_used_at = now
         session.commit()
     return found.User
+
+
+def credential_of(request: Request) -> str | None:
+    """What the request's user signed it with ("API token 'ci'", "a login"), once
+    authenticated: a version records it as who pushed it."""
+    return getattr(request.state, "credential", None)
 
 
 def _require_scope(method: str, route_path: str, scopes: list[str]) -> None:

@@ -137,6 +137,11 @@ class VersionPublic(BaseModel):
     image_ref: str | None
     image_digest: str | None
     reused: bool
+    pushed_with: str | None = Field(
+        None,
+        description='The credential that pushed it: "API token \'NAME\'", "a login" or '
+        '"the web UI"; the user is the model\'s owner.',
+    )
     input_schema: dict[str, Any] | None = Field(
         description="The JSON Schema of a job's `inputs` on this version, read from predict's "
         "signature at build time; null until the version is READY."

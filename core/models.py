@@ -126,6 +126,8 @@ class ModelVersion(WebhookTarget, Timestamped, Base):
     # The image's content key (workers/build/recipe.py): equal keys, equal images.
     content_key: Mapped[str | None] = mapped_column(String(64), index=True)
     reused: Mapped[bool] = mapped_column(default=False)
+    # Who pushed it, by what credential: "API token 'ci'", "a login", "the web UI" (api/deps.py).
+    pushed_with: Mapped[str | None] = mapped_column(String(160))
     # The Dockerfile the image was built from (core/dockerfile.py); None: built before them.
     dockerfile: Mapped[str | None] = mapped_column(Text)
     # The resolved requirements: [{"name", "version", "filename", "sha256"}, ...]

@@ -1,7 +1,15 @@
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from api import crud
-from api.deps import CurrentUser, OwnedModel, PageDep, ReadableModel, SessionDep, StorageDep
+from api.deps import (
+    CurrentUser,
+    OwnedModel,
+    PageDep,
+    ReadableModel,
+    SessionDep,
+    StorageDep,
+    credential_of,
+)
 from api.errors import responses
 from api.schemas import (
     ModelCreate,
@@ -64,9 +72,11 @@ async def list_versions(model: ReadableModel, session: SessionDep, paging: PageD
     response_model=VersionCreated,
     responses=responses(403, 404, 409, 429),
 )
-def create_version(model: OwnedModel, session: SessionDep, storage: StorageDep):
+def create_version(
+    model: OwnedModel, session: SessionDep, storage: StorageDep, request: Request
+):  # fmt: skip
     try:
-        version = crud.create_version(session, model=model)
+        version = crud.create_version(session, model=model, pushed_with=credential_of(request))
     except crud.AlreadyExists as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     return VersionCreated(

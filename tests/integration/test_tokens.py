@@ -152,3 +152,13 @@ def test_token_requests_outside_the_rules_are_refused(new_user, body):
     with SessionLocal() as session:
         made = session.scalars(select(ApiToken).where(ApiToken.user_id == farm.user_id)).all()
         assert made == []
+
+
+def test_a_version_says_which_credential_pushed_it(new_user):
+    farm = new_user()
+    model = farm.create_model()
+    by_login = farm.new_version(model["id"], None)
+    by_token = _as(farm, _token(farm, "build")["token"]).new_version(model["id"], None)
+    assert by_login["pushed_with"] == "a login"
+    assert by_token["pushed_with"] == "API token 'ci'"
+    assert farm.version(by_token["id"])["pushed_with"] == "API token 'ci'"

@@ -100,6 +100,7 @@ def test_push_a_folder_twice_with_progress_and_the_build_log_live(
     assert second["state"].endswith("READY"), second
     assert storage.get_bytes(f"packages/{second['version']}.zip") == package
     built = owner.http.get(f"/api/versions/{second['version']}").json()
+    assert built["pushed_with"] == "the web UI"
     assert (
         built["reused"]
         and built["image_digest"]
