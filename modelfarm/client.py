@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from modelfarm import unavailable
 from modelfarm.errors import ApiError
 from modelfarm.events import Event, follow
 from modelfarm.transfer import (
@@ -57,8 +58,9 @@ class Client:
         self.http.close()
 
     def call(self, method: str, path: str, **options: Any) -> httpx.Response:
-        """One request; ApiError for an error answer."""
-        response = self.http.request(method, path, **options)
+        """One request (a read answered 503 sent again: modelfarm/unavailable.py); ApiError for
+        an error answer."""
+        response = unavailable.request(self.http, method, path, **options)
         if response.is_error:
             raise ApiError.of(response)
         return response
