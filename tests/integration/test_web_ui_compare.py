@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -89,7 +90,10 @@ def test_compare_two_versions_on_one_input_shows_both_results_and_run_times(brow
     words.send_keys("3")
     click_through(browser, "form.compare button")
     assert browser.current_url.startswith(f"{API_URL}/compare/")
-    WebDriverWait(browser, 120).until(_all_shown)
+    # The page reloads itself once every job has ended: an element read meanwhile may be gone.
+    WebDriverWait(browser, 120, ignored_exceptions=[StaleElementReferenceException]).until(
+        _all_shown
+    )
     sections = _sections(browser)
     job_ids = [section.get_attribute("data-job-id") for section in sections]
     # Side by side in the order chosen (the select lists the newest version first).
