@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Where the farm itself reaches the registry's HTTP API. Empty: http://<registry> on
     # loopback, https://<registry> elsewhere. Under docker compose: http://registry:5000.
     registry_api_url: str = ""
+    # The registry's storage (its storage.filesystem.rootdirectory) when the build hosts share
+    # it: layers are put straight into it at the speed of the disk (workers/build/blobs.py)
+    # instead of through its HTTP API. Empty: through the API. scripts/up.sh shares its own.
+    registry_storage_dir: str = ""
     base_image: str = "modelfarm/base:bookworm"
     # Who builds a version's Dockerfile: the farm's executor (workers/build/executor.py: at
     # registry speed), or the Docker engine (`docker build --network none`, then a push), the

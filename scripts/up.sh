@@ -18,6 +18,9 @@ start_registry() {
     log "a registry already answers on $MODELFARM_REGISTRY"
     return 0
   fi
+  # Ours: the build worker shares its storage and puts layers there at the speed of the disk,
+  # not through its HTTP API (workers/build/blobs.py).
+  MODELFARM_REGISTRY_STORAGE_DIR=${MODELFARM_REGISTRY_STORAGE_DIR:-$DATA/registry/data}
   start_service registry docker-registry serve "$config"
   wait_until 30 "registry on $MODELFARM_REGISTRY" registry_ready || die "registry did not start"
 }
@@ -105,7 +108,8 @@ start_farm() {
   PROMETHEUS_MULTIPROC_DIR="$RUN/api-metrics" start_service api uvicorn api.main:app \
     --host "$MODELFARM_API_HOST" --port "$MODELFARM_API_PORT" --workers "$MODELFARM_API_WORKERS" \
     --timeout-worker-healthcheck 30 --no-proxy-headers --no-access-log
-  start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
+  MODELFARM_REGISTRY_STORAGE_DIR=$MODELFARM_REGISTRY_STORAGE_DIR \
+    start_service build-worker celery -A workers.celery_app worker -Q build -n build@%h \
     --concurrency 1 --loglevel INFO
   # Threads, not processes: every job of the worker shares its one pool of warm sandboxes.
   start_service inference-worker celery -A workers.celery_app worker -Q inference \

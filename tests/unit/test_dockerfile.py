@@ -118,7 +118,7 @@ def test_the_model_stages_configuration_is_applied_as_the_engine_applies_it():
     plan = dockerfile.parse(TEXT, base=BASE)
     base = {"config": {"Env": ["LANG=C.UTF-8", "PATH=/usr/bin", "HOME=/root"], "Cmd": ["python3"],
                        "Labels": {"kept": "yes"}}}  # fmt: skip
-    config = image_config(base, plan, lambda text: None)["config"]
+    config = image_config(base, plan)["config"]
     # an ENV replaces its variable where it was and adds the others after
     assert config["Env"][0] == "LANG=C.UTF-8"
     assert config["Env"][1].startswith("PATH=/opt/venv/bin:") and config["Env"][2] == "HOME=/tmp"
@@ -128,7 +128,7 @@ def test_the_model_stages_configuration_is_applied_as_the_engine_applies_it():
     assert config["Cmd"] is None and config["Labels"] == {"kept": "yes"}  # an inherited CMD goes
     assert (config["User"], config["WorkingDir"]) == ("10001:10001", "/model")
     # a base that sets no PATH gets the engine's default first, replaced by the ENV
-    bare = image_config({"config": {"Env": None}}, plan, lambda text: None)["config"]
+    bare = image_config({"config": {"Env": None}}, plan)["config"]
     assert bare["Env"][0].startswith("PATH=/opt/venv/bin:")
 
 

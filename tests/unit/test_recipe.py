@@ -207,19 +207,11 @@ def test_equal_named_layers_are_equal_blobs(tmp_path):
 def test_big_layers_reach_the_smoke_test_as_a_tree_of_links_not_as_tars(tmp_path, monkeypatch):
     source = _package(tmp_path / "work")
     files = {**context.package_entries(source), **context.farm_entries()}
-    made = [
-        layers.write_layer(
-            tmp_path / f"{c.step}.tar",
-            context.under(files, c.source),
-            prefix=c.destination.lstrip("/"),
-        )  # fmt: skip
-        for c in PLAN.copies[1:]
-    ]
-    small = executor._own_files(PLAN, files, made, tmp_path / "work")
-    assert small.tree is None and small.tars == [layer.path for layer in made]
+    assert executor._own_tree(PLAN, files, tmp_path / "work") is None  # small: their tars
     monkeypatch.setattr(executor, "STANDBY_ROOM_MB", 0)  # as if they were big
-    big = executor._own_files(PLAN, files, made, tmp_path / "work")
-    assert big.tars == [] and big.tree == tmp_path / "work" / "tree"
+    tree = executor._own_tree(PLAN, files, tmp_path / "work")
+    assert tree == tmp_path / "work" / "tree"
+    big = executor.OwnFiles(tree=tree)
     weights = big.tree / "model" / "model.onnx"
     assert weights.samefile(source / "model.onnx")  # a link: no byte copied
     assert stat.S_IMODE(weights.stat().st_mode) == 0o644

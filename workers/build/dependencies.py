@@ -26,7 +26,7 @@ from core import context, registry
 from core.dockerfile import Plan
 from core.settings import settings
 from workers import images, leases
-from workers.build import layers, recipe, venvs
+from workers.build import blobs, layers, recipe, venvs
 from workers.build.buildlog import StreamingLog, step
 from workers.build.wheels import verify_wheels
 
@@ -120,7 +120,7 @@ def _put_image(client, tag: str, layer: layers.Layer, log: StreamingLog) -> Depe
     base_blobs = [blob["digest"] for blob in registry.blobs_of(base_manifest)]
     if not hub.mount_all(base_blobs, registry.BASE_REPOSITORY, registry.DEPS_REPOSITORY):
         raise images.FarmFault(images.REGISTRY, f"the base image's blobs did not mount for {tag}")
-    hub.push_blob(registry.DEPS_REPOSITORY, layer.digest, layer.path, settings.build_time_limit_s)
+    blobs.put(hub, registry.DEPS_REPOSITORY, layer)
     config = _config(base_config, layer)
     content = hub.push_config(
         registry.DEPS_REPOSITORY, config, [*base_manifest["layers"], layer.entry],

@@ -27,9 +27,8 @@ from pathlib import Path
 
 from core import context, registry
 from core.dockerfile import Copy, Plan
-from core.settings import settings
 from workers import images
-from workers.build import layers
+from workers.build import blobs, layers
 from workers.build.buildlog import StreamingLog, step
 from workers.build.dependencies import DependencyImage, dependency_image
 from workers.build.smoke import STANDBY_ROOM_MB, OwnFiles, smoke_test_parts
@@ -54,18 +53,32 @@ def build(client, plan: Plan, files: context.Context, lock, base_image_id: str, 
     step(log, plan, plan.model_from, f"base image {plan.base} ({base_image_id[:19]})")
     step(log, plan, plan.deps_export, f"reused: layer {deps.venv_blob[:19]} of {deps.tag[:17]}")
     hub = registry.Registry()
-    own = [_copy_layer(hub, plan, target.repository, files, copy, work, log)
-           for copy in plan.copies[1:]]  # fmt: skip
-    config = image_config(deps.config, plan, log)
-    log.flush()  # the smoke test writes nothing for a while: let readers see the build so far
-    with ThreadPoolExecutor(1) as pusher:  # the blobs go up while the smoke test runs
-        pushed = pusher.submit(_push_blobs, hub, target.repository, deps, plan, own, config)
-        schema = smoke_test_parts(
-            client, holder=holder, image_config=config["config"],
-            own=_own_files(plan, files, own, work), config=target.model_config,
-            work=target.work, log=log,
+    config = image_config(deps.config, plan)
+    smoke_log: list[str] = []  # written after the steps, whichever ends first
+
+    def smoke_test(own: OwnFiles) -> dict:
+        return smoke_test_parts(
+            client, holder=holder, image_config=config["config"], own=own,
+            config=target.model_config, work=target.work, log=smoke_log.append,
         )  # fmt: skip
-        manifest = pushed.result()
+
+    with ThreadPoolExecutor(1) as tester:
+        tree = _own_tree(plan, files, work)  # big files: tested while their layers are made
+        tested = tester.submit(smoke_test, OwnFiles(tree=tree)) if tree else None
+        own = [_copy_layer(hub, plan, target.repository, files, copy, work, log)
+               for copy in plan.copies[1:]]  # fmt: skip
+        for instruction, _, _ in plan.config:
+            step(log, plan, instruction, "configuration")
+        log.flush()  # the smoke test may take a while: let readers see the build so far
+        if tested is None:
+            tested = tester.submit(
+                smoke_test, OwnFiles(tars=[layer.path for layer in own if layer.path])
+            )
+        manifest = _push_blobs(hub, target.repository, deps, plan, own, config)
+        try:
+            schema = tested.result()
+        finally:
+            log("".join(smoke_log))
     (digest,) = {
         hub.put_manifest(target.repository, tag, manifest, registry.MANIFEST_V2)
         for tag in target.tags
@@ -100,15 +113,17 @@ def _mounted(size: int) -> bool:
     return size > STANDBY_ROOM_MB * 2**20
 
 
-def _own_files(plan: Plan, files: context.Context, own: list[layers.Layer], work: Path) -> OwnFiles:
-    """The image's own layers for the smoke test: their tars, or when they are big, a folder
-    laid out as the image holds their files (hard links to the package's, modes as the image
-    has them; the farm's few files copied)."""
-    if not _mounted(sum(layer.size for layer in own)):
-        return OwnFiles(tars=[layer.path for layer in own if layer.path is not None])
+def _own_tree(plan: Plan, files: context.Context, work: Path) -> Path | None:
+    """When the image's own files are big, a folder laid out as the image holds them (hard
+    links to the package's files, modes as the image has them; the farm's few files copied),
+    which the smoke test mounts instead of unpacking their layers' tars; else None."""
+    picked = [(copy, context.under(files, copy.source)) for copy in plan.copies[1:]]
+    size = sum(entry.source.stat().st_size for _, found in picked for entry in found.values())
+    if not _mounted(size):
+        return None
     tree = work / "tree"
-    for copy in plan.copies[1:]:
-        for path, entry in context.under(files, copy.source).items():
+    for copy, found in picked:
+        for path, entry in found.items():
             placed = tree / copy.destination.lstrip("/") / path
             placed.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             if entry.source.is_relative_to(work):
@@ -116,10 +131,10 @@ def _own_files(plan: Plan, files: context.Context, own: list[layers.Layer], work
             else:
                 shutil.copyfile(entry.source, placed)
             placed.chmod(0o755 if entry.executable else 0o644)
-    return OwnFiles(tree=tree)
+    return tree
 
 
-def image_config(deps: dict, plan: Plan, log: StreamingLog) -> dict:
+def image_config(deps: dict, plan: Plan) -> dict:
     """The model image's configuration: the base's, as the dependency image carries it, with
     the model stage's ENV, USER, WORKDIR and ENTRYPOINT applied as the engine applies them
     (an ENV replaces its variable in place or adds it; ENTRYPOINT clears an inherited CMD)."""
@@ -127,7 +142,7 @@ def image_config(deps: dict, plan: Plan, log: StreamingLog) -> dict:
     env = list(config.get("Env") or [])
     if not any(entry.startswith("PATH=") for entry in env):
         env.append(DEFAULT_PATH)
-    for instruction, key, value in plan.config:
+    for _, key, value in plan.config:
         if key == "Env":
             for name, setting in value:
                 names = [entry.split("=", 1)[0] for entry in env]
@@ -137,7 +152,6 @@ def image_config(deps: dict, plan: Plan, log: StreamingLog) -> dict:
                     env.append(f"{name}={setting}")
         else:
             config[key] = value
-        step(log, plan, instruction, "configuration")
     return {**deps, "config": {**config, "Env": env}}
 
 
@@ -152,7 +166,7 @@ def _push_blobs(hub: registry.Registry, repository: str, deps: DependencyImage, 
         )
     for layer in own:
         if layer.path is not None:  # else found in the repository by its content name
-            hub.push_blob(repository, layer.digest, layer.path, settings.build_time_limit_s)
+            blobs.put(hub, repository, layer)
     diff_ids = [*config["rootfs"]["diff_ids"], *(layer.diff_id for layer in own)]
     history = [{"created": config["created"], "created_by": c.text} for c in plan.copies[1:]]
     whole = {
