@@ -36,7 +36,7 @@ from modelfarm.packing import BY_CONTENT_ABOVE, pack  # noqa: E402
 from tests.integration import stack  # noqa: E402
 from tests.integration.test_big_models import PREDICT, package_of  # noqa: E402
 from tests.utils import ROOT, Farm  # noqa: E402
-from workers.run import sandbox  # noqa: E402
+from workers.run import prepull, sandbox  # noqa: E402
 from workers.run.sandbox import USER_LABEL  # noqa: E402
 
 SIZES_GB = (0.1, 1.0, 2.0)
@@ -129,7 +129,8 @@ def _forget(client, farm: Farm, image: str) -> None:
 
 def _first_job(farm: Farm, client, version: dict, weights: Path, results: dict, label: str):
     """The first job on an engine without the image, against docker pull + the setup; and the
-    first job on an engine that has the image, as pre-pull (MODELFARM_PREPULL) leaves it."""
+    first job on an engine that has the image, as pre-pull (MODELFARM_PREPULL) leaves it
+    (prepull.prepare: pulled, and flushed to disk)."""
     _forget(client, farm, version["image_ref"])  # builds put images together in the registry
     started = time.perf_counter()
     job = farm.predict(version["id"], {"text": "x"}, wait_s=600)
@@ -140,6 +141,8 @@ def _first_job(farm: Farm, client, version: dict, weights: Path, results: dict, 
     started = time.perf_counter()
     client.images.pull(version["image_ref"])
     results[f"{label}_docker_pull_s"] = time.perf_counter() - started
+    _forget(client, farm, version["image_ref"])
+    prepull.prepare(client, version["image_ref"])
     started = time.perf_counter()
     job = farm.predict(version["id"], {"text": "y"}, wait_s=600)
     results[f"{label}_first_job_image_present_s"] = time.perf_counter() - started

@@ -111,12 +111,13 @@ def push(client: docker.DockerClient, repository: str, name: str, log: Log) -> N
             log(f"push: {chunk['status']}\n")
 
 
-def pull(client: docker.DockerClient, reference: str) -> None:
+def pull(client: docker.DockerClient, reference: str) -> bool:
     """Makes reference (repository@digest or repository:tag) present locally, and records the
-    use (workers/cache.py); a pull that adds to the engine's images trims them to the budget."""
+    use (workers/cache.py); a pull that adds to the engine's images trims them to the budget.
+    Whether it pulled (False: the image was there)."""
     try:
         cache.touch(client.images.get(reference).id)
-        return
+        return False
     except ImageNotFound:
         pass
     try:
@@ -126,6 +127,7 @@ def pull(client: docker.DockerClient, reference: str) -> None:
         raise FarmFault(REGISTRY, detail) from error
     cache.touch(image.id)
     cache.trim_to_budget(client)
+    return True
 
 
 def image_id(client: docker.DockerClient, reference: str) -> str:

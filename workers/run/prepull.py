@@ -5,9 +5,16 @@ The build worker publishes the notice (core/events.py). The pulls go one at a ti
 order of the notices, through images.pull, which records the use and trims the engine's images
 to the cache budget, never removing one a container uses (workers/cache.py). A notice missed
 (Redis away, the worker restarting) only means that the first job pulls, as without pre-pull.
+
+A pulled image's layers are then flushed to disk (the engine runs on this host: its socket).
+Else the first container of the image pays for it: the engine's first create of a container
+syncs a file, and ext4 (data=ordered) makes that wait for every block the pull left dirty, which
+the kernel writes back only after 30 s: 0.5 s for 1 GB of weights here, against 0.04 s once
+flushed.
 """
 
 import json
+import os
 import queue
 import threading
 import time
@@ -33,13 +40,19 @@ def pull_forever() -> None:
         started = time.monotonic()
         client = images.docker_client(timeout=1800)
         try:
-            images.pull(client, image)
+            prepare(client, image)
         except Exception:  # the first job pulls it, then
             logger.warning("pre-pull failed", image=image, exc_info=True)
         else:
             logger.info("pre-pulled", image=image, seconds=round(time.monotonic() - started, 2))
         finally:
             client.close()
+
+
+def prepare(client, image: str) -> None:
+    """The image on this host's engine, ready for its first container."""
+    if images.pull(client, image):
+        os.sync()
 
 
 def start() -> None:
