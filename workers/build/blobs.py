@@ -25,6 +25,7 @@ from pathlib import Path
 
 from core import registry
 from core.contents import SHA256_HEX
+from core.disk import flush_to_disk
 from core.settings import settings
 from workers.build.layers import Layer
 from workers.images import REGISTRY, FarmFault
@@ -56,8 +57,7 @@ def place(root: Path, repository: str, digest: str, path: Path) -> None:
         raise ValueError(f"not a repository name: {repository!r}")
     blob = root / V2 / "blobs" / algorithm / hex_digest[:2] / hex_digest / "data"
     if not blob.exists():
-        with path.open("rb") as written:
-            os.fsync(written.fileno())
+        flush_to_disk(path)
         blob.parent.mkdir(parents=True, exist_ok=True)
         _appear(blob, lambda temp: _link_or_copy(path, temp), root)
     link = root / V2 / "repositories" / repository / "_layers" / algorithm / hex_digest / "link"
@@ -91,5 +91,4 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:  # the build's folder on another file system than the registry's storage
         shutil.copyfile(source, target)
-        with target.open("rb") as copied:
-            os.fsync(copied.fileno())
+        flush_to_disk(target)

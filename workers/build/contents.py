@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from core.contents import ContentFile, content_key
+from core.disk import flush_to_disk
 from core.settings import settings
 from core.storage import NotAsSealed, Storage
 from workers.build.package import Fetch, PackageError
@@ -56,6 +57,7 @@ def _kept(storage: Storage, owner_id: uuid.UUID, declared: ContentFile, log) -> 
         partial.unlink(missing_ok=True)
         raise
     partial.chmod(0o444)
+    flush_to_disk(partial)  # its name says these bytes: never a file a crash left half-written
     partial.rename(kept)
     log(f"{declared['path']}: downloaded by its content, {declared['size'] / 1024**2:.2f} MB\n")
     return kept
