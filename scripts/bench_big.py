@@ -61,15 +61,17 @@ def _farm_builds(farm: Farm, folder: Path, weights: Path, results: dict, label: 
     peak_kb = stack.memory_kb(pids, "VmHWM") - idle_kb
     results[f"{label}_worker_peak_rss_over_idle_mb"] = peak_kb / 1024
     results[f"{label}_code_only_s"], code = _timed_push(farm, model, folder, weights, "b")
-    results[f"{label}_code_only_whole_zip_s"], _ = timed_build(
-        farm, model, package_of(folder, weights, "b-zip")
-    )
     _, again = _timed_push(farm, model, folder, weights, "c")  # shares the weights
     with weights.open("r+b") as changing:  # one byte of the weights changed
         first_byte = changing.read(1)
         changing.seek(0)
         changing.write(b"\0" if first_byte == b"\xff" else b"\xff")
     results[f"{label}_weights_only_s"], _ = _timed_push(farm, model, folder, weights, "d")
+    # Last: its seal copies the ZIP in the store and deletes the upload, whose space the store
+    # then reclaims by rewriting its volumes (SeaweedFS's vacuum), in the next builds' time.
+    results[f"{label}_code_only_whole_zip_s"], _ = timed_build(
+        farm, model, package_of(folder, weights, "b-zip")
+    )
     return [first, code, again]
 
 
