@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from core.inputs import FILE_MARK
@@ -77,3 +78,12 @@ def errors_by_field(detail: str) -> dict[str, str]:
     """The parts of the farm's refusal that name an input, by the input's name: shown beside
     its field."""
     return {name: problem.strip() for name, problem in _ABOUT_AN_INPUT.findall(detail)}
+
+
+def problems_of(invalid: ValidationError) -> str:
+    """A refused form's problems, one sentence each, named by their field."""
+    problems = []
+    for error in invalid.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(problems) + "."

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api import crud, quota, throttle
+from api import crud, forms, quota, throttle
 from api.deps import SessionDep
 from api.routes import tokens
 from api.routes.pages import CsrfChecked, PageUser, missing, page, to
@@ -72,7 +72,9 @@ def create_token(
         body = ApiTokenCreate(name=asked.name, scopes=list(asked.scopes),
                               expires_in_days=asked.days or None)  # fmt: skip
     except ValidationError as invalid:
-        return _tokens_page(request, session, user, asked, error=_problem(invalid), code=422)
+        return _tokens_page(
+            request, session, user, asked, error=forms.problems_of(invalid), code=422
+        )
     created = tokens.create_token(body, session, user)
     response = _tokens_page(request, session, user, created=created, code=201)
     response.headers["Cache-Control"] = "no-store"
@@ -117,12 +119,3 @@ def size(count: int) -> str:
     while amount >= 1024 and unit < len(SIZE_UNITS) - 1:
         amount, unit = amount / 1024, unit + 1
     return f"{count} B" if unit == 0 else f"{amount:.1f} {SIZE_UNITS[unit]}"
-
-
-def _problem(invalid: ValidationError) -> str:
-    """The form's problems, one sentence each, named by their field."""
-    problems = []
-    for error in invalid.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return "; ".join(problems) + "."

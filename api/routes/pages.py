@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api import browser_session, crud
+from api import browser_session, crud, forms
 from api.deps import MAX_OFFSET, SessionDep, model_for
 from api.routes import aliases
 from api.routes import models as models_api
@@ -168,8 +168,7 @@ def create_model(
         fields = ModelCreate(name=name, description=description, visibility=visibility)
         model = models_api.create_model(fields, session, user)
     except ValidationError as invalid:
-        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-        return _models_page(request, session, user, error=f"{problem}.", code=422)
+        return _models_page(request, session, user, error=forms.problems_of(invalid), code=422)
     except HTTPException as refused:
         return _models_page(
             request, session, user, error=f"{refused.detail}.", code=refused.status_code
