@@ -20,6 +20,8 @@ CSRF_COOKIE = "modelfarm_csrf"
 CSRF_FIELD = "csrf_token"
 # A script's request whose body is not a form (a pushed ZIP) repeats the token in this header.
 CSRF_HEADER = "X-CSRF-Token"
+# The credential of a request signed in by the session cookie (api/deps.credential_of).
+WEB_UI = "the web UI"
 
 
 def signed_in(request: Request, session: Session) -> User | None:
@@ -29,6 +31,7 @@ def signed_in(request: Request, session: Session) -> User | None:
     user = session.get(User, claims[0]) if claims else None
     if user is None or claims[1] != user.token_generation:
         return None
+    request.state.credential = WEB_UI
     return user
 
 

@@ -40,10 +40,9 @@ from core.models import ApiToken, Job, Model, ModelAlias, ModelVersion, User, Vi
 from core.storage import Storage
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/users/login")
-# The credential of a request signed with a login's token, or the web UI's session cookie
-# (api/deps.credential_of).
+# The credential of a request signed with a login's token (credential_of; the web UI's session
+# cookie says api/browser_session.WEB_UI).
 LOGIN = "a login"
-WEB_UI = "the web UI"
 # How stale an API token's last_used_at may be.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _storage = Storage(patient=False)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import ClientDisconnect
 
 from api import browser_session, live, quota
-from api.deps import WEB_UI, SessionDep, StorageDep, model_for, version_for
+from api.deps import SessionDep, StorageDep, model_for, version_for
 from api.routes import models as models_api
 from api.routes import versions as versions_api
 from api.routes.docs import VENDOR
@@ -59,7 +59,6 @@ async def push(
     application/zip, CSRF token in the X-CSRF-Token header), its build started: 202 with it."""
     size = _declared_size(request)
     model = await run_in_threadpool(_room_for, session, user, model_id, size)
-    request.state.credential = WEB_UI
     created = await run_in_threadpool(models_api.create_version, model, session, storage, request)
     await run_in_threadpool(session.close)  # no connection held while the bytes arrive
     version_id = created.version.id
