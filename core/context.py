@@ -15,6 +15,7 @@ no times (all zero): equal contents make an equal context and an equal image.
 """
 
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -101,18 +102,56 @@ def under(context: Context, folder: str) -> Context:
     return {path[len(folder) :]: e for path, e in context.items() if path.startswith(folder)}
 
 
+@dataclass(frozen=True)
+class FileBytes:
+    """Where a file's bytes come in a tar: all `size` of them, from source."""
+
+    source: Path
+    size: int
+
+
+def tar_pieces(context: Context, *, prefix: str = "", folders=()) -> Iterator[bytes | FileBytes]:
+    """The tar of the entries, in name order under prefix, each folder (their parents and
+    `folders`, context folders such as "weights/" that may be empty) before its files: its
+    headers, paddings and end as bytes, and the files' bytes between them as FileBytes, so a
+    writer may copy those as it likes. Byte for byte what tarfile writes (PAX format)."""
+    offset = 0
+    for folder in _folders(prefix, [*context, *folders]):
+        header = _header(folder, tarfile.DIRTYPE, 0o755, 0)
+        offset += len(header)
+        yield header
+    for path in sorted(context):
+        entry = context[path]
+        size = entry.source.stat().st_size
+        header = _header(prefix + path, tarfile.REGTYPE, 0o755 if entry.executable else 0o644, size)
+        padding = -size % tarfile.BLOCKSIZE
+        offset += len(header) + size + padding
+        yield header
+        yield FileBytes(entry.source, size)
+        yield tarfile.NUL * padding
+    offset += 2 * tarfile.BLOCKSIZE  # the end: two empty blocks, then the record filled
+    yield tarfile.NUL * (2 * tarfile.BLOCKSIZE + -offset % tarfile.RECORDSIZE)
+
+
 def write_tar(out: BinaryIO, context: Context, *, prefix: str = "", folders=()) -> None:
-    """Writes the entries, in name order, as a tar under prefix, each folder (their parents
-    and `folders`, context folders such as "weights/" that may be empty) before its files."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for folder in _folders(prefix, [*context, *folders]):
-            tar.addfile(_info(folder, tarfile.DIRTYPE, 0o755))
-        for path in sorted(context):
-            entry = context[path]
-            info = _info(prefix + path, tarfile.REGTYPE, 0o755 if entry.executable else 0o644)
-            info.size = entry.source.stat().st_size
-            with entry.source.open("rb") as content:
-                tar.addfile(info, content)
+    """Writes tar_pieces to out."""
+    for piece in tar_pieces(context, prefix=prefix, folders=folders):
+        if isinstance(piece, bytes):
+            out.write(piece)
+        else:
+            copy_exactly(piece, out.write)
+
+
+def copy_exactly(piece: FileBytes, write, chunk_bytes: int = 1 << 20) -> None:
+    """The piece's bytes to write(), in chunks; OSError if its file no longer has them all."""
+    left = piece.size
+    with piece.source.open("rb") as source:
+        while left:
+            chunk = source.read(min(chunk_bytes, left))
+            if not chunk:
+                raise OSError(f"{piece.source} changed while it was read")
+            write(chunk)
+            left -= len(chunk)
 
 
 def write_context(out: BinaryIO, dockerfile: str, files: Context, scratch: Path) -> None:
@@ -132,7 +171,7 @@ def _folders(prefix: str, paths: list[str]) -> list[str]:
     return sorted(wanted)
 
 
-def _info(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
+def _header(name: str, kind: bytes, mode: int, size: int) -> bytes:
     info = tarfile.TarInfo(name)
-    info.type, info.mode, info.mtime, info.uid, info.gid = kind, mode, 0, 0, 0
-    return info
+    info.type, info.mode, info.size, info.mtime, info.uid, info.gid = kind, mode, size, 0, 0, 0
+    return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")

@@ -12,6 +12,7 @@ from core.contents import content_key, owner_and_sha256, path_problem
 from modelfarm.packing import pack
 from tests.crafted import PREDICT
 from tests.utils import make_zip
+from workers.build import contents
 from workers.build.package import PackageError, open_package
 
 DATA = b"weights" * 1000
@@ -113,3 +114,34 @@ def test_packing_sends_the_big_files_apart_with_their_sha256(tmp_path):
     assert zipfile.ZipFile(tmp_path / "package.zip").namelist() == ["predict.py"]
     everything = pack(folder, tmp_path / "whole.zip")
     assert everything.by_content == [] and "big.bin" in everything.names
+
+
+class _Store:
+    """The object store's download, as core.storage.Storage streams it (a fake: the real one
+    is exercised in tests/integration/test_content_files.py)."""
+
+    def download(self, key: str, path: Path, *, size: int, hashing) -> bool:
+        path.write_bytes(DATA)
+        hashing.update(DATA)
+        return True
+
+
+def test_a_downloaded_content_is_named_by_its_sha256_once_flushed_even_if_the_build_fails(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(contents, "HOST_CONTENTS", tmp_path / "contents")
+    owner = uuid.uuid4()
+    with (
+        pytest.raises(RuntimeError),
+        contents.fetcher(_Store(), owner, log=lambda _: None) as fetch,
+    ):
+        fetch(_declared("weights.bin"), tmp_path / "weights.bin")
+        assert (tmp_path / "weights.bin").read_bytes() == DATA  # linked at once
+        raise RuntimeError("the build fails after the download")
+    kept = tmp_path / "contents" / str(owner) / SHA
+    assert [path.name for path in kept.parent.iterdir()] == [SHA]  # no partial left
+    assert kept.samefile(tmp_path / "weights.bin") and kept.read_bytes() == DATA
+    logged: list[str] = []
+    with contents.fetcher(_Store(), owner, log=logged.append) as fetch:
+        fetch(_declared("weights.bin"), tmp_path / "again.bin")
+    assert "kept on this host by its content, not downloaded" in logged[0]

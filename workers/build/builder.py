@@ -134,16 +134,18 @@ def _build(request: BuildRequest, storage: Storage, log: StreamingLog) -> Built:
         zip_path = work / "package.zip"
         zip_sha256 = _download_package(storage, request, zip_path)
         (work / "source").mkdir()
-        package = open_package(
-            zip_path, work / "source", sha256=zip_sha256, content_files=request.content_files,
-            fetch=contents.fetcher(storage, request.owner_id, log),
-        )  # fmt: skip
-        log(f"package: sha256 {package.sha256}, requirements: {package.requirements or 'none'}\n")
-        client = images.docker_client(timeout=settings.build_time_limit_s)
-        try:
-            return _build_image(request, package, client, work, log)
-        finally:
-            client.close()
+        with contents.fetcher(storage, request.owner_id, log) as fetch:
+            package = open_package(
+                zip_path, work / "source", sha256=zip_sha256,
+                content_files=request.content_files, fetch=fetch,
+            )  # fmt: skip
+            wanted = package.requirements or "none"
+            log(f"package: sha256 {package.sha256}, requirements: {wanted}\n")
+            client = images.docker_client(timeout=settings.build_time_limit_s)
+            try:
+                return _build_image(request, package, client, work, log)
+            finally:
+                client.close()
 
 
 def _download_package(storage: Storage, request: BuildRequest, path: Path) -> str:

@@ -10,7 +10,11 @@ the user's fault and are removed from the store, so the next push sends them aga
 import hashlib
 import os
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.contents import ContentFile, content_key
@@ -24,43 +28,64 @@ HOST_CONTENTS = Path(settings.cache_dir) / "contents"
 PUSH_AGAIN = "push the model again (modelfarm push) to send it"
 
 
-def fetcher(storage: Storage, owner_id: uuid.UUID, log) -> Fetch:
+@contextmanager
+def fetcher(storage: Storage, owner_id: uuid.UUID, log) -> Iterator[Fetch]:
     """Puts a declared file at its path in the package: a link to this host's copy (a copy
-    for an executable one, whose bit the kept file must not get)."""
+    for an executable one, whose bit the kept file must not get). A copy it downloads is
+    flushed to disk and named by its content beside the build (its link goes on at once);
+    every one is named by the end of the block."""
+    with ThreadPoolExecutor(1) as keeper:
+        naming: list[Future] = []
 
-    def fetch(declared: ContentFile, target: Path) -> None:
-        kept = _kept(storage, owner_id, declared, log)
-        if declared["executable"]:
-            shutil.copyfile(kept, target)
-            target.chmod(0o755)
-            return
-        try:
-            os.link(kept, target)
-        except OSError:  # the cache on another file system than the build's folder
-            shutil.copyfile(kept, target)
+        def fetch(declared: ContentFile, target: Path) -> None:
+            path, downloaded = _kept(storage, owner_id, declared, log)
+            _place(path, target, executable=declared["executable"])
+            if downloaded:
+                naming.append(keeper.submit(_name, path, declared))
 
-    return fetch
+        yield fetch
+        for named in naming:
+            named.result()
 
 
-def _kept(storage: Storage, owner_id: uuid.UUID, declared: ContentFile, log) -> Path:
-    """This host's copy of the declared file's content, downloaded and checked if missing."""
+def _place(path: Path, target: Path, *, executable: bool) -> None:
+    if executable:
+        shutil.copyfile(path, target)
+        target.chmod(0o755)
+        return
+    try:
+        os.link(path, target)
+    except OSError:  # the cache on another file system than the build's folder
+        shutil.copyfile(path, target)
+
+
+def _kept(storage: Storage, owner_id: uuid.UUID, declared: ContentFile, log) -> tuple[Path, bool]:
+    """This host's copy of the declared file's content, downloaded and checked if missing
+    (then under a partial name, for _name); whether it was downloaded."""
     kept = HOST_CONTENTS / str(owner_id) / declared["sha256"]
     if kept.exists():
         os.utime(kept)  # its last use, for the cache's trim
         log(f"{declared['path']}: kept on this host by its content, not downloaded\n")
-        return kept
+        return kept, False
     kept.parent.mkdir(parents=True, exist_ok=True)
     partial = kept.with_name(f"{kept.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+    started = time.monotonic()
     try:
         _download_checked(storage, content_key(owner_id, declared["sha256"]), declared, partial)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     partial.chmod(0o444)
-    flush_to_disk(partial)  # its name says these bytes: never a file a crash left half-written
-    partial.rename(kept)
-    log(f"{declared['path']}: downloaded by its content, {declared['size'] / 1024**2:.2f} MB\n")
-    return kept
+    log(f"{declared['path']}: downloaded by its content, {declared['size'] / 1024**2:.2f} MB in "
+        f"{time.monotonic() - started:.2f} s\n")  # fmt: skip
+    return partial, True
+
+
+def _name(partial: Path, declared: ContentFile) -> None:
+    """The downloaded copy named by its content once it is on the disk: its name says these
+    bytes, never a file a crash left half-written."""
+    flush_to_disk(partial)
+    partial.rename(partial.with_name(declared["sha256"]))
 
 
 def _download_checked(storage: Storage, key: str, declared: ContentFile, path: Path) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from core import context, deadlines, registry
 
 PIECE_BYTES = 4 * 1024 * 1024
+BIG_FILE_BYTES = PIECE_BYTES  # copied by the kernel, hashed beside
 GZIP_LEVEL = 1  # the engine's pull decompresses any level alike; level 1 is 3x faster than 6
 _GZIP_HEADER = 16 + zlib.MAX_WBITS  # wbits for zlib to write a gzip member
 # What a layer's content name stands for: the tar context.write_tar makes of the files. A
@@ -65,12 +66,35 @@ class _Hashing:
 
 
 def write_layer(path: Path, files: context.Context, *, prefix: str) -> Layer:
-    """The uncompressed layer of the files under the folder prefix ("model/"), written to path."""
+    """The uncompressed layer of the files under the folder prefix ("model/"), written to path:
+    a big file's bytes copied by the kernel (sendfile) while a second thread hashes them."""
     with path.open("wb") as out:
-        hashing = _Hashing(out)
-        context.write_tar(hashing, files, prefix=prefix, folders=[""])
-    digest = f"sha256:{hashing.hash.hexdigest()}"
-    return Layer(path, hashing.size, digest, digest, registry.LAYER_TAR)
+        sink = _Hashing(out)
+        for piece in context.tar_pieces(files, prefix=prefix, folders=[""]):
+            if isinstance(piece, bytes):
+                sink.write(piece)
+            elif piece.size < BIG_FILE_BYTES:
+                context.copy_exactly(piece, sink.write)
+            else:
+                out.flush()  # what the buffer holds goes before the kernel's copy
+                _copy_hashed(piece, out.fileno(), sink.hash)
+                sink.size += piece.size
+    digest = f"sha256:{sink.hash.hexdigest()}"
+    return Layer(path, sink.size, digest, digest, registry.LAYER_TAR)
+
+
+def _copy_hashed(piece: context.FileBytes, out: int, hashing) -> None:
+    """The piece's bytes appended to the file out by the kernel, and fed to hashing by a thread
+    reading them beside it (from the page cache: read twice, copied to user space once)."""
+    with ThreadPoolExecutor(1) as hasher, piece.source.open("rb") as source:
+        hashed = hasher.submit(context.copy_exactly, piece, hashing.update, PIECE_BYTES)
+        copied = 0
+        while copied < piece.size:
+            sent = os.sendfile(out, source.fileno(), copied, piece.size - copied)
+            if not sent:
+                raise OSError(f"{piece.source} changed while it was copied")
+            copied += sent
+        hashed.result()
 
 
 def content_name(files: context.Context, *, prefix: str) -> str | None:
