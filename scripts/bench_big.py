@@ -30,7 +30,7 @@ from pathlib import Path
 import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_build import busy_cpu_s, registry_bytes, timed_build  # noqa: E402
+from bench_build import busy_cpu_s, registry_bytes, settle, timed_build  # noqa: E402
 
 from core.registry import engine_name  # noqa: E402
 from core.settings import settings  # noqa: E402
@@ -101,7 +101,7 @@ def _docker_builds(client, folder: Path, weights: Path, results: dict, label: st
     repository = engine_name(f"bench/docker-{uuid.uuid4().hex[:8]}")
     for row, tag in (("first", "a"), ("code_only", "b")):
         (context / "predict.py").write_text(PREDICT + f"# {tag}\n")
-        os.sync()  # nothing left to write back from before, as for the farm (timed_build)
+        settle()  # as for the farm (timed_build)
         started = time.perf_counter()
         client.images.build(path=str(context), tag=f"{repository}:{tag}", rm=True)
         built = time.perf_counter()
@@ -179,7 +179,7 @@ def measure_size(farm: Farm, client, gb: float) -> dict:
         folder = Path(scratch)
         weights = folder / "weights.bin"
         _weights(weights, int(gb * 1024**3))
-        os.sync()
+        settle()
         results[f"{label}_floor_s"], results[f"{label}_floor_cpu_s"] = _floor(weights)
         _docker_builds(client, folder, weights, results, label)
         versions = _farm_builds(farm, folder, weights, results, label)

@@ -58,10 +58,7 @@ def timed_build(
     version = farm.new_version(
         model_id, package, in_parts=isinstance(package, Path), by_content=by_content
     )
-    # The upload on the store's disk before the clock, as the files of a `docker build` are:
-    # S3 counts a PUT that returned as stored, but the store writes it back later, inside the
-    # build (and what a measure before left to write back, inside the next).
-    os.sync()
+    settle()
     started, busy = time.perf_counter(), busy_cpu_s()
     response = farm.http.post(f"/api/versions/{version['id']}/build")
     if response.status_code != 202:
@@ -73,6 +70,22 @@ def timed_build(
     if version["status"] != VersionStatus.READY:
         raise SystemExit(f"build failed: {version['error']}")
     return seconds, version
+
+
+def settle(idle_share: float = 0.15, most_s: float = 30.0) -> None:
+    """Before a clock starts: nothing left to write back to disk, and the machine quiet (its
+    processors busy less than idle_share over half a second, or most_s passed). S3 counts a
+    PUT that returned as stored, but the store writes it back later, and what a measure before
+    left behind (its write-back, the store's own work after a delete) would land inside the
+    next one."""
+    os.sync()
+    deadline = time.monotonic() + most_s
+    cores = os.cpu_count() or 1
+    while time.monotonic() < deadline:
+        busy = busy_cpu_s()
+        time.sleep(0.5)
+        if (busy_cpu_s() - busy) / (0.5 * cores) < idle_share:
+            return
 
 
 def busy_cpu_s() -> float:
