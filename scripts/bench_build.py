@@ -32,7 +32,7 @@ from core.registry import (  # noqa: E402
 )
 from core.settings import settings  # noqa: E402
 from modelfarm.transfer import ByContent  # noqa: E402
-from tests.utils import Farm, make_zip  # noqa: E402
+from tests.utils import ROOT, Farm, make_zip  # noqa: E402
 from workers.build import venvs  # noqa: E402
 from workers.build.dependencies import DEPS_LAYER_HISTORY  # noqa: E402
 from workers.run import sandbox  # noqa: E402
@@ -72,20 +72,32 @@ def timed_build(
     return seconds, version
 
 
-def settle(idle_share: float = 0.15, most_s: float = 30.0) -> None:
+def settle(idle_share: float = 0.15, most_s: float = 60.0) -> None:
     """Before a clock starts: nothing left to write back to disk, and the machine quiet (its
-    processors busy less than idle_share over half a second, or most_s passed). S3 counts a
-    PUT that returned as stored, but the store writes it back later, and what a measure before
-    left behind (its write-back, the store's own work after a delete) would land inside the
-    next one."""
+    processors and the data's disk each busy less than idle_share over half a second, or
+    most_s passed). S3 counts a PUT that returned as stored, but the store writes it back
+    later, and what a measure before left behind (its write-back, the blocks an image's removal
+    frees and discards, the store's own work after a delete) would land inside the next one."""
     os.sync()
     deadline = time.monotonic() + most_s
     cores = os.cpu_count() or 1
     while time.monotonic() < deadline:
-        busy = busy_cpu_s()
+        busy, disk = busy_cpu_s(), _disk_busy_ms()
         time.sleep(0.5)
-        if (busy_cpu_s() - busy) / (0.5 * cores) < idle_share:
+        cpu_share = (busy_cpu_s() - busy) / (0.5 * cores)
+        if cpu_share < idle_share and (_disk_busy_ms() - disk) / 500 < idle_share:
             return
+
+
+def _disk_busy_ms() -> int:
+    """The milliseconds the disk holding the farm's data has spent with I/O in flight
+    (/proc/diskstats' io_ticks); 0 when it is not listed there."""
+    device = (ROOT / settings.data_dir).stat().st_dev
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        fields = line.split()
+        if (int(fields[0]), int(fields[1])) == (os.major(device), os.minor(device)):
+            return int(fields[12])
+    return 0
 
 
 def busy_cpu_s() -> float:
