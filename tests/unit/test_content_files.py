@@ -120,7 +120,10 @@ class _Store:
     """The object store's download, as core.storage.Storage streams it (a fake: the real one
     is exercised in tests/integration/test_content_files.py)."""
 
+    downloads = 0
+
     def download(self, key: str, path: Path, *, size: int, hashing) -> bool:
+        self.downloads += 1
         path.write_bytes(DATA)
         hashing.update(DATA)
         return True
@@ -130,13 +133,13 @@ def test_a_downloaded_content_is_named_by_its_sha256_once_flushed_even_if_the_bu
     tmp_path, monkeypatch
 ):
     monkeypatch.setattr(contents, "HOST_CONTENTS", tmp_path / "contents")
-    owner = uuid.uuid4()
-    with (
-        pytest.raises(RuntimeError),
-        contents.fetcher(_Store(), owner, log=lambda _: None) as fetch,
-    ):
+    owner, store = uuid.uuid4(), _Store()
+    with pytest.raises(RuntimeError), contents.fetcher(store, owner, log=lambda _: None) as fetch:
         fetch(_declared("weights.bin"), tmp_path / "weights.bin")
         assert (tmp_path / "weights.bin").read_bytes() == DATA  # linked at once
+        fetch(_declared("copy.bin"), tmp_path / "copy.bin")  # the same bytes: not downloaded
+        assert store.downloads == 1
+        assert (tmp_path / "copy.bin").samefile(tmp_path / "weights.bin")
         raise RuntimeError("the build fails after the download")
     kept = tmp_path / "contents" / str(owner) / SHA
     assert [path.name for path in kept.parent.iterdir()] == [SHA]  # no partial left
