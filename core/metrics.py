@@ -58,7 +58,8 @@ SANDBOX_FAILURES = Counter(
 )
 WARM_REQUESTS = Counter(
     "modelfarm_warm_requests", "Requests for a warm container: hit (one was idle), miss "
-    "(one was started), full (none could be: the job ran cold)", ["outcome"],
+    "(one was started), standby (pre-pull's was taken), full (none could be: the job ran "
+    "cold)", ["outcome"],
 )  # fmt: skip
 WARM_CONTAINERS = Gauge("modelfarm_warm_containers", "Warm containers held", ["state"])
 

@@ -142,7 +142,8 @@ class Settings(BaseSettings):
     # removed first (workers/cache.py); what is in use stays.
     worker_cache_gb: float = Field(20, gt=0)
     # Each inference host pulls a version's image as soon as it is READY (workers/run/
-    # prepull.py), so that its first job there pays no pull.
+    # prepull.py), and starts a standby container of it, so that its first job there pays no
+    # pull and no container start.
     prepull: bool = False
     # Each build host's copies of dependency sets' virtualenvs that smoke tests run on
     # (workers/build/venvs.py), this many kept, least recently used removed first.

@@ -6,6 +6,8 @@
                                       write the outputs to stdout as a base64 tar between markers
     python -m runner --request JSON   the same with typed inputs: JSON holds the values and
                                       the sizes of the files that stdin carries one after another
+    python -m runner --serve          load the model, then answer framed requests (runner/serve.py);
+                                      with --standby, load it when the first request comes
 
 The model's own prints go to stderr, so stdout carries only the outputs. runner/protocol.py
 holds the markers, the error line, the exit codes and the request's fields.
@@ -247,11 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(protocol.INPUT_NAME_FLAG, default=inputs.LEGACY_INPUT)
     parser.add_argument(protocol.REQUEST_FLAG, type=json.loads)
     parser.add_argument(protocol.SERVE_FLAG, action="store_true")
+    parser.add_argument(protocol.STANDBY_FLAG, action="store_true")
     parser.add_argument("--log-limit", type=int, default=256 * 1024)
     args = parser.parse_args(argv)
     # Keep stdout for the outputs: the model's prints go to stderr.
     outputs_stream = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    if args.standby and not sys.stdin.buffer.peek(1):
+        return EXIT_OK  # stdin closed before any request: the worker let it go unused
     try:
         model = load_model()
         if args.self_test:

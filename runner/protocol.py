@@ -65,6 +65,11 @@ REQUEST_FILES = "files"
 # The runner's frames go to the stdout it was started with; the model's own fd 1 and fd 2 go to
 # the request's log, so nothing the model prints can break the framing.
 SERVE_FLAG = "--serve"
+# With --serve, a standby runner (pre-pull starts one per READY version on each inference host)
+# waits for its first request before it imports predict.py and runs setup(): until a job takes
+# it, it holds an interpreter's memory, not the model's, and has run none of the model's code,
+# so the first job of any user may take it (it is theirs alone from then on).
+STANDBY_FLAG = "--standby"
 LIVE_EVERY_S = 0.1
 LIVE_LOG_MAX = 4 * 1024 * 1024
 

@@ -1,7 +1,9 @@
 """Pre-pull (MODELFARM_PREPULL) on the real stack: with it on, the inference host has a
-version's image as soon as the version is READY, before any job asks for it; without it, the
+version's image as soon as the version is READY, before any job asks for it, and a standby
+container of it that loads the model for the first job of whichever user comes; without it, the
 image reaches the host with the first job."""
 
+import time
 import uuid
 
 import pytest
@@ -9,10 +11,11 @@ import redis
 from docker.errors import ImageNotFound
 
 from core.events import VERSION_READY_CHANNEL
-from core.lifecycle import VersionStatus
+from core.lifecycle import JobStatus, VersionStatus
 from core.settings import settings
 from tests.integration import stack
 from tests.integration.stack import LOGS_DIR, wait_for
+from workers.run.sandbox import SANDBOX_LABEL
 
 ECHO = "def predict(input_path, output_dir):\n    return {'echo': open(input_path).read()}\n"
 
@@ -75,3 +78,47 @@ def test_with_pre_pull_the_image_is_there_before_the_first_job(new_user, docker_
     wait_for(lambda: _pre_pulled(version["image_ref"]), "the image pre-pulled", 120)
     assert _present(docker_client, version["image_ref"])
     assert farm.run(version["id"], b"hi")["result"] == {"echo": "hi"}
+
+
+SETUP_TIMED = (
+    "import time\n"
+    "SEEN = []\n"
+    "class Predictor:\n"
+    "    def setup(self):\n"
+    "        self.setup_at = time.time()\n"
+    "    def predict(self, input_path, output_dir):\n"
+    "        SEEN.append(open(input_path).read())\n"
+    "        return {'setup_at': self.setup_at, 'seen': SEEN}\n"
+)
+
+
+def _sandboxes_of(docker_client, image_ref: str) -> list:
+    image_id = docker_client.images.get(image_ref).id
+    found = docker_client.containers.list(filters={"label": SANDBOX_LABEL})
+    return [container for container in found if container.attrs["Image"] == image_id]
+
+
+def test_pre_pull_starts_a_standby_that_loads_the_model_for_the_first_job_of_any_user(
+    new_user, docker_client, prepulling
+):
+    owner, alice, bob = new_user(), new_user(), new_user()
+    model = owner.create_model(visibility="public")
+    version = owner.build({"predict.py": SETUP_TIMED + f"# {uuid.uuid4()}\n"}, model["id"])
+    assert version["status"] == VersionStatus.READY, version["error"]
+    wait_for(lambda: _pre_pulled(version["image_ref"]), "the image pre-pulled", 120)
+    (standby,) = wait_for(
+        lambda: _sandboxes_of(docker_client, version["image_ref"]), "a standby", 60
+    )
+    time.sleep(1)  # a setup run at the standby's start would now be a second older than the job
+    job_sent_at = time.time()
+    first = alice.run(version["id"], b"alice-secret", timeout=120)
+    assert first["status"] == JobStatus.SUCCEEDED, first["error"]
+    assert first["result"]["seen"] == ["alice-secret"]
+    assert first["result"]["setup_at"] >= job_sent_at  # the model loaded when the job came
+    (taken,) = _sandboxes_of(docker_client, version["image_ref"])
+    assert taken.id == standby.id  # the job ran on the standby: no container started for it
+    # From then on it is alice's: bob's job gets a container of its own.
+    other = bob.run(version["id"], b"bob", timeout=120)
+    assert other["status"] == JobStatus.SUCCEEDED, other["error"]
+    assert other["result"]["seen"] == ["bob"]
+    assert len(_sandboxes_of(docker_client, version["image_ref"])) == 2

@@ -125,13 +125,23 @@ def _image_and_limits(version_id: uuid.UUID) -> tuple[str, sandbox.Limits]:
 
 def prewarm(version_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Starts a warm container of a READY version for the user, ahead of their first job."""
+    if settings.warm_enabled and _is_ready(version_id):
+        image, limits = _image_and_limits(version_id)
+        pool.shared(SANDBOX_OWNER).prewarm(image, str(user_id), limits)
+
+
+def standby(version_id: uuid.UUID) -> None:
+    """Starts a standby container of a READY version (pre-pull's), for the first job of any
+    user: the model is loaded when that job comes (WarmPool.standby)."""
+    if settings.warm_enabled and _is_ready(version_id):
+        image, limits = _image_and_limits(version_id)
+        pool.shared(SANDBOX_OWNER).standby(image, limits)
+
+
+def _is_ready(version_id: uuid.UUID) -> bool:
     with session_scope() as session:
         status = session.scalar(select(ModelVersion.status).where(ModelVersion.id == version_id))
-    if status != VersionStatus.READY:
-        return
-    image, limits = _image_and_limits(version_id)
-    if settings.warm_enabled:
-        pool.shared(SANDBOX_OWNER).prewarm(image, str(user_id), limits)
+    return status == VersionStatus.READY
 
 
 def _run(request: RunRequest, storage: Storage, watch: cancels.Watch) -> dict:

@@ -1,6 +1,7 @@
 """The inference worker's pool of warm containers, shared by all its job threads.
 
-Containers are kept per key (image, owner of the job, limits) and never shared across keys. An
+Containers are kept per key (image, owner of the job, limits) and never shared across keys; a
+standby (pre-pull's, started before any job) has no owner until a job takes it. An
 idle container is stopped after MODELFARM_WARM_IDLE_S; at most MODELFARM_WARM_MAX exist, and
 their memory limits add up to at most MODELFARM_WARM_MEMORY_MB, so warm containers cannot
 starve one-shot runs: past either bound the least recently used idle one is stopped, and when
@@ -41,9 +42,12 @@ class WarmPool:
         """The requests on a warm container of this key (WarmContainer.predict_all);
         None when the bounds allow no container (the caller runs cold). A container that
         failed a request or was canceled is discarded afterwards."""
-        container, outcome = self._take((image, user, limits)), "hit"
+        key = (image, user, limits)
+        container, outcome = self._take(key), "hit"
+        if container is None and (container := self._take((image, None, limits))):
+            container.key, outcome = key, "standby"  # the user's alone from now on
         if container is None:
-            container = self._start(image, (image, user, limits))
+            container = self._start(image, key)
             outcome = "miss" if container else "full"
         metrics.WARM_REQUESTS.labels(outcome).inc()
         if container is None:
@@ -71,6 +75,22 @@ class WarmPool:
         self._give_back(container, reusable=True)
         return True
 
+    def standby(self, image: str, limits: sandbox.Limits) -> bool:
+        """Starts a standby container of the image (WarmContainer), which the next job of any
+        user with these limits takes, unless one is idle already; only into room the bounds
+        leave free (none is stopped for it), and first to be stopped when room is wanted."""
+        key = (image, None, limits)
+        with self._lock:
+            if any(c.key == key for c in self._idle):
+                return True
+        container = self._start(image, key, make_room=False)
+        if container is None:
+            return False
+        with self._lock:
+            self._busy.discard(container)
+            self._idle.insert(0, container)  # the least recently used: stopped first
+        return True
+
     def _take(self, key: tuple) -> WarmContainer | None:
         """An idle, still running container of this key (the most recently used)."""
         while True:
@@ -85,10 +105,10 @@ class WarmPool:
                 return found
             self._discard(found)  # stopped behind our back: removed, or its process died
 
-    def _start(self, image: str, key: tuple) -> WarmContainer | None:
+    def _start(self, image: str, key: tuple, *, make_room: bool = True) -> WarmContainer | None:
         limits = key[2]
         with self._lock:
-            while self._idle and not self._room_for(limits):
+            while make_room and self._idle and not self._room_for(limits):
                 self._stop(self._idle.pop(0))
             if not self._room_for(limits):
                 return None

@@ -1,5 +1,7 @@
 """Pre-pull (MODELFARM_PREPULL): each inference host pulls a version's image as soon as the
-version is READY, so that its first job there pays no pull.
+version is READY, so that its first job there pays no pull; and starts a standby container of
+it (WarmPool.standby, within the warm pool's bounds), so that the first job pays no container
+start either: only the model's setup, which the standby runs when that job comes.
 
 The build worker publishes the notice (core/events.py). The pulls go one at a time, in the
 order of the notices, through images.pull, which records the use and trims the engine's images
@@ -18,6 +20,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 
 import structlog
 
@@ -25,23 +28,26 @@ from core import events
 from core.events import VERSION_READY_CHANNEL
 from core.settings import settings
 from workers import images
+from workers.run import inference
 
 logger = structlog.get_logger(__name__)
 _wanted: queue.Queue[str] = queue.Queue()
 
 
 def _noted(payload: bytes) -> None:
-    _wanted.put(json.loads(payload)["image"])
+    notice = json.loads(payload)
+    _wanted.put((uuid.UUID(notice["id"]), notice["image"]))
 
 
 def pull_forever() -> None:
     while True:
-        image = _wanted.get()
+        version_id, image = _wanted.get()
         started = time.monotonic()
         client = images.docker_client(timeout=1800)
         try:
             prepare(client, image)
-        except Exception:  # the first job pulls it, then
+            inference.standby(version_id)
+        except Exception:  # the first job pulls it, or starts its container, then
             logger.warning("pre-pull failed", image=image, exc_info=True)
         else:
             logger.info("pre-pulled", image=image, seconds=round(time.monotonic() - started, 2))

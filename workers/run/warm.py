@@ -76,9 +76,14 @@ class WarmContainer:
 
     def __init__(self, client: docker.DockerClient, image: str, key: tuple, *, limits,
                  owner: str) -> None:  # fmt: skip
+        """Started for the key (image, user, limits); a standby when its user is None (the
+        runner loads the model when the first request comes, runner/protocol.py)."""
         self.key, self.limits, self.last_used = key, limits, time.monotonic()
-        options = sandbox.container_options(limits, owner, work=f"warm-{id(self)}", user=key[1])
+        user = key[1] or ""
+        options = sandbox.container_options(limits, owner, work=f"warm-{id(self)}", user=user)
         command = [protocol.SERVE_FLAG, "--log-limit", str(limits.log_kb * 1024)]
+        if key[1] is None:
+            command.append(protocol.STANDBY_FLAG)
         # Created attached (docker-py's default), stdin is closed once the worker's attach
         # ends, so the runner exits when the worker goes away.
         self.container = client.containers.create(image, command, stdin_open=True, **options)
