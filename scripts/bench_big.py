@@ -8,8 +8,10 @@ the code-only change sent as one ZIP with the weights in it (as before contents)
 the build worker's peak resident memory over its idle size (VmHWM after clear_refs), the floor
 (sha256 of the weights + a copy of them into the registry's storage) and the CPU-seconds the
 machine spent on it and on the first build (these two cores are the bound of both), and the
-first job on a host without the image against `docker pull` + the model's setup, and on a host
-with it (as pre-pull leaves it) against the setup alone. For the largest, the registry's bytes
+first job on a host without the image against `docker pull` + the model's setup, and against the
+setup alone on a host with it: pulled and flushed (prepull.prepare, the job starts its
+container), and as the inference worker's pre-pull leaves it (MODELFARM_PREPULL: the image and
+a standby container). For the largest, the registry's bytes
 for three versions sharing the weights against one.
 
     .venv/bin/python scripts/bench_big.py [GB ...]     (needs the stack: scripts/up.sh, with
@@ -32,6 +34,7 @@ import docker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_build import busy_cpu_s, registry_bytes, settle, timed_build  # noqa: E402
 
+from core import events  # noqa: E402
 from core.registry import engine_name  # noqa: E402
 from core.settings import settings  # noqa: E402
 from modelfarm.packing import BY_CONTENT_ABOVE, pack  # noqa: E402
@@ -39,7 +42,6 @@ from tests.integration import stack  # noqa: E402
 from tests.integration.test_big_models import PREDICT, package_of  # noqa: E402
 from tests.utils import ROOT, Farm  # noqa: E402
 from workers.run import prepull, sandbox  # noqa: E402
-from workers.run.sandbox import USER_LABEL  # noqa: E402
 
 SIZES_GB = (0.1, 1.0, 2.0)
 RUNS = 3
@@ -128,10 +130,9 @@ def _floor(weights: Path) -> tuple[float, float]:
     return seconds, cpu_s
 
 
-def _forget(client, farm: Farm, image: str) -> None:
-    """The image off the engine, with the user's warm sandboxes, which hold it."""
-    warm = {"label": f"{USER_LABEL}={farm.user_id}"}
-    for container in client.containers.list(all=True, filters=warm, sparse=True):
+def _forget(client, image: str) -> None:
+    """The image off the engine, with its sandboxes (warm or standby), which hold it."""
+    for container in stack.sandboxes_of(client, image):
         sandbox.remove(container)
     with suppress(docker.errors.ImageNotFound):
         client.images.remove(image, force=True)
@@ -139,21 +140,30 @@ def _forget(client, farm: Farm, image: str) -> None:
 
 def _first_job(farm: Farm, client, version: dict, weights: Path, results: dict, label: str):
     """The first job on an engine without the image, against docker pull + the setup; and the
-    first job on an engine that has the image, as pre-pull (MODELFARM_PREPULL) leaves it
-    (prepull.prepare: pulled, and flushed to disk), the median of RUNS, against the setup's
-    best of RUNS."""
-    _forget(client, farm, version["image_ref"])  # builds put images together in the registry
+    first job on an engine that has the image, against the setup's best of RUNS (each the
+    median of RUNS): pulled and flushed to disk (prepull.prepare), and as the inference
+    worker's pre-pull (MODELFARM_PREPULL) leaves it, with a standby container."""
+    image = version["image_ref"]
+    _forget(client, image)  # builds put images together in the registry
     results[f"{label}_first_job_s"] = _job_s(farm, version, "x")
-    _forget(client, farm, version["image_ref"])
+    _forget(client, image)
     started = time.perf_counter()
-    client.images.pull(version["image_ref"])
+    client.images.pull(image)
     results[f"{label}_docker_pull_s"] = time.perf_counter() - started
-    present = []
+    present, prepulled = [], []
     for attempt in range(RUNS):
-        _forget(client, farm, version["image_ref"])
-        prepull.prepare(client, version["image_ref"])
+        _forget(client, image)
+        prepull.prepare(client, image)
         present.append(_job_s(farm, version, f"y{attempt}"))
+    with stack.prepulling():
+        for attempt in range(RUNS):
+            _forget(client, image)
+            events.version_ready(version["id"], image)  # as the build worker tells it
+            stack.wait_for(lambda: stack.sandboxes_of(client, image), "a standby", 600)
+            time.sleep(1)  # its runner started, waiting for a job
+            prepulled.append(_job_s(farm, version, f"z{attempt}"))
     results[f"{label}_first_job_image_present_s"] = statistics.median(present)
+    results[f"{label}_first_job_prepulled_s"] = statistics.median(prepulled)
     results[f"{label}_setup_s"] = min(_setup_s(weights) for _ in range(RUNS))
 
 
@@ -209,9 +219,10 @@ def measure_size(farm: Farm, client, gb: float) -> dict:
     results[f"{label}_first_job_over_pull_and_setup"] = (
         results[f"{label}_first_job_s"] / pull_and_setup
     )
-    results[f"{label}_first_job_image_present_over_setup"] = (
-        results[f"{label}_first_job_image_present_s"] / results[f"{label}_setup_s"]
-    )
+    for case in ("image_present", "prepulled"):
+        results[f"{label}_first_job_{case}_over_setup"] = (
+            results[f"{label}_first_job_{case}_s"] / results[f"{label}_setup_s"]
+        )
     return {name: round(value, 3) for name, value in results.items()}
 
 

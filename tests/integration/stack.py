@@ -8,12 +8,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import httpx
+import redis
 
+from core.events import VERSION_READY_CHANNEL
 from core.settings import settings
 from tests.utils import API_URL, ROOT
 from workers.build.smoke import smoke_test_name
-from workers.run.sandbox import USER_LABEL
+from workers.run.sandbox import SANDBOX_LABEL, USER_LABEL
 
 RUN_DIR = ROOT / settings.data_dir / "run"
 LOGS_DIR = ROOT / settings.data_dir / "logs"
@@ -114,6 +117,39 @@ def up() -> None:
     """scripts/up.sh: starts whatever is not running and waits for /health."""
     done = subprocess.run(["bash", str(ROOT / "scripts/up.sh")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def sandboxes_of(docker_client, image_ref: str) -> list:
+    """The running sandboxes of an image (of any user, standbys too): none if it is not here."""
+    try:
+        image_id = docker_client.images.get(image_ref).id
+    except docker.errors.ImageNotFound:
+        return []
+    found = docker_client.containers.list(filters={"label": SANDBOX_LABEL})
+    return [container for container in found if container.attrs["Image"] == image_id]
+
+
+@contextlib.contextmanager
+def prepulling() -> Iterator[None]:
+    """The inference worker restarted with MODELFARM_PREPULL=true, listening for READY versions
+    (up.sh waits for the API only: a version READY before it listens is not pre-pulled), and
+    back without it after."""
+    os.environ["MODELFARM_PREPULL"] = "true"
+    try:
+        kill("inference-worker")
+        up()
+        wait_for(_version_ready_listened, "the inference worker listening for READY versions", 60)
+        yield
+    finally:
+        del os.environ["MODELFARM_PREPULL"]
+        kill("inference-worker")
+        up()
+
+
+def _version_ready_listened() -> bool:
+    client = redis.Redis.from_url(settings.redis_url)
+    [(_channel, listeners)] = client.pubsub_numsub(VERSION_READY_CHANNEL)
+    return listeners > 0
 
 
 def postgres(action: str) -> None:

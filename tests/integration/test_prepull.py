@@ -7,15 +7,11 @@ import time
 import uuid
 
 import pytest
-import redis
 from docker.errors import ImageNotFound
 
-from core.events import VERSION_READY_CHANNEL
 from core.lifecycle import JobStatus, VersionStatus
-from core.settings import settings
 from tests.integration import stack
 from tests.integration.stack import LOGS_DIR, wait_for
-from workers.run.sandbox import SANDBOX_LABEL
 
 ECHO = "def predict(input_path, output_dir):\n    return {'echo': open(input_path).read()}\n"
 
@@ -33,28 +29,10 @@ def _pre_pulled(image_ref: str) -> bool:
     return any('"pre-pulled"' in line and image_ref in line for line in lines)
 
 
-def _listened() -> bool:
-    [(_channel, listeners)] = redis.Redis.from_url(settings.redis_url).pubsub_numsub(
-        VERSION_READY_CHANNEL
-    )
-    return listeners > 0
-
-
-def _restart_inference_worker() -> None:
-    stack.kill("inference-worker")
-    stack.up()
-
-
 @pytest.fixture
-def prepulling(monkeypatch):
-    """The inference worker restarted with MODELFARM_PREPULL=true, and back without it after."""
-    monkeypatch.setenv("MODELFARM_PREPULL", "true")
-    _restart_inference_worker()
-    # up.sh waits for the API only: a version READY before the worker listens is not pre-pulled.
-    wait_for(_listened, "the inference worker listening for READY versions", 60)
-    yield
-    monkeypatch.delenv("MODELFARM_PREPULL")
-    _restart_inference_worker()
+def prepulling():
+    with stack.prepulling():
+        yield
 
 
 def _unique_model(farm) -> dict:
@@ -92,12 +70,6 @@ SETUP_TIMED = (
 )
 
 
-def _sandboxes_of(docker_client, image_ref: str) -> list:
-    image_id = docker_client.images.get(image_ref).id
-    found = docker_client.containers.list(filters={"label": SANDBOX_LABEL})
-    return [container for container in found if container.attrs["Image"] == image_id]
-
-
 def test_pre_pull_starts_a_standby_that_loads_the_model_for_the_first_job_of_any_user(
     new_user, docker_client, prepulling
 ):
@@ -107,7 +79,7 @@ def test_pre_pull_starts_a_standby_that_loads_the_model_for_the_first_job_of_any
     assert version["status"] == VersionStatus.READY, version["error"]
     wait_for(lambda: _pre_pulled(version["image_ref"]), "the image pre-pulled", 120)
     (standby,) = wait_for(
-        lambda: _sandboxes_of(docker_client, version["image_ref"]), "a standby", 60
+        lambda: stack.sandboxes_of(docker_client, version["image_ref"]), "a standby", 60
     )
     time.sleep(1)  # a setup run at the standby's start would now be a second older than the job
     job_sent_at = time.time()
@@ -115,10 +87,10 @@ def test_pre_pull_starts_a_standby_that_loads_the_model_for_the_first_job_of_any
     assert first["status"] == JobStatus.SUCCEEDED, first["error"]
     assert first["result"]["seen"] == ["alice-secret"]
     assert first["result"]["setup_at"] >= job_sent_at  # the model loaded when the job came
-    (taken,) = _sandboxes_of(docker_client, version["image_ref"])
+    (taken,) = stack.sandboxes_of(docker_client, version["image_ref"])
     assert taken.id == standby.id  # the job ran on the standby: no container started for it
     # From then on it is alice's: bob's job gets a container of its own.
     other = bob.run(version["id"], b"bob", timeout=120)
     assert other["status"] == JobStatus.SUCCEEDED, other["error"]
     assert other["result"]["seen"] == ["bob"]
-    assert len(_sandboxes_of(docker_client, version["image_ref"])) == 2
+    assert len(stack.sandboxes_of(docker_client, version["image_ref"])) == 2
