@@ -31,7 +31,7 @@ from workers import images
 from workers.run import inference
 
 logger = structlog.get_logger(__name__)
-_wanted: queue.Queue[str] = queue.Queue()
+_wanted: queue.Queue[tuple[uuid.UUID, str]] = queue.Queue()  # (version, image)
 
 
 def _noted(payload: bytes) -> None:
