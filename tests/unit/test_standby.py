@@ -74,3 +74,11 @@ def test_a_standby_stops_no_container_and_is_stopped_first_for_room(warm_pool):
     assert not alices.stopped and len(warm_pool._idle) == 2
     warm_pool.run("model-c", "bob", LIMITS, ["request"], Watch())  # room wanted
     assert standby.stopped and not alices.stopped
+
+
+def test_a_standby_that_died_is_started_again_at_the_next_notice(warm_pool):
+    assert warm_pool.standby("model-a", LIMITS)
+    (dead,) = warm_pool._idle
+    dead.stopped = True  # removed behind the pool's back
+    assert warm_pool.standby("model-a", LIMITS)
+    assert any(c is not dead and not c.stopped for c in warm_pool._idle)

@@ -81,7 +81,7 @@ class WarmPool:
         leave free (none is stopped for it), and first to be stopped when room is wanted."""
         key = (image, None, limits)
         with self._lock:
-            if any(c.key == key for c in self._idle):
+            if any(c.key == key and c.is_alive() for c in self._idle):
                 return True
         container = self._start(image, key, make_room=False)
         if container is None:
