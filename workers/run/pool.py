@@ -65,30 +65,25 @@ class WarmPool:
     def prewarm(self, image: str, user: str, limits: sandbox.Limits) -> bool:
         """Starts an idle container of this key ahead of its first job, unless one is idle
         already; False when the bounds leave no room."""
-        key = (image, user, limits)
-        with self._lock:
-            if any(c.key == key for c in self._idle):
-                return True
-        container = self._start(image, key)
-        if container is None:
-            return False
-        self._give_back(container, reusable=True)
-        return True
+        return self._ahead(image, (image, user, limits), standby=False)
 
     def standby(self, image: str, limits: sandbox.Limits) -> bool:
         """Starts a standby container of the image (WarmContainer), which the next job of any
         user with these limits takes, unless one is idle already; only into room the bounds
         leave free (none is stopped for it), and first to be stopped when room is wanted."""
-        key = (image, None, limits)
+        return self._ahead(image, (image, None, limits), standby=True)
+
+    def _ahead(self, image: str, key: tuple, *, standby: bool) -> bool:
         with self._lock:
             if any(c.key == key and c.is_alive() for c in self._idle):
                 return True
-        container = self._start(image, key, make_room=False)
+        container = self._start(image, key, make_room=not standby)
         if container is None:
             return False
         with self._lock:
             self._busy.discard(container)
-            self._idle.insert(0, container)  # the least recently used: stopped first
+            # A standby is the least recently used: stopped first.
+            self._idle.insert(0 if standby else len(self._idle), container)
         return True
 
     def _take(self, key: tuple) -> WarmContainer | None:
