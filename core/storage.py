@@ -9,6 +9,7 @@ streaming them with the recorded size as a hard cap, so a later PUT changes noth
 import io
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -254,22 +255,30 @@ class Storage:
             raise
 
     def download(self, key: str, path: Path, *, size: int, hashing=None) -> bool:
-        """Streams the object to path, refusing (NotAsSealed) as soon as it passes `size`
-        bytes, and a shorter one too; False when it does not exist. `hashing` (a hashlib
-        object), when given, is fed the bytes on the way."""
+        """The object streamed to path, as stream (path is made, empty, for a missing one);
+        `hashing` (a hashlib object), when given, is fed the bytes on the way."""
+        with path.open("wb") as sink:
+
+            def write(chunk: bytes) -> None:
+                sink.write(chunk)
+                if hashing is not None:
+                    hashing.update(chunk)
+
+            return self.stream(key, write, size=size)
+
+    def stream(self, key: str, write: Callable[[bytes], object], *, size: int) -> bool:
+        """The object's bytes to write(), in chunks, refusing (NotAsSealed) as soon as they pass
+        `size` bytes, and fewer too; False when it does not exist."""
         response = self._open(key)
         if response is None:
             return False
         written = 0
         try:
-            with path.open("wb") as sink:
-                for chunk in response.stream(1 << 20):
-                    written += len(chunk)
-                    if written > size:
-                        raise NotAsSealed(f"more than {size} bytes")
-                    sink.write(chunk)
-                    if hashing is not None:
-                        hashing.update(chunk)
+            for chunk in response.stream(1 << 20):
+                written += len(chunk)
+                if written > size:
+                    raise NotAsSealed(f"more than {size} bytes")
+                write(chunk)
         finally:
             response.close()
             response.release_conn()

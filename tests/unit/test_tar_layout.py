@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from core import context
-from workers.build import layers
+from workers.build import direct, layers
 
 
 def _files(root: Path) -> context.Context:
     root.mkdir()
     made = {
-        "weights/big.bin": (os.urandom(layers.BIG_FILE_BYTES + 777), False),  # the kernel's copy
+        "weights/big.bin": (os.urandom(direct.BUFFER_BYTES + 777), False),  # more than a buffer
         "weights/empty": (b"", False),
         "weights/tool.sh": (b"#!/bin/sh\n", True),
         "weights/" + "long-name-" * 12 + ".bin": (b"a pax header for its name", False),
@@ -61,7 +61,7 @@ def test_a_layer_is_the_tar_tarfile_writes_and_is_named_by_its_sha256(tmp_path):
         assert tar.extractfile("model/weights/tool.sh").read() == b"#!/bin/sh\n"
 
 
-@pytest.mark.parametrize("size", [100, layers.BIG_FILE_BYTES + 1])
+@pytest.mark.parametrize("size", [100, direct.BUFFER_BYTES + 1])
 def test_a_file_that_shrinks_while_its_layer_is_written_fails_the_layer(
     tmp_path, monkeypatch, size
 ):

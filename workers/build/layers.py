@@ -1,11 +1,12 @@
 """Image layers as files on the build host's disk, never whole in memory, with the two digests an
 image names a layer by.
 
-- A model image's own layers (each COPY of a context folder) are tars written to disk and hashed
-  as they are written, and kept uncompressed. Measured here (zlib, one core): on float32
-  weights drawn at random gzip saves 7.1 % at level 1 (7.4 % at 6) at 17-19 MB/s, on random
-  bytes nothing at 30 MB/s, while sha256 runs at 1.4 GB/s: gzipping 1 GB of weights on both
-  cores would cost 20-30 s to save 70 MB that a registry nearby stores in well under a second.
+- A model image's own layers (each COPY of a context folder) are tars written straight to disk
+  and hashed as they are written (direct.py), and kept uncompressed. Measured here (zlib, one
+  core): on float32 weights drawn at random gzip saves 7.1 % at level 1 (7.4 % at 6) at
+  17-19 MB/s, on random bytes nothing at 30 MB/s, while sha256 runs at 1.4 GB/s: gzipping
+  1 GB of weights on both cores would cost 20-30 s to save 70 MB that a registry nearby stores
+  in well under a second.
   The Docker engine pulls uncompressed layers as it pulls gzipped ones (verified on 20.10).
   The blob is the tar, so its digest is its diff_id.
 - Such a layer is named by what its files hold (content_name: each file's path, mode and
@@ -14,7 +15,7 @@ image names a layer by.
   gigabytes of weights neither tars, hashes nor uploads them.
 - The dependency layer (a virtualenv: compresses about 3x) is read out of its container and
   gzipped on every core as it streams (the engine's own push gzips on one core at level 6:
-  6 s for 180 MB here, against 2 s), each piece written to disk as it is done.
+  6 s for 180 MB here, against 2 s), each piece written to disk as it is done (direct.py).
 """
 
 import hashlib
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import context, deadlines, registry
+from workers.build.direct import DirectWriter
 
 PIECE_BYTES = 4 * 1024 * 1024
-BIG_FILE_BYTES = PIECE_BYTES  # copied by the kernel, hashed beside
 GZIP_LEVEL = 1  # the engine's pull decompresses any level alike; level 1 is 3x faster than 6
 _GZIP_HEADER = 16 + zlib.MAX_WBITS  # wbits for zlib to write a gzip member
 # What a layer's content name stands for: the tar context.write_tar makes of the files. A
@@ -53,48 +54,18 @@ class Layer:
         return {"mediaType": self.media_type, "size": self.size, "digest": self.digest}
 
 
-class _Hashing:
-    """A writable file that hashes and counts what goes through it."""
-
-    def __init__(self, out) -> None:
-        self.out, self.hash, self.size = out, hashlib.sha256(), 0
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        return self.out.write(data)
-
-
 def write_layer(path: Path, files: context.Context, *, prefix: str) -> Layer:
-    """The uncompressed layer of the files under the folder prefix ("model/"), written to path:
-    a big file's bytes copied by the kernel (sendfile) while a second thread hashes them."""
-    with path.open("wb") as out:
-        sink = _Hashing(out)
+    """The uncompressed layer of the files under the folder prefix ("model/"), written to path
+    straight to the disk (direct.py)."""
+    with DirectWriter(path) as blob:
         for piece in context.tar_pieces(files, prefix=prefix, folders=[""]):
             if isinstance(piece, bytes):
-                sink.write(piece)
-            elif piece.size < BIG_FILE_BYTES:
-                context.copy_exactly(piece, sink.write)
+                blob.write(piece)
             else:
-                out.flush()  # what the buffer holds goes before the kernel's copy
-                _copy_hashed(piece, out.fileno(), sink.hash)
-                sink.size += piece.size
-    digest = f"sha256:{sink.hash.hexdigest()}"
-    return Layer(path, sink.size, digest, digest, registry.LAYER_TAR)
-
-
-def _copy_hashed(piece: context.FileBytes, out: int, hashing) -> None:
-    """The piece's bytes appended to the file out by the kernel, and fed to hashing by a thread
-    reading them beside it (from the page cache: read twice, copied to user space once)."""
-    with ThreadPoolExecutor(1) as hasher, piece.source.open("rb") as source:
-        hashed = hasher.submit(context.copy_exactly, piece, hashing.update, PIECE_BYTES)
-        copied = 0
-        while copied < piece.size:
-            sent = os.sendfile(out, source.fileno(), copied, piece.size - copied)
-            if not sent:
-                raise OSError(f"{piece.source} changed while it was copied")
-            copied += sent
-        hashed.result()
+                with piece.source.open("rb", buffering=0) as source:
+                    blob.copy_from(source, piece.size)
+    digest = f"sha256:{blob.sha256()}"
+    return Layer(path, blob.size, digest, digest, registry.LAYER_TAR)
 
 
 def content_name(files: context.Context, *, prefix: str) -> str | None:
@@ -144,8 +115,7 @@ def read_layer(container, path: str, out: Path) -> Layer:
     tar = hashlib.sha256()
     pending: deque[Future[bytes]] = deque()
     workers = os.cpu_count() or 1
-    with out.open("wb") as blob_file, ThreadPoolExecutor(workers) as pool:
-        blob = _Hashing(blob_file)
+    with DirectWriter(out) as blob, ThreadPoolExecutor(workers) as pool:
         for piece in _pieces(stream):
             tar.update(piece)
             pending.append(pool.submit(_gzip, piece))
@@ -153,7 +123,7 @@ def read_layer(container, path: str, out: Path) -> Layer:
                 blob.write(pending.popleft().result())
         while pending:
             blob.write(pending.popleft().result())
-    digest = f"sha256:{blob.hash.hexdigest()}"
+    digest = f"sha256:{blob.sha256()}"
     return Layer(out, blob.size, digest, f"sha256:{tar.hexdigest()}", registry.LAYER_GZIP)
 
 
