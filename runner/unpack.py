@@ -1,6 +1,7 @@
 """Run by the build's smoke test before its image exists (workers/build/smoke.py): unpacks the
 image's own layers, tars one after another on stdin, into the tmpfs folders that stand in for
-them, then becomes the command given (the runner). Standard library only.
+them, then becomes the command given (the runner). A big model's files are mounted instead, and
+its stdin closed with nothing sent. Standard library only.
 
 Only regular files under model/ and opt/modelfarm/ are taken (the worker made the tars; this
 checks them anyway), each read-only, as in the image.
@@ -21,6 +22,8 @@ def _inside(name: str) -> bool:
 
 
 def unpack(stream, root: str = "/") -> None:
+    if not stream.peek(1):  # nothing sent: the files are mounted (a big model's)
+        return
     # ignore_zeros: read on past each tar's end, into the next
     with tarfile.open(fileobj=stream, mode="r|", ignore_zeros=True) as tar:
         for member in tar:

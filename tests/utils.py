@@ -5,6 +5,7 @@ Used by the tests and the benchmarks."""
 import base64
 import io
 import secrets
+import subprocess
 import uuid
 import zipfile
 from pathlib import Path
@@ -186,3 +187,12 @@ def _remove_images(repository: str, client: docker.DockerClient) -> None:
         for container in held:
             sandbox.remove(container)
         client.images.remove(image.id, force=True)
+
+
+def cached_bytes(path: Path) -> int:
+    """How much of the file the page cache holds (util-linux's fincore)."""
+    found = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(found.stdout)

@@ -5,11 +5,11 @@ import hashlib
 import io
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.utils import cached_bytes
 from workers.build import direct
 from workers.build.direct import DirectWriter
 
@@ -52,21 +52,12 @@ def test_a_source_shorter_than_said_fails_the_blob(tmp_path):
         blob.copy_from(io.BytesIO(b"short"), 6)
 
 
-def _cached_bytes(path: Path) -> int:
-    """How much of the file the page cache holds (util-linux's fincore)."""
-    found = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return int(found.stdout)
-
-
 @pytest.mark.skipif(shutil.which("fincore") is None, reason="no fincore")
 def test_a_big_blob_goes_around_the_page_cache_and_a_small_one_through_it(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
     _written(big, os.urandom(3 * direct.BUFFER_BYTES + 5), pieces=4)
     _written(small, os.urandom(direct.ALIGN * 3), pieces=2)
-    if _cached_bytes(big) == big.stat().st_size:
+    if cached_bytes(big) == big.stat().st_size:
         pytest.skip(f"{tmp_path} is on a file system without O_DIRECT")
-    assert _cached_bytes(big) <= direct.ALIGN  # the unaligned end
-    assert _cached_bytes(small) == small.stat().st_size
+    assert cached_bytes(big) <= direct.ALIGN  # the unaligned end
+    assert cached_bytes(small) == small.stat().st_size

@@ -117,6 +117,12 @@ def test_the_smoke_test_unpacks_the_three_layers_read_only(tmp_path):
     assert stat.S_IMODE((target / "model/tool.sh").stat().st_mode) == 0o555
 
 
+def test_the_smoke_test_of_a_big_model_unpacks_nothing_when_nothing_is_sent(tmp_path):
+    result = _unpack(tmp_path, [])  # its files are mounted instead
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "name, kind",
     [("model/../etc/passwd", tarfile.REGTYPE), ("etc/cron.d/x", tarfile.REGTYPE),
@@ -207,11 +213,11 @@ def test_equal_named_layers_are_equal_blobs(tmp_path):
 def test_big_layers_reach_the_smoke_test_as_a_tree_of_links_not_as_tars(tmp_path, monkeypatch):
     source = _package(tmp_path / "work")
     files = {**context.package_entries(source), **context.farm_entries()}
-    assert executor._own_tree(PLAN, files, tmp_path / "work") is None  # small: their tars
+    assert not executor._mounted(executor._own_size(PLAN, files))  # small: their tars
     monkeypatch.setattr(executor, "STANDBY_ROOM_MB", 0)  # as if they were big
-    tree = executor._own_tree(PLAN, files, tmp_path / "work")
-    assert tree == tmp_path / "work" / "tree"
-    big = executor.OwnFiles(tree=tree)
+    assert executor._mounted(executor._own_size(PLAN, files))
+    executor._lay_out(tmp_path / "tree", PLAN, files, tmp_path / "work")
+    big = executor.OwnFiles(tree=tmp_path / "tree")
     weights = big.tree / "model" / "model.onnx"
     assert weights.samefile(source / "model.onnx")  # a link: no byte copied
     assert stat.S_IMODE(weights.stat().st_mode) == 0o644

@@ -22,13 +22,14 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import context, registry
 from core.dockerfile import Copy, Plan
 from workers import images
-from workers.build import blobs, layers
+from workers.build import blobs, layers, trees
 from workers.build.buildlog import StreamingLog, step
 from workers.build.dependencies import DependencyImage, dependency_image
 from workers.build.smoke import STANDBY_ROOM_MB, OwnFiles, smoke_test_parts
@@ -62,11 +63,18 @@ def build(client, plan: Plan, files: context.Context, lock, base_image_id: str, 
             config=target.model_config, work=target.work, log=smoke_log.append,
         )  # fmt: skip
 
-    with ThreadPoolExecutor(1) as tester:
-        tree = _own_tree(plan, files, work)  # big files: tested while their layers are made
-        tested = tester.submit(smoke_test, OwnFiles(tree=tree)) if tree else None
+    # The tester's exit waits for the smoke test and the read ahead, before the tree's slot
+    # is let go.
+    with ExitStack() as held, ThreadPoolExecutor(2) as tester:
+        tested = None
+        if _mounted(_own_size(plan, files)):  # big files: tested while their layers are made
+            tree = held.enter_context(trees.leased())
+            _lay_out(tree, plan, files, work)
+            tested = tester.submit(smoke_test, OwnFiles(tree=tree))
         own = [_copy_layer(hub, plan, target.repository, files, copy, work, log)
                for copy in plan.copies[1:]]  # fmt: skip
+        if tested is not None:
+            tester.submit(trees.read_ahead, _found_by_content(plan, files, own))
         for instruction, _, _ in plan.config:
             step(log, plan, instruction, "configuration")
         log.flush()  # the smoke test may take a while: let readers see the build so far
@@ -113,17 +121,32 @@ def _mounted(size: int) -> bool:
     return size > STANDBY_ROOM_MB * 2**20
 
 
-def _own_tree(plan: Plan, files: context.Context, work: Path) -> Path | None:
-    """When the image's own files are big, a folder laid out as the image holds them (hard
-    links to the package's files, modes as the image has them; the farm's few files copied),
-    which the smoke test mounts instead of unpacking their layers' tars; else None."""
-    picked = [(copy, context.under(files, copy.source)) for copy in plan.copies[1:]]
-    size = sum(entry.source.stat().st_size for _, found in picked for entry in found.values())
-    if not _mounted(size):
-        return None
-    tree = work / "tree"
-    for copy, found in picked:
-        for path, entry in found.items():
+def _found_by_content(plan: Plan, files: context.Context, own: list[layers.Layer]) -> list[Path]:
+    """The files of the layers found by their content, not made: in this build only the smoke
+    test's model reads them."""
+    return [
+        entry.source
+        for copy, layer in zip(plan.copies[1:], own, strict=True)
+        if layer.path is None
+        for entry in context.under(files, copy.source).values()
+    ]
+
+
+def _own_size(plan: Plan, files: context.Context) -> int:
+    """The bytes of the image's own files (those of its COPYs of the context)."""
+    return sum(
+        entry.source.stat().st_size
+        for copy in plan.copies[1:]
+        for entry in context.under(files, copy.source).values()
+    )
+
+
+def _lay_out(tree: Path, plan: Plan, files: context.Context, work: Path) -> None:
+    """The image's own files in `tree` as the image holds them (hard links to the package's
+    files, modes as the image has them; the farm's few files copied), for the smoke test to
+    mount instead of unpacking their layers' tars."""
+    for copy in plan.copies[1:]:
+        for path, entry in context.under(files, copy.source).items():
             placed = tree / copy.destination.lstrip("/") / path
             placed.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             if entry.source.is_relative_to(work):
@@ -131,7 +154,6 @@ def _own_tree(plan: Plan, files: context.Context, work: Path) -> Path | None:
             else:
                 shutil.copyfile(entry.source, placed)
             placed.chmod(0o755 if entry.executable else 0o644)
-    return tree
 
 
 def image_config(deps: dict, plan: Plan) -> dict:

@@ -4,8 +4,9 @@ A new build's smoke test runs before its image exists, on the very parts the ima
 together from (executor.py): a container of the base image, the set's virtualenv mounted
 read-only from this host's copy (venvs.py), the configuration the image will have, and the
 image's own layers sent on stdin and unpacked into tmpfs folders where the image holds them
-(runner/unpack.py). The image is then put together in the registry; no engine ever has to
-build it or pull the dependency image for it.
+(runner/unpack.py), or a big model's mounted from a folder of this host (trees.py). The image
+is then put together in the registry; no engine ever has to build it or pull the dependency
+image for it.
 """
 
 import hashlib
@@ -33,8 +34,8 @@ class SmokeTestFailed(UserFacingError):
 
 UNPACK_SOURCE = Path(unpack.__file__).read_text()
 # The room a smoke test's tmpfs folders have for the image's own layers, sent on stdin: those of
-# up to this size in all are tested so, in a sandbox started ahead (standby.py); bigger ones
-# are mounted from this host's disk instead (OwnFiles.tree).
+# up to this size in all are tested so; bigger ones are mounted from this host's disk instead
+# (OwnFiles.tree). Either way in a sandbox started ahead when there is one (standby.py).
 STANDBY_ROOM_MB = 64
 STANDBY_WORK = "smoke-test-standby"  # the work label of a sandbox started ahead
 
@@ -43,8 +44,8 @@ STANDBY_WORK = "smoke-test-standby"  # the work label of a sandbox started ahead
 class OwnFiles:
     """The image's own layers as its smoke test gets them: their tars, sent on stdin and
     unpacked into tmpfs folders (small ones), or `tree`, a folder of this host laid out as the
-    image holds them (hard links to the package's extracted files), mounted read-only, so that
-    gigabytes of weights cost the smoke test no copy and no memory."""
+    image holds them (trees.py), mounted read-only, so that gigabytes of weights cost the smoke
+    test no copy and no memory."""
 
     tars: list[Path] = field(default_factory=list)
     tree: Path | None = None
@@ -59,72 +60,54 @@ def smoke_test_parts(
     started = time.monotonic()
     # Named after its work either way: one that a dead attempt left is removed by the next.
     images.remove_container(client, smoke_test_name(work))
-    if own.tree is None:
-        result = _on_stdin(client, holder, image_config, own.tars, limits, work, started)
+    options = _image_options(holder, image_config)
+    if own.tree is None:  # the tmpfs's pages count as the model's memory: the room is added
+        sandboxed = replace(limits, memory_mb=limits.memory_mb + STANDBY_ROOM_MB)
+        folder = f"exec,size={STANDBY_ROOM_MB}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
+        options["tmpfs"] = {f"/{place}": folder for place in unpack.FOLDERS}
     else:
-        options = {**_tree_options(holder, image_config, own.tree), "name": smoke_test_name(work)}
-        result = sandbox.run(
-            client, settings.base_image, [SELF_TEST_FLAG], limits=limits, owner=SANDBOX_OWNER,
-            work=work, options=options,
-        )  # fmt: skip
+        sandboxed = limits
+        options["volumes"] = {
+            str(own.tree / place): {"bind": f"/{place}", "mode": "ro"} for place in unpack.FOLDERS
+        }
+    command = [*image_config["Entrypoint"], SELF_TEST_FLAG]
+    result = _started_ahead(client, command, options, own.tars, sandboxed, work, started)
     return _schema_or_failure(result, limits, log)  # a failure tells the model's own limits
 
 
-def _on_stdin(
-    client, holder, image_config: dict, tars: list[Path], limits: sandbox.Limits, work: str,
-    started: float,
+def _started_ahead(
+    client, command: list[str], options: dict, tars: list[Path], limits: sandbox.Limits,
+    work: str, started: float,
 ) -> sandbox.RunResult:  # fmt: skip
-    """The smoke test with the layers unpacked into tmpfs, in the sandbox started ahead for this
-    kind of test when there is one; then the next one is started."""
-    # The tmpfs's pages count as the model's memory: the room is added to its limit.
-    roomier = replace(limits, memory_mb=limits.memory_mb + STANDBY_ROOM_MB)
-    options = _parts_options(holder, image_config)
-    command = [*image_config["Entrypoint"], SELF_TEST_FLAG]
-    kind = hashlib.sha256(json.dumps([command, options, asdict(roomier)]).encode()).hexdigest()
+    """The smoke test in the sandbox started ahead for this kind of test when there is one (its
+    files sent on stdin, or there already in the folders it mounts); then the next one is
+    started."""
+    kind = hashlib.sha256(json.dumps([command, options, asdict(limits)]).encode()).hexdigest()
     ready = standby.take(client, kind)
     if ready is not None:
         ready.rename(smoke_test_name(work))
-        result = sandbox.finish(ready, limits=roomier, stdin=tars, started=started)
+        result = sandbox.finish(ready, limits=limits, stdin=tars, started=started)
     else:
         result = sandbox.run(
-            client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
+            client, settings.base_image, command, limits=limits, owner=SANDBOX_OWNER,
             work=work, stdin=tars, options={**options, "name": smoke_test_name(work)},
         )  # fmt: skip
     standby.prepare(kind, lambda other_client: sandbox.start(
-        other_client, settings.base_image, command, limits=roomier, owner=SANDBOX_OWNER,
+        other_client, settings.base_image, command, limits=limits, owner=SANDBOX_OWNER,
         work=STANDBY_WORK, stdin=True, options=options,
     ))  # fmt: skip
     return result
 
 
 def _image_options(holder, image_config: dict) -> dict:
-    """A smoke test's sandbox: the image's configuration, and the virtualenv copy read-only."""
+    """A smoke test's sandbox: the image's configuration, the virtualenv copy read-only, and
+    the unpacking of what comes on stdin first (runner/unpack.py)."""
     return {
         "volumes_from": [f"{holder.id}:ro"],
         "labels": {venvs.COPY_LABEL: holder.id},
         "environment": image_config["Env"],
         "working_dir": image_config["WorkingDir"],
-        "entrypoint": image_config["Entrypoint"],
-    }
-
-
-def _parts_options(holder, image_config: dict) -> dict:
-    """With room for the layers where the image holds them, and the unpacking first."""
-    folder = f"exec,size={STANDBY_ROOM_MB}m,uid={MODEL_UID},gid={MODEL_UID},mode=0755"
-    return {
-        **_image_options(holder, image_config),
-        "tmpfs": {f"/{place}": folder for place in unpack.FOLDERS},
         "entrypoint": [venvs.VENV + "/bin/python", "-c", UNPACK_SOURCE],
-    }
-
-
-def _tree_options(holder, image_config: dict, tree: Path) -> dict:
-    """With the folders of `tree` mounted read-only where the image holds them."""
-    return {
-        **_image_options(holder, image_config),
-        "volumes": {
-            str(tree / place): {"bind": f"/{place}", "mode": "ro"} for place in unpack.FOLDERS
-        },
     }
 
 
