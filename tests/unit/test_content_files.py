@@ -4,6 +4,7 @@ beside the ZIP's files in a package, and how the client packs them apart."""
 import hashlib
 import uuid
 import zipfile
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,36 @@ def test_a_downloaded_content_is_named_by_its_sha256_once_flushed_even_if_the_bu
     with contents.fetcher(_Store(), owner, log=logged.append) as fetch:
         fetch(_declared("weights.bin"), tmp_path / "again.bin")
     assert "kept on this host by its content, not downloaded" in logged[0]
+
+
+class _AtOnce:
+    """An executor that runs what it is given at once: the naming of a downloaded content done
+    before fetch goes on, as a flush with nothing left to write makes it."""
+
+    def __init__(self, workers: int) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error) -> None:
+        pass
+
+    def submit(self, function, *args) -> Future:
+        done: Future = Future()
+        done.set_result(function(*args))
+        return done
+
+
+def test_a_content_named_at_once_is_placed_from_its_download_and_again_from_its_name(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(contents, "HOST_CONTENTS", tmp_path / "contents")
+    monkeypatch.setattr(contents, "ThreadPoolExecutor", _AtOnce)
+    owner, store = uuid.uuid4(), _Store()
+    with contents.fetcher(store, owner, log=lambda _: None) as fetch:
+        fetch(_declared("weights.bin"), tmp_path / "weights.bin")
+        fetch(_declared("copy.bin"), tmp_path / "copy.bin")
+    kept = tmp_path / "contents" / str(owner) / SHA
+    assert kept.samefile(tmp_path / "weights.bin") and kept.samefile(tmp_path / "copy.bin")
+    assert store.downloads == 1

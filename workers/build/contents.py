@@ -35,19 +35,18 @@ def fetcher(storage: Storage, owner_id: uuid.UUID, log) -> Iterator[Fetch]:
     flushed to disk and named by its content beside the build (its link goes on at once);
     every one is named by the end of the block."""
     with ThreadPoolExecutor(1) as keeper:
-        naming: dict[str, tuple[Path, Future]] = {}  # by sha256: a content two paths hold
+        naming: dict[str, Future] = {}  # by sha256: a content two paths hold is named first
 
         def fetch(declared: ContentFile, target: Path) -> None:
             if declared["sha256"] in naming:
-                path, _ = naming[declared["sha256"]]
-            else:
-                path, downloaded = _kept(storage, owner_id, declared, log)
-                if downloaded:
-                    naming[declared["sha256"]] = path, keeper.submit(_name, path, declared)
-            _place(path, target, executable=declared["executable"])
+                naming[declared["sha256"]].result()
+            path, downloaded = _kept(storage, owner_id, declared, log)
+            _place(path, target, executable=declared["executable"])  # before its renaming
+            if downloaded:
+                naming[declared["sha256"]] = keeper.submit(_name, path, declared)
 
         yield fetch
-        for _, named in naming.values():
+        for named in naming.values():
             named.result()
 
 

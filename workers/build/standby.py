@@ -1,9 +1,10 @@
 """Smoke-test sandboxes started ahead of the build that will use them.
 
 Starting a sandbox costs the engine about 0.15 s on these machines, a third of a code-only
-build. A smoke test's container does not depend on the model (its files come on stdin), only on
-the set's virtualenv copy, the image's configuration and the limits: so after each smoke test
-the worker starts the next one's container for the same (copy, configuration, limits), in the
+build. A smoke test's container does not depend on the model (its files come on stdin, or a big
+model's are laid out in a folder it mounts, the same for every build that leases it: trees.py),
+only on the set's virtualenv copy, the image's configuration, the limits and that folder: so
+after each smoke test the worker starts the next one's container of the same kind, in the
 background, and the next build of that kind takes it instead of starting one. Each container
 serves one smoke test and is removed after it, as any sandbox; one is kept per kind, for the
 last MAX_KINDS kinds, and a worker that starts removes what its predecessor left (by the sandbox
