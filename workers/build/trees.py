@@ -31,22 +31,19 @@ MADV_POPULATE_READ = 22  # Linux 5.14; Python's mmap module does not name it yet
 WINDOW_BYTES = 8 * 2**20
 
 
-def root() -> Path:
-    return work_dir(BUILD_QUEUE) / "trees"
-
-
 @contextmanager
 def leased() -> Iterator[Path]:
     """The first slot no other build holds, empty, held for the block."""
-    root().mkdir(exist_ok=True)
+    root = work_dir(BUILD_QUEUE) / "trees"
+    root.mkdir(exist_ok=True)
     for index in itertools.count():
-        lock = os.open(root() / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        lock = os.open(root / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(lock)
             continue
-        slot = root() / str(index)
+        slot = root / str(index)
         try:
             empty(slot)
             try:
